@@ -1,0 +1,71 @@
+"""The API application factory: settings and collaborators in, a Falcon WSGI app out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+
+import dramatiq
+import falcon
+import falcon.media
+import redis
+from tribe_shared.models import utcnow
+from tribe_shared.settings import Settings
+
+from tribe_api import errors
+from tribe_api.auth import AuthMiddleware
+from tribe_api.emails import EmailIntake
+from tribe_api.middleware import BodyLimit, DatabaseConnection
+from tribe_api.resources.health import HealthResource
+from tribe_api.resources.jobs import JobResource
+from tribe_api.resources.notifications import SendBulkEmailResource, SendEmailResource
+from tribe_api.spec import PUBLIC_PATHS, spec
+
+log = logging.getLogger(__name__)
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    broker: dramatiq.Broker | None = None,
+    redis_client: redis.Redis | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> falcon.App:
+    """Build the API. ``broker`` None means jobs stay ``pending`` until a relay hands them over.
+
+    The database must already be bound (:func:`tribe_shared.db.bind`).
+    """
+    app = falcon.App(
+        middleware=[
+            BodyLimit(),
+            DatabaseConnection(),
+            AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+        ]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    json_handler = falcon.media.JSONHandler(
+        dumps=partial(json.dumps, default=_json_default, separators=(",", ":")),
+    )
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    errors.install(app)
+
+    intake = EmailIntake(broker, clock)
+    app.add_route("/api/health", HealthResource(settings, redis_client))
+    app.add_route("/api/notifications/send-email", SendEmailResource(intake))
+    app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(intake))
+    app.add_route("/api/jobs/{job_id:uuid}", JobResource(clock))
+    spec.register(app)
+    return app

@@ -1,0 +1,55 @@
+"""Accepting ad-hoc emails: validated requests become committed jobs, then broker messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import dramatiq
+from tribe_shared.broker import batch_key, hand_over
+from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus, NotificationType
+from tribe_shared.db import database
+from tribe_shared.models import NotificationJob
+
+from tribe_api.auth import Principal
+from tribe_api.schemas import SendEmail
+
+
+class EmailIntake:
+    """Stores emails as ``pending`` jobs in one transaction and hands them to the broker after."""
+
+    def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
+        self._broker = broker
+        self._clock = clock
+
+    def accept(self, principal: Principal, emails: Sequence[SendEmail]) -> list[NotificationJob]:
+        """Create one job per email, all or none; return them with their status after hand-over."""
+        now = self._clock()
+        jobs = [self._job(principal, email, now, len(emails) > 1) for email in emails]
+        with database.atomic():
+            NotificationJob.bulk_create(jobs, batch_size=500)
+        handed = hand_over(self._broker, jobs, clock=self._clock)
+        for job in jobs:
+            if job.id in handed:
+                job.status = JobStatus.QUEUED
+        return jobs
+
+    @staticmethod
+    def _job(principal: Principal, email: SendEmail, now: datetime, bulk: bool) -> NotificationJob:
+        content = {"type": email.type, "subject": email.subject, "templateData": email.templateData}
+        scheduled_for = max(email.scheduled_for or now, now)
+        return NotificationJob(
+            id=uuid.uuid4(),
+            kind=JobKind.EMAIL,
+            status=JobStatus.PENDING,
+            created_by=principal.user_id,
+            to_email=str(email.to),
+            notification_type=NotificationType.IMMEDIATE,
+            urgency=email.priority,
+            delivery_method=DeliveryMethod.EMAIL,
+            content=content,
+            batch_key=batch_key(content, scheduled_for) if bulk else None,
+            scheduled_for=scheduled_for,
+            created_at=now,
+        )

@@ -1,0 +1,35 @@
+"""Request middleware: the body size limit and the per-request database connection."""
+
+from __future__ import annotations
+
+import falcon
+from tribe_shared.db import database
+
+#: Largest request body accepted (1 MiB).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuse bodies over :data:`MAX_BODY_BYTES` before reading them."""
+
+    def __init__(self, limit: int = MAX_BODY_BYTES):
+        self._limit = limit
+
+    def process_request(self, req, resp):
+        if req.content_length is not None and req.content_length > self._limit:
+            raise falcon.HTTPContentTooLarge(
+                title="Request body too large",
+                description=f"The body may be at most {self._limit} bytes",
+            )
+
+
+class DatabaseConnection:
+    """Hold one pooled connection for the life of a request."""
+
+    def process_resource(self, req, resp, resource, params):
+        if resource is not None and getattr(resource, "uses_database", True):
+            database.connect(reuse_if_open=True)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if not database.is_closed():
+            database.close()

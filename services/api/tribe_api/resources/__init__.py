@@ -1,0 +1,1 @@
+"""HTTP resources: thin adapters that parse, call a service and shape the response."""

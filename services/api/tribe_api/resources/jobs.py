@@ -1,0 +1,104 @@
+"""``GET /api/jobs/{id}``: a job, its recipient and its delivery log, for its owner only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+import falcon
+from peewee import JOIN
+from spectree import Response
+from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
+
+from tribe_api.auth import Principal
+from tribe_api.schemas import Error, JobDetail
+from tribe_api.spec import spec
+
+
+def find_visible_job(job_id: UUID, principal: Principal) -> NotificationJob:
+    """The job if the caller may see it (sent by them, for their recipient, or service role).
+
+    Anything else is a 404 that does not reveal whether the job exists.
+    """
+    job = (
+        NotificationJob.select(NotificationJob, Recipient)
+        .join(Recipient, JOIN.LEFT_OUTER, on=(NotificationJob.recipient == Recipient.id))
+        .where(NotificationJob.id == job_id)
+        .first()
+    )
+    if job is not None and (
+        principal.is_service
+        or job.created_by_id == principal.user_id
+        or (job.recipient_id is not None and job.recipient.owner_id == principal.user_id)
+    ):
+        return job
+    raise falcon.HTTPNotFound(title="Not found", description=f"No job {job_id}")
+
+
+def _ms(delta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+def present_job(job: NotificationJob, now: datetime) -> dict:
+    """The public shape of a job."""
+    processing_time = (
+        _ms(job.processed_at - job.claimed_at) if job.processed_at and job.claimed_at else None
+    )
+    return {
+        "id": job.id,
+        "status": job.status,
+        "kind": job.kind,
+        "delivery_method": job.delivery_method,
+        "notification_type": job.notification_type,
+        "urgency": job.urgency,
+        "to": job.to_email,
+        "recipient_id": job.recipient_id,
+        "group_id": job.group_id,
+        "update_id": job.update_id,
+        "content": job.content,
+        "scheduled_for": job.scheduled_for,
+        "created_at": job.created_at,
+        "queued_at": job.queued_at,
+        "processed_at": job.processed_at,
+        "processing_time_ms": processing_time,
+        "time_until_scheduled_ms": _ms(job.scheduled_for - now),
+        "attempts": job.attempts,
+        "retry_count": job.retry_count,
+        "message_id": job.message_id,
+        "failure_reason": job.failure_reason,
+    }
+
+
+def present_log(log: DeliveryLog) -> dict:
+    return {
+        "id": log.id,
+        "attempt": log.attempt,
+        "provider": log.provider,
+        "provider_message_id": log.provider_message_id,
+        "status": log.status,
+        "error": log.error,
+        "duration_ms": log.duration_ms,
+        "created_at": log.created_at,
+    }
+
+
+class JobResource:
+    def __init__(self, clock: Callable[[], datetime]):
+        self._clock = clock
+
+    @spec.validate(resp=Response(HTTP_200=JobDetail, HTTP_401=Error, HTTP_404=Error), tags=["jobs"])
+    def on_get(self, req, resp, job_id: UUID):
+        """A job with its recipient and every delivery attempt, in attempt order."""
+        job = find_visible_job(job_id, req.context.principal)
+        logs = job.delivery_logs.order_by(DeliveryLog.attempt, DeliveryLog.created_at)
+        recipient = job.recipient if job.recipient_id is not None else None
+        resp.media = {
+            "job": present_job(job, self._clock()),
+            "recipient": (
+                {"id": recipient.id, "name": recipient.name, "relationship": recipient.relationship}
+                if recipient is not None
+                else None
+            ),
+            "delivery_logs": [present_log(log) for log in logs],
+        }

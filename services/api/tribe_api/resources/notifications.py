@@ -1,0 +1,60 @@
+"""``POST /api/notifications/send-email`` and ``/send-bulk-email``."""
+
+from __future__ import annotations
+
+import falcon
+from spectree import Response
+
+from tribe_api.emails import EmailIntake
+from tribe_api.schemas import (
+    Error,
+    SendBulkEmail,
+    SendBulkEmailAccepted,
+    SendEmail,
+    SendEmailAccepted,
+)
+from tribe_api.spec import spec
+
+ERRORS = {"HTTP_400": Error, "HTTP_401": Error, "HTTP_413": Error, "HTTP_415": Error}
+
+
+class SendEmailResource:
+    def __init__(self, intake: EmailIntake):
+        self._intake = intake
+
+    @spec.validate(
+        json=SendEmail, resp=Response(HTTP_202=SendEmailAccepted, **ERRORS), tags=["emails"]
+    )
+    def on_post(self, req, resp, json: SendEmail):
+        """Queue one email; answers at once, before anything is sent."""
+        (job,) = self._intake.accept(req.context.principal, [json])
+        resp.status = falcon.HTTP_202
+        resp.media = {
+            "success": True,
+            "messageId": job.id,
+            "jobId": job.id,
+            "status": job.status,
+            "statusCode": 202,
+            "message": "Email queued for delivery",
+        }
+
+
+class SendBulkEmailResource:
+    def __init__(self, intake: EmailIntake):
+        self._intake = intake
+
+    @spec.validate(
+        json=SendBulkEmail,
+        resp=Response(HTTP_202=SendBulkEmailAccepted, **ERRORS),
+        tags=["emails"],
+    )
+    def on_post(self, req, resp, json: SendBulkEmail):
+        """Queue 1 to 1000 emails, all or none; identical contents go out as one batch."""
+        jobs = self._intake.accept(req.context.principal, json.emails)
+        resp.status = falcon.HTTP_202
+        resp.media = {
+            "success": True,
+            "jobs": [{"jobId": job.id, "to": job.to_email, "status": job.status} for job in jobs],
+            "statusCode": 202,
+            "message": f"{len(jobs)} emails queued for delivery",
+        }

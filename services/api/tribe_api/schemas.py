@@ -1,0 +1,143 @@
+"""Request and response bodies (pydantic): validation and the OpenAPI document come from these.
+
+Request models forbid unknown fields; every string that can reach an email header refuses
+CR, LF and NUL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from tribe_shared.contract import EMAIL_TYPES, MAX_PERSONALIZATIONS, JobStatus, Urgency
+
+
+def _no_control_characters(value: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("must not contain line breaks or NUL characters")
+    return value
+
+
+HeaderText = Annotated[str, AfterValidator(_no_control_characters)]
+EmailType = Literal[EMAIL_TYPES]  # type: ignore[valid-type]
+UrgencyName = Literal[tuple(u.value for u in Urgency)]  # type: ignore[valid-type]
+StatusName = Literal[tuple(s.value for s in JobStatus)]  # type: ignore[valid-type]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SendEmail(RequestModel):
+    """One email: a template ``type`` rendered with ``templateData``."""
+
+    to: EmailStr
+    type: EmailType
+    templateData: dict[str, Any] = Field(default_factory=dict)
+    subject: HeaderText | None = Field(default=None, min_length=1, max_length=998)
+    scheduled_for: AwareDatetime | None = Field(
+        default=None, description="When to send (ISO 8601 with a timezone); default now"
+    )
+    priority: UrgencyName = "normal"
+
+
+class SendBulkEmail(RequestModel):
+    emails: list[SendEmail] = Field(min_length=1, max_length=MAX_PERSONALIZATIONS)
+
+
+class SendEmailAccepted(BaseModel):
+    success: bool
+    messageId: UUID
+    jobId: UUID
+    status: Literal["queued", "pending"]
+    statusCode: int
+    message: str
+
+
+class BulkJob(BaseModel):
+    jobId: UUID
+    to: str
+    status: Literal["queued", "pending"]
+
+
+class SendBulkEmailAccepted(BaseModel):
+    success: bool
+    jobs: list[BulkJob]
+    statusCode: int
+    message: str
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: UUID
+    status: StatusName
+    kind: str
+    delivery_method: str
+    notification_type: str
+    urgency: str
+    to: str | None
+    recipient_id: UUID | None
+    group_id: UUID | None
+    update_id: UUID | None
+    scheduled_for: datetime
+    created_at: datetime
+    queued_at: datetime | None
+    processed_at: datetime | None
+    processing_time_ms: int | None
+    time_until_scheduled_ms: int
+    attempts: int
+    retry_count: int
+    message_id: str | None
+    failure_reason: str | None
+
+
+class JobRecipient(BaseModel):
+    id: UUID
+    name: str
+    relationship: str | None
+
+
+class DeliveryLog(BaseModel):
+    id: UUID
+    attempt: int
+    provider: str
+    provider_message_id: str | None
+    status: str
+    error: str | None
+    duration_ms: int | None
+    created_at: datetime
+
+
+class JobDetail(BaseModel):
+    job: Job
+    recipient: JobRecipient | None
+    delivery_logs: list[DeliveryLog]
+
+
+class DatabaseHealth(BaseModel):
+    connected: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class RedisHealth(BaseModel):
+    configured: bool
+    connected: bool
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    environment: str
+    database: DatabaseHealth
+    redis: RedisHealth
+
+
+class Error(BaseModel):
+    title: str
+    description: str
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,1 @@
+"""tribe_worker."""

@@ -1,0 +1,132 @@
+"""The broker both services talk to, and the one place jobs are handed to it.
+
+A job row is committed first; :func:`hand_over` then sends its message and marks it ``queued``.
+If the broker cannot be reached the job simply stays ``pending`` and the scheduler's outbox relay
+hands it over later, so accepting work never depends on Redis being up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from tribe_shared.contract import (
+    MAX_PERSONALIZATIONS,
+    ROUTES,
+    Actor,
+    JobKind,
+    JobStatus,
+    Queue,
+)
+from tribe_shared.models import NotificationJob, utcnow
+from tribe_shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Jobs due within this window are handed over at once with a broker delay; later ones wait
+#: in the database for the relay.
+HAND_OVER_HORIZON = timedelta(minutes=5)
+
+#: Errors that mean "the broker is unreachable right now", never "the job is bad".
+BROKER_DOWN_ERRORS = (redis.exceptions.RedisError, ConnectionError, TimeoutError, OSError)
+
+
+def build_broker(settings: Settings, *, namespace: str = "dramatiq") -> dramatiq.Broker:
+    """The Redis broker of ``REDIS_URL``, or an in-memory broker when Redis is not configured."""
+    if settings.redis_url is None:
+        return StubBroker()
+    return RedisBroker(
+        url=settings.redis_url,
+        namespace=namespace,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One broker message and the jobs it carries."""
+
+    message: dramatiq.Message
+    job_ids: tuple[UUID, ...]
+    delay_ms: int | None
+
+
+def batch_key(*parts: object) -> str:
+    """A stable key for jobs whose content is identical, so they can travel as one batch."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelope]:
+    """Group jobs into broker messages: batchable emails together (up to 1000), others alone."""
+    batches: dict[tuple[str, datetime], list[NotificationJob]] = {}
+    envelopes = []
+    for job in jobs:
+        if job.kind == JobKind.EMAIL and job.batch_key:
+            batches.setdefault((job.batch_key, job.scheduled_for), []).append(job)
+        else:
+            actor, queue = ROUTES[JobKind(job.kind)]
+            envelopes.append(_envelope(actor, queue, [job], now))
+    for group in batches.values():
+        for start in range(0, len(group), MAX_PERSONALIZATIONS):
+            chunk = group[start : start + MAX_PERSONALIZATIONS]
+            if len(chunk) == 1:
+                envelopes.append(_envelope(Actor.SEND_EMAIL, Queue.EMAILS, chunk, now))
+            else:
+                envelopes.append(_envelope(Actor.SEND_EMAIL_BATCH, Queue.EMAILS, chunk, now))
+    return envelopes
+
+
+def _envelope(actor: Actor, queue: Queue, jobs: Sequence[NotificationJob], now) -> Envelope:
+    ids = tuple(job.id for job in jobs)
+    arg = str(ids[0]) if actor != Actor.SEND_EMAIL_BATCH else [str(i) for i in ids]
+    message = dramatiq.Message(
+        queue_name=str(queue), actor_name=str(actor), args=(arg,), kwargs={}, options={}
+    )
+    wait_ms = int((jobs[0].scheduled_for - now).total_seconds() * 1000)
+    return Envelope(message, ids, wait_ms if wait_ms > 0 else None)
+
+
+def hand_over(
+    broker: dramatiq.Broker | None,
+    jobs: Sequence[NotificationJob],
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> set[UUID]:
+    """Send the messages of committed ``pending`` jobs and mark the sent ones ``queued``.
+
+    Returns the ids handed over. Jobs not due within :data:`HAND_OVER_HORIZON`, and every job
+    once the broker fails, stay ``pending`` for the relay. Never raises for a broker outage.
+    """
+    now = clock()
+    due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON]
+    if broker is None or not due:
+        return set()
+    handed: set[UUID] = set()
+    try:
+        for envelope in envelopes_for(due, now):
+            broker.enqueue(envelope.message, delay=envelope.delay_ms)
+            handed.update(envelope.job_ids)
+    except BROKER_DOWN_ERRORS as exc:
+        log.warning("broker unreachable, %d job(s) stay pending: %s", len(due) - len(handed), exc)
+    if handed:
+        (
+            NotificationJob.update(status=JobStatus.QUEUED, queued_at=now)
+            .where(
+                NotificationJob.id.in_(list(handed)), NotificationJob.status == JobStatus.PENDING
+            )
+            .execute()
+        )
+    return handed

@@ -1,0 +1,218 @@
+"""The peewee models: users, groups, recipients, updates, jobs, delivery logs, digest schedules.
+
+Keys are UUIDs; every timestamp is an aware UTC ``datetime`` in Python and a naive UTC value in
+the database (:class:`UTCDateTimeField`), so SQLite and PostgreSQL sort and compare alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    Model,
+    SmallIntegerField,
+    TextField,
+    UUIDField,
+)
+
+from tribe_shared.contract import (
+    DeliveryMethod,
+    JobKind,
+    JobStatus,
+    NotificationType,
+    Urgency,
+)
+from tribe_shared.db import database
+
+
+def utcnow() -> datetime:
+    """The default clock: an aware UTC ``datetime``."""
+    return datetime.now(UTC)
+
+
+class UTCDateTimeField(DateTimeField):
+    """Stores aware datetimes as naive UTC and reads them back as aware UTC."""
+
+    def db_value(self, value):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class BaseModel(Model):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    """A Tribe user (a parent), known by the ``sub`` of their token."""
+
+    email = CharField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+
+class Group(BaseModel):
+    owner = ForeignKeyField(User, backref="groups", on_delete="CASCADE")
+    name = CharField(max_length=200)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "groups"
+
+
+class Recipient(BaseModel):
+    owner = ForeignKeyField(User, backref="recipients", on_delete="CASCADE")
+    name = CharField(max_length=200)
+    email = CharField(max_length=320, null=True)
+    phone = CharField(max_length=32, null=True)
+    relationship = CharField(max_length=100, null=True)
+    muted_until = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "recipients"
+
+    def is_muted(self, now: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > now
+
+
+class GroupMembership(BaseModel):
+    group = ForeignKeyField(Group, backref="memberships", on_delete="CASCADE")
+    recipient = ForeignKeyField(Recipient, backref="memberships", on_delete="CASCADE")
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "group_memberships"
+        indexes = ((("group", "recipient"), True),)
+
+
+class Update(BaseModel):
+    """A memory a parent posted to a group: a photo, a milestone, a text, a video."""
+
+    owner = ForeignKeyField(User, backref="updates", on_delete="CASCADE")
+    group = ForeignKeyField(Group, backref="updates", on_delete="CASCADE")
+    content_type = CharField(max_length=20)
+    title = CharField(max_length=300, null=True)
+    body = TextField(default="")
+    media_urls = JSONField(default=list)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "updates"
+        indexes = ((("group", "created_at"), False),)
+
+
+class DigestSchedule(BaseModel):
+    owner = ForeignKeyField(User, backref="digest_schedules", on_delete="CASCADE")
+    recipient = ForeignKeyField(Recipient, backref="digest_schedules", on_delete="CASCADE")
+    group = ForeignKeyField(Group, backref="digest_schedules", on_delete="CASCADE")
+    frequency = CharField(max_length=10)
+    delivery_time = CharField(max_length=8)  # local "HH:MM:SS"
+    delivery_day = SmallIntegerField(null=True)
+    timezone = CharField(max_length=64)
+    is_active = BooleanField(default=True)
+    max_updates_per_digest = SmallIntegerField(default=10)
+    include_content_types = JSONField(default=list)
+    last_digest_sent = UTCDateTimeField(null=True)
+    next_digest_scheduled = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "digest_schedules"
+        indexes = (
+            (("recipient", "group"), True),
+            (("is_active", "next_digest_scheduled"), False),
+        )
+
+
+class NotificationJob(BaseModel):
+    """One unit of delivery work; the row is the truth, broker messages carry only its id."""
+
+    kind = CharField(max_length=20, default=JobKind.EMAIL)
+    status = CharField(max_length=20, default=JobStatus.PENDING)
+    created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL")
+    recipient = ForeignKeyField(Recipient, null=True, backref="jobs", on_delete="SET NULL")
+    group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL")
+    family_update = ForeignKeyField(
+        Update, null=True, column_name="update_id", backref="jobs", on_delete="SET NULL"
+    )
+    digest_schedule = ForeignKeyField(
+        DigestSchedule, null=True, backref="jobs", on_delete="SET NULL"
+    )
+    to_email = CharField(max_length=320, null=True)
+    notification_type = CharField(max_length=20, default=NotificationType.IMMEDIATE)
+    urgency = CharField(max_length=10, default=Urgency.NORMAL)
+    delivery_method = CharField(max_length=10, default=DeliveryMethod.EMAIL)
+    #: What to send: for emails ``{"type", "subject", "templateData"}``.
+    content = JSONField(default=dict)
+    #: Jobs accepted together with identical content share a key and travel as one batch.
+    batch_key = CharField(max_length=64, null=True)
+    scheduled_for = UTCDateTimeField(default=utcnow)
+    created_at = UTCDateTimeField(default=utcnow)
+    queued_at = UTCDateTimeField(null=True)
+    claimed_at = UTCDateTimeField(null=True)
+    processed_at = UTCDateTimeField(null=True)
+    #: Deliveries started (claims); counts attempts even when a worker dies mid-send.
+    attempts = IntegerField(default=0)
+    #: Transient failures that were retried.
+    retry_count = IntegerField(default=0)
+    message_id = CharField(max_length=200, null=True)
+    failure_reason = TextField(null=True)
+
+    class Meta:
+        table_name = "notification_jobs"
+        indexes = (
+            (("status", "scheduled_for"), False),
+            (("recipient", "created_at"), False),
+            (("group", "created_at"), False),
+            (("created_by", "created_at"), False),
+        )
+
+
+class DeliveryLog(BaseModel):
+    """One delivery attempt of a job: what the provider said and how long it took."""
+
+    job = ForeignKeyField(NotificationJob, backref="delivery_logs", on_delete="CASCADE")
+    attempt = IntegerField()
+    provider = CharField(max_length=32)
+    provider_message_id = CharField(max_length=200, null=True)
+    status = CharField(max_length=20)
+    error = TextField(null=True)
+    duration_ms = IntegerField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "notification_delivery_logs"
+        indexes = ((("job", "attempt"), False),)
+
+
+ALL_MODELS = (
+    User,
+    Group,
+    Recipient,
+    GroupMembership,
+    Update,
+    DigestSchedule,
+    NotificationJob,
+    DeliveryLog,
+)

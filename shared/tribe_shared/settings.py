@@ -1,0 +1,177 @@
+"""Configuration read from the environment, validated once at start-up.
+
+Every process calls :meth:`Settings.from_env` before doing anything else. A missing or malformed
+variable raises :class:`ConfigError` naming it; entry points print that message and exit non-zero
+instead of failing later, deep inside a request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+ENVIRONMENTS = ("development", "test", "production")
+
+#: Signs development tokens; never accepted in production (JWT_SECRET is required there).
+DEV_JWT_SECRET = "tribe-development-secret-do-not-use-in-production"
+
+DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
+DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"
+DEFAULT_EMAIL_FROM = "no-reply@tribe.local"
+DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND = 50.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_PORT = 8000
+DEFAULT_RETRY_BACKOFF_MS = 15_000
+
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one process. Build it with :meth:`from_env`."""
+
+    app_env: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
+    sendgrid_api_key: str | None = field(default=None, repr=False)
+    sendgrid_api_host: str = DEFAULT_SENDGRID_API_HOST
+    email_from: str = DEFAULT_EMAIL_FROM
+    email_rate_limit_per_second: float = DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND
+    max_retries: int = DEFAULT_MAX_RETRIES
+    port: int = DEFAULT_PORT
+    #: Base of the exponential retry backoff; tests shorten it.
+    retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.redis_url is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the configuration; raise :class:`ConfigError` naming the variable."""
+        env = _Env(os.environ if environ is None else environ)
+        app_env = env.get("APP_ENV", "development")
+        if app_env not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+        production = app_env == "production"
+
+        database_url = env.get("DATABASE_URL")
+        if database_url is None:
+            if app_env != "development":
+                raise ConfigError(
+                    f"A database is required when APP_ENV={app_env} - "
+                    "DATABASE_URL must be configured"
+                )
+            database_url = DEFAULT_DATABASE_URL
+        _check_url("DATABASE_URL", database_url, DATABASE_SCHEMES)
+
+        redis_url = env.get("REDIS_URL")
+        if redis_url is None and production:
+            raise ConfigError("Redis is required for production - REDIS_URL must be configured")
+        if redis_url is not None:
+            _check_url("REDIS_URL", redis_url, REDIS_SCHEMES)
+
+        jwt_secret = env.get("JWT_SECRET")
+        if jwt_secret is None:
+            if production:
+                raise ConfigError(
+                    "A token secret is required for production - JWT_SECRET must be configured"
+                )
+            jwt_secret = DEV_JWT_SECRET
+
+        sendgrid_api_key = env.get("SENDGRID_API_KEY")
+        if sendgrid_api_key is None and production:
+            raise ConfigError(
+                "SendGrid is required for production - SENDGRID_API_KEY must be configured"
+            )
+        sendgrid_api_host = env.get("SENDGRID_API_HOST", DEFAULT_SENDGRID_API_HOST).rstrip("/")
+        _check_url("SENDGRID_API_HOST", sendgrid_api_host, ("http", "https"))
+
+        email_from = env.get("EMAIL_FROM", DEFAULT_EMAIL_FROM)
+        local, _, domain = email_from.rpartition("@")
+        if not local or "." not in domain or any(c in email_from for c in " \r\n<>"):
+            raise ConfigError(f"EMAIL_FROM must be an email address, not {email_from!r}")
+
+        return cls(
+            app_env=app_env,
+            database_url=database_url,
+            redis_url=redis_url,
+            jwt_secret=jwt_secret,
+            sendgrid_api_key=sendgrid_api_key,
+            sendgrid_api_host=sendgrid_api_host,
+            email_from=email_from,
+            email_rate_limit_per_second=env.number(
+                "EMAIL_RATE_LIMIT_PER_SECOND", DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND, float, 0.001
+            ),
+            max_retries=env.number("MAX_RETRIES", DEFAULT_MAX_RETRIES, int, 0),
+            port=env.number("PORT", DEFAULT_PORT, int, 1, 65535),
+            retry_backoff_ms=env.number("RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS, int, 1),
+        )
+
+
+def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+    """:meth:`Settings.from_env` for entry points: print the problem and exit 2 on a bad config."""
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class _Env:
+    """Reads variables, treating an empty value as unset."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or default
+
+    def number(self, name, default, kind, minimum, maximum=None):
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a {kind.__name__} number, not {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
+            raise ConfigError(f"{name} must be {bounds}, not {raw!r}")
+        return value
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> None:
+    try:
+        parsed = urlparse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    scheme = parsed.scheme.split("+", 1)[0]
+    if scheme not in schemes:
+        raise ConfigError(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, "
+            f"not {value!r}"
+        )
+    if scheme in ("http", "https", "postgres", "postgresql", "redis", "rediss"):
+        if not parsed.hostname:
+            raise ConfigError(f"{name} has no host: {value!r}")
+        try:
+            parsed.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ConfigError(f"{name} has an invalid port: {value!r}") from None
+    if scheme == "sqlite" and not parsed.path.strip("/"):
+        raise ConfigError(f"{name} names no database file: {value!r}")

@@ -1,0 +1,1 @@
+"""Emails: rendering from templates and the providers that deliver them."""

@@ -1,0 +1,81 @@
+"""The email provider interface and its development implementation.
+
+A provider sends one rendered email to one or more addressees (each tracked by its job id) in a
+single call, and either returns the provider's message id or raises :class:`DeliveryError`
+saying whether the failure is worth retrying.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Addressee:
+    email: str
+    job_id: uuid.UUID
+
+
+class DeliveryError(Exception):
+    """The provider did not accept the email.
+
+    ``transient`` failures (timeouts, 429, 5xx) are retried; the others fail the job at once.
+    ``retry_after`` is the provider's own wait in seconds, when it gave one.
+    """
+
+    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class EmailProvider(Protocol):
+    #: Written to the delivery log.
+    name: str
+
+    def send(self, email: RenderedEmail, sender: str, to: list[Addressee]) -> str:
+        """Deliver ``email`` to every addressee; return the provider's message id."""
+        ...
+
+
+class FileEmailProvider:
+    """Development provider: writes each email as an ``.eml`` file and logs one line."""
+
+    name = "file"
+
+    def __init__(self, outbox: Path):
+        self._outbox = outbox
+
+    def send(self, email: RenderedEmail, sender: str, to: list[Addressee]) -> str:
+        self._outbox.mkdir(parents=True, exist_ok=True)
+        message_id = uuid.uuid4().hex
+        for addressee in to:
+            msg = EmailMessage()
+            msg["From"] = sender
+            msg["To"] = addressee.email
+            msg["Subject"] = email.subject
+            msg["Date"] = formatdate(localtime=False)
+            msg["Message-ID"] = make_msgid(idstring=message_id, domain="tribe.local")
+            msg["X-Tribe-Job-Id"] = str(addressee.job_id)
+            msg.set_content(email.text)
+            msg.add_alternative(email.html, subtype="html")
+            path = self._outbox / f"{addressee.job_id}.eml"
+            path.write_bytes(bytes(msg))
+            log.info("email to %s %r written to %s", addressee.email, email.subject, path)
+        return message_id

@@ -1,1 +1,1 @@
-"""tribe_dev."""
+"""``tribe-dev``: the whole system in one process, for development."""

@@ -18,6 +18,9 @@ ENVIRONMENTS = ("development", "test", "production")
 #: Signs development tokens; never accepted in production (JWT_SECRET is required there).
 DEV_JWT_SECRET = "tribe-development-secret-do-not-use-in-production"
 
+#: HS256 wants a key at least as long as its hash (RFC 7518 3.2).
+MIN_JWT_SECRET_LENGTH = 32
+
 DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
 DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"
 DEFAULT_EMAIL_FROM = "no-reply@tribe.local"
@@ -91,6 +94,10 @@ class Settings:
                     "A token secret is required for production - JWT_SECRET must be configured"
                 )
             jwt_secret = DEV_JWT_SECRET
+        if production and len(jwt_secret) < MIN_JWT_SECRET_LENGTH:
+            raise ConfigError(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in production"
+            )
 
         sendgrid_api_key = env.get("SENDGRID_API_KEY")
         if sendgrid_api_key is None and production:

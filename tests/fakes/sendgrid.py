@@ -1,0 +1,128 @@
+"""A local fake of SendGrid's v3 mail-send API, so the real ``sendgrid`` client runs in tests.
+
+It records every request and answers from a script of replies (default 202 with an
+``X-Message-Id``): errors, 429 with ``X-RateLimit-Reset``, slow answers. Start it with
+``FakeSendGrid().start()`` and point ``SENDGRID_API_HOST`` at its ``url``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_KEY = "SG.test-key"
+
+
+@dataclass
+class Reply:
+    status: int = 202
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: dict
+    message_id: str | None
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [p["custom_args"]["job_id"] for p in self.body.get("personalizations", [])]
+
+    @property
+    def recipients(self) -> list[str]:
+        return [to["email"] for p in self.body["personalizations"] for to in p["to"]]
+
+
+class FakeSendGrid:
+    def __init__(self, api_key: str = API_KEY):
+        self.api_key = api_key
+        self.requests: list[Received] = []
+        self._script: deque[Reply] = deque()
+        self._changed = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeSendGrid:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                fake._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def script(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order; then 202 again."""
+        with self._changed:
+            self._script.extend(replies)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
+                self._changed.wait(left)
+            return list(self.requests)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [job_id for r in self.requests if r.message_id for job_id in r.job_ids]
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length)
+        with self._changed:
+            reply = self._script.popleft() if self._script else Reply()
+        if request.path != "/v3/mail/send":
+            reply = Reply(404, body={"errors": [{"message": "not found"}]})
+        elif request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            reply = Reply(
+                401, body={"errors": [{"message": "The provided authorization grant is invalid"}]}
+            )
+        if reply.delay:
+            time.sleep(reply.delay)
+        message_id = uuid.uuid4().hex if reply.status == 202 else None
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {"unparseable": raw.decode(errors="replace")}
+        try:
+            request.send_response(reply.status)
+            for name, value in reply.headers.items():
+                request.send_header(name, value)
+            if message_id:
+                request.send_header("X-Message-Id", message_id)
+            payload = json.dumps(reply.body).encode() if reply.body is not None else b""
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload)
+        except OSError:
+            message_id = None  # the client gave up (timeout): it never saw a 202
+        with self._changed:
+            self.requests.append(Received(dict(request.headers), body, message_id))
+            self._changed.notify_all()

@@ -19,6 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import dramatiq
 import redis
+
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared import db

@@ -13,8 +13,6 @@ import dramatiq
 import falcon
 import falcon.media
 import redis
-from tribe_shared.models import utcnow
-from tribe_shared.settings import Settings
 
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware
@@ -24,6 +22,8 @@ from tribe_api.resources.health import HealthResource
 from tribe_api.resources.jobs import JobResource
 from tribe_api.resources.notifications import SendBulkEmailResource, SendEmailResource
 from tribe_api.spec import PUBLIC_PATHS, spec
+from tribe_shared.models import utcnow
+from tribe_shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

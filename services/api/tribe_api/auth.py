@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import falcon
 import jwt
+
 from tribe_shared.models import User
 
 ALGORITHM = "HS256"

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import dramatiq
+
+from tribe_api.auth import Principal
+from tribe_api.schemas import SendEmail
 from tribe_shared.broker import batch_key, hand_over
 from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus, NotificationType
 from tribe_shared.db import database
 from tribe_shared.models import NotificationJob
-
-from tribe_api.auth import Principal
-from tribe_api.schemas import SendEmail
 
 
 class EmailIntake:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+
 from tribe_shared.db import database
 
 #: Largest request body accepted (1 MiB).

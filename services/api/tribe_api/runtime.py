@@ -6,11 +6,11 @@ import logging
 
 import falcon
 import redis
+
+from tribe_api.app import create_app
 from tribe_shared import db
 from tribe_shared.broker import build_broker
 from tribe_shared.settings import load_or_exit
-
-from tribe_api.app import create_app
 
 log = logging.getLogger(__name__)
 

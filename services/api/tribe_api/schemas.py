@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
 from tribe_shared.contract import EMAIL_TYPES, MAX_PERSONALIZATIONS, JobStatus, Urgency
 
 

@@ -10,9 +10,8 @@ import argparse
 import uuid
 from datetime import timedelta
 
-from tribe_shared.settings import load_or_exit
-
 from tribe_api.auth import ROLES, mint_token
+from tribe_shared.settings import load_or_exit
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,11 +16,11 @@ from uuid import UUID
 import dramatiq
 from dramatiq.middleware import Retries
 from periodiq import PeriodiqMiddleware, cron
+
 from tribe_shared.broker import build_broker
 from tribe_shared.contract import Actor, Queue
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
-
 from tribe_worker.delivery import Delivery, deliver_emails, mark_exhausted
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider

@@ -17,10 +17,10 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.common import compute_backoff
+
 from tribe_shared.contract import CLAIMABLE_STATUSES, DeliveryStatus, JobStatus
 from tribe_shared.db import database
 from tribe_shared.models import DeliveryLog, NotificationJob
-
 from tribe_worker.emails.providers import (
     Addressee,
     DeliveryError,

@@ -11,7 +11,6 @@ import sys
 
 from tribe_shared import db
 from tribe_shared.settings import load_or_exit
-
 from tribe_worker.app import build_worker
 
 settings = load_or_exit()

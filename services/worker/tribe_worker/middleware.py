@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+
 from tribe_shared.db import database
 
 

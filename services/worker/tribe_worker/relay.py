@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import dramatiq
 from peewee import Case
+
 from tribe_shared.broker import HAND_OVER_HORIZON, hand_over
 from tribe_shared.contract import URGENCY_RANK, JobStatus
 from tribe_shared.db import database, is_postgres

@@ -5,7 +5,7 @@ A frozen copy of the models as they were; timestamps are naive UTC.
 
 import uuid
 
-from peewee import *  # noqa: F403
+from peewee import *
 
 
 def up(migrator, db):

@@ -7,11 +7,11 @@ import time
 import falcon
 import redis
 from spectree import Response
-from tribe_shared.db import database
-from tribe_shared.settings import Settings
 
 from tribe_api.schemas import Health
 from tribe_api.spec import spec
+from tribe_shared.db import database
+from tribe_shared.settings import Settings
 
 
 def _elapsed_ms(started: float) -> float:

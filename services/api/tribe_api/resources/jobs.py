@@ -9,11 +9,11 @@ from uuid import UUID
 import falcon
 from peewee import JOIN
 from spectree import Response
-from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
 
 from tribe_api.auth import Principal
 from tribe_api.schemas import Error, JobDetail
 from tribe_api.spec import spec
+from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
 
 
 def find_visible_job(job_id: UUID, principal: Principal) -> NotificationJob:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, TemplateError
-from tribe_shared.contract import EMAIL_TYPES
 
+from tribe_shared.contract import EMAIL_TYPES
 from tribe_worker.emails.providers import RenderedEmail
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")

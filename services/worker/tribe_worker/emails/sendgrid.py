@@ -12,8 +12,8 @@ import urllib.error
 
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
-from tribe_shared.contract import MAX_PERSONALIZATIONS
 
+from tribe_shared.contract import MAX_PERSONALIZATIONS
 from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
 
 #: Seconds before a SendGrid call is abandoned (the client has no timeout of its own).

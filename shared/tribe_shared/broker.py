@@ -93,7 +93,7 @@ def _envelope(actor: Actor, queue: Queue, jobs: Sequence[NotificationJob], now) 
     ids = tuple(job.id for job in jobs)
     arg = str(ids[0]) if actor != Actor.SEND_EMAIL_BATCH else [str(i) for i in ids]
     message = dramatiq.Message(
-        queue_name=str(queue), actor_name=str(actor), args=(arg,), kwargs={}, options={}
+        queue_name=queue.value, actor_name=actor.value, args=(arg,), kwargs={}, options={}
     )
     wait_ms = int((jobs[0].scheduled_for - now).total_seconds() * 1000)
     return Envelope(message, ids, wait_ms if wait_ms > 0 else None)

@@ -155,7 +155,8 @@ class _Env:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a {kind.__name__} number, not {raw!r}") from None
+            noun = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {noun}, not {raw!r}") from None
         if value < minimum or (maximum is not None and value > maximum):
             bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
             raise ConfigError(f"{name} must be {bounds}, not {raw!r}")

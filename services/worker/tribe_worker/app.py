@@ -88,34 +88,22 @@ def build_worker(
     def relay(*_tick) -> None:
         relay_pending_jobs(broker, clock=clock)
 
-    declare = dramatiq.actor
-    exhausted = {"on_retry_exhausted": str(Actor.MARK_JOB_FAILED)}
+    def declare(fn, actor: Actor, queue: Queue, **options) -> dramatiq.Actor:
+        return dramatiq.actor(
+            fn, actor_name=actor.value, queue_name=queue.value, broker=broker, **options
+        )
+
+    exhausted = Actor.MARK_JOB_FAILED.value
     actors = [
+        declare(send_email, Actor.SEND_EMAIL, Queue.EMAILS, on_retry_exhausted=exhausted),
         declare(
-            send_email,
-            actor_name=Actor.SEND_EMAIL,
-            queue_name=Queue.EMAILS,
-            broker=broker,
-            **exhausted,
+            send_email_batch, Actor.SEND_EMAIL_BATCH, Queue.EMAILS, on_retry_exhausted=exhausted
         ),
-        declare(
-            send_email_batch,
-            actor_name=Actor.SEND_EMAIL_BATCH,
-            queue_name=Queue.EMAILS,
-            broker=broker,
-            **exhausted,
-        ),
-        declare(
-            mark_job_failed,
-            actor_name=Actor.MARK_JOB_FAILED,
-            queue_name=Queue.EMAILS,
-            broker=broker,
-        ),
+        declare(mark_job_failed, Actor.MARK_JOB_FAILED, Queue.EMAILS),
         declare(
             relay,
-            actor_name=Actor.RELAY_PENDING_JOBS,
-            queue_name=Queue.MAINTENANCE,
-            broker=broker,
+            Actor.RELAY_PENDING_JOBS,
+            Queue.MAINTENANCE,
             periodic=cron("* * * * *"),
             max_retries=0,
         ),

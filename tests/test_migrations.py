@@ -1,0 +1,42 @@
+"""Migrations: applied by the release process, idempotent, and in step with the models."""
+
+import subprocess
+import sys
+
+from playhouse.schema_diff import diff_models
+
+from tribe_shared.db import database
+from tribe_shared.migrate import apply_migrations
+from tribe_shared.models import ALL_MODELS, NotificationJob
+
+
+def test_the_migrated_schema_matches_the_models(db_url):
+    with database.connection_context():
+        diff = diff_models(database.obj, list(ALL_MODELS))
+    assert not diff, f"the models drifted from the migrations:\n{diff}"
+
+
+def test_applying_migrations_again_changes_nothing(db_url):
+    with database.connection_context():
+        assert apply_migrations(database.obj) == []
+
+
+def test_jobs_are_indexed_for_the_queries_that_read_them(db_url):
+    with database.connection_context():
+        indexes = database.get_indexes(NotificationJob._meta.table_name)
+    indexed = {tuple(index.columns) for index in indexes}
+    assert ("status", "scheduled_for") in indexed
+    assert ("recipient_id", "created_at") in indexed
+    assert ("group_id", "created_at") in indexed
+    assert ("created_by_id", "created_at") in indexed
+
+
+def test_the_release_command_migrates_an_empty_database_and_is_idempotent(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/release.db"}
+    command = [f"{sys.prefix}/bin/tribe-migrate"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "1 applied (0001_initial)" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert "0 applied (up to date)" in second.stdout

@@ -1,0 +1,117 @@
+"""Settings: the contract's defaults, production fail-fast, and clear errors for bad values."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tribe_shared.settings import DEV_JWT_SECRET, ConfigError, Settings
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql://tribe@db.internal:5432/tribe",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "JWT_SECRET": "x" * 40,
+    "SENDGRID_API_KEY": "SG.key",
+}
+
+
+def test_development_defaults_follow_the_contract():
+    settings = Settings.from_env({})
+    assert settings.app_env == "development"
+    assert settings.database_url == "sqlite:///var/tribe.db"
+    assert settings.redis_url is None
+    assert settings.jwt_secret == DEV_JWT_SECRET
+    assert settings.sendgrid_api_key is None
+    assert settings.sendgrid_api_host == "https://api.sendgrid.com"
+    assert settings.email_from == "no-reply@tribe.local"
+    assert settings.email_rate_limit_per_second == 50
+    assert settings.max_retries == 3
+    assert settings.port == 8000
+
+
+def test_a_complete_production_environment_is_accepted():
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.is_production
+    assert settings.redis_url == PRODUCTION["REDIS_URL"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("REDIS_URL", "Redis is required for production - REDIS_URL must be configured"),
+        ("DATABASE_URL", "DATABASE_URL must be configured"),
+        ("JWT_SECRET", "JWT_SECRET must be configured"),
+        ("SENDGRID_API_KEY", "SENDGRID_API_KEY must be configured"),
+    ],
+)
+def test_production_without_a_required_variable_names_it(missing, message):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("APP_ENV", "staging", "APP_ENV must be one of"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL must be a URL starting with"),
+        ("DATABASE_URL", "postgresql://:5432/x", "DATABASE_URL has no host"),
+        ("DATABASE_URL", "postgresql://h:notaport/x", "DATABASE_URL has an invalid port"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with"),
+        ("SENDGRID_API_HOST", "ftp://sendgrid", "SENDGRID_API_HOST must be a URL"),
+        ("EMAIL_FROM", "not-an-address", "EMAIL_FROM must be an email address"),
+        ("EMAIL_FROM", "a@b.co\r\nBcc: x@y.z", "EMAIL_FROM must be an email address"),
+        ("EMAIL_RATE_LIMIT_PER_SECOND", "-5", "EMAIL_RATE_LIMIT_PER_SECOND must be at least"),
+        ("EMAIL_RATE_LIMIT_PER_SECOND", "fast", "EMAIL_RATE_LIMIT_PER_SECOND must be a number"),
+        ("MAX_RETRIES", "-1", "MAX_RETRIES must be at least 0"),
+        ("MAX_RETRIES", "2.5", "MAX_RETRIES must be an integer"),
+        ("PORT", "70000", "PORT must be 1 to 65535"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({name: value})
+
+
+def test_a_short_jwt_secret_is_refused_in_production():
+    with pytest.raises(ConfigError, match="JWT_SECRET must be at least 32 characters"):
+        Settings.from_env({**PRODUCTION, "JWT_SECRET": "short"})
+
+
+def test_empty_variables_count_as_unset():
+    assert Settings.from_env({"REDIS_URL": "", "PORT": " "}).redis_url is None
+
+
+def _run(args, env):
+    return subprocess.run(
+        args, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+BIN = f"{sys.prefix}/bin"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [f"{BIN}/tribe-migrate"],
+        [f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py", "--check-config"],
+        [f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1"],
+    ],
+    ids=["release", "web", "worker"],
+)
+def test_each_process_refuses_to_start_in_production_without_redis(command):
+    env = {k: v for k, v in PRODUCTION.items() if k != "REDIS_URL"}
+    result = _run(command, env)
+    assert result.returncode != 0
+    assert "Redis is required for production - REDIS_URL must be configured" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_value_stops_a_process_with_a_one_line_message():
+    result = _run([f"{BIN}/tribe-migrate"], {"MAX_RETRIES": "many"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "configuration error: MAX_RETRIES must be an integer, not 'many'"
+    )

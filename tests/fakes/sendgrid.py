@@ -31,6 +31,8 @@ class Received:
     headers: dict[str, str]
     body: dict
     message_id: str | None
+    #: When the request reached the fake (``time.time()``), before any scripted delay.
+    received_at: float = field(default_factory=time.time)
 
     @property
     def job_ids(self) -> list[str]:
@@ -94,6 +96,7 @@ class FakeSendGrid:
         return [job_id for r in self.requests if r.message_id for job_id in r.job_ids]
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        received_at = time.time()
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length)
         with self._changed:
@@ -124,5 +127,5 @@ class FakeSendGrid:
         except OSError:
             message_id = None  # the client gave up (timeout): it never saw a 202
         with self._changed:
-            self.requests.append(Received(dict(request.headers), body, message_id))
+            self.requests.append(Received(dict(request.headers), body, message_id, received_at))
             self._changed.notify_all()

@@ -6,26 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
+from tests.waiting import wait_until
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.prefix) / "bin"
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str, every=0.05):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 class Processes:
@@ -60,10 +48,10 @@ class Processes:
                 raise AssertionError(f"{name} exited {process.returncode}:\n{self.log(name)}")
             try:
                 return requests.get(url, timeout=1).status_code == 200
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
 
-        wait_until(healthy, timeout=timeout, what=f"{name} at {url}", every=0.1)
+        wait_until(healthy, timeout=timeout, what=f"{name} at {url}", interval=0.1)
 
     def stop_all(self) -> None:
         for _, process in reversed(self._running):

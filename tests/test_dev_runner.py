@@ -5,7 +5,8 @@ import re
 import requests
 
 from tests.fakes.redis_server import free_port
-from tests.processes import BIN, Processes, wait_until
+from tests.processes import BIN, Processes
+from tests.waiting import wait_until
 
 
 def test_the_dev_runner_accepts_an_email_and_writes_it_to_the_outbox(tmp_path):

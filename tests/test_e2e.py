@@ -12,7 +12,8 @@ from dramatiq.brokers.redis import RedisBroker
 from tests.conftest import JWT_SECRET
 from tests.fakes.redis_server import RedisProcess, free_port
 from tests.fakes.sendgrid import API_KEY
-from tests.processes import BIN, Processes, wait_until
+from tests.processes import BIN, Processes
+from tests.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
 from tribe_shared.models import utcnow

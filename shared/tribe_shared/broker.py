@@ -70,16 +70,21 @@ def batch_key(*parts: object) -> str:
 
 
 def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelope]:
-    """Group jobs into broker messages: batchable emails together (up to 1000), others alone."""
-    batches: dict[tuple[str, datetime], list[NotificationJob]] = {}
-    envelopes = []
+    """Group jobs into broker messages: batchable emails together (up to 1000), others alone.
+
+    Messages keep the order of ``jobs``: a batch goes where its first job stood.
+    """
+    groups: dict[object, list[NotificationJob]] = {}
     for job in jobs:
-        if job.kind == JobKind.EMAIL and job.batch_key:
-            batches.setdefault((job.batch_key, job.scheduled_for), []).append(job)
-        else:
-            actor, queue = ROUTES[JobKind(job.kind)]
-            envelopes.append(_envelope(actor, queue, [job], now))
-    for group in batches.values():
+        batchable = job.kind == JobKind.EMAIL and job.batch_key
+        key = (job.batch_key, job.scheduled_for) if batchable else job.id
+        groups.setdefault(key, []).append(job)
+    envelopes = []
+    for key, group in groups.items():
+        if not isinstance(key, tuple):
+            actor, queue = ROUTES[JobKind(group[0].kind)]
+            envelopes.append(_envelope(actor, queue, group, now))
+            continue
         for start in range(0, len(group), MAX_PERSONALIZATIONS):
             chunk = group[start : start + MAX_PERSONALIZATIONS]
             if len(chunk) == 1:
@@ -121,6 +126,9 @@ def hand_over(
             handed.update(envelope.job_ids)
     except BROKER_DOWN_ERRORS as exc:
         log.warning("broker unreachable, %d job(s) stay pending: %s", len(due) - len(handed), exc)
+    except Exception:
+        # The rows are committed: whatever went wrong, the relay hands the rest over later.
+        log.exception("hand-over failed, %d job(s) stay pending", len(due) - len(handed))
     if handed:
         (
             NotificationJob.update(status=JobStatus.QUEUED, queued_at=now)

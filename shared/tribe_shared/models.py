@@ -174,7 +174,7 @@ class NotificationJob(BaseModel):
     processed_at = UTCDateTimeField(null=True)
     #: Deliveries started (claims); counts attempts even when a worker dies mid-send.
     attempts = IntegerField(default=0)
-    #: Transient failures that were retried.
+    #: Transient failures (each retried until MAX_RETRIES is used up).
     retry_count = IntegerField(default=0)
     message_id = CharField(max_length=200, null=True)
     failure_reason = TextField(null=True)

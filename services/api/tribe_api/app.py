@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -36,6 +37,22 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number out of range: {text}")
+    return number
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+#: Strict JSON: NaN, Infinity and numbers that overflow to them are malformed, as RFC 8259 says
+#: (the databases cannot store them either).
+_loads = partial(json.loads, parse_float=_finite_float, parse_constant=_no_constant)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -50,15 +67,17 @@ def create_app(
     app = falcon.App(
         middleware=[
             BodyLimit(),
-            DatabaseConnection(),
+            DatabaseConnection(skip_paths=PUBLIC_PATHS),
             AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(
         dumps=partial(json.dumps, default=_json_default, separators=(",", ":")),
+        loads=_loads,
     )
-    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    # JSON only: a form or multipart body is a 415, not a request parsed some other way.
+    app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     errors.install(app)
 

@@ -49,7 +49,7 @@ class EmailIntake:
             urgency=email.priority,
             delivery_method=DeliveryMethod.EMAIL,
             content=content,
-            batch_key=batch_key(content, scheduled_for) if bulk else None,
+            batch_key=batch_key(content, scheduled_for, email.priority) if bulk else None,
             scheduled_for=scheduled_for,
             created_at=now,
         )

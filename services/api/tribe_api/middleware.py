@@ -25,10 +25,21 @@ class BodyLimit:
 
 
 class DatabaseConnection:
-    """Hold one pooled connection for the life of a request."""
+    """Hold one pooled connection for the life of a request.
+
+    Resources that set ``uses_database = False``, and ``skip_paths`` (the API docs, whose
+    resources are not ours), get none, so they keep answering while the database is down.
+    """
+
+    def __init__(self, *, skip_paths: tuple[str, ...] = ()):
+        self._skip_paths = skip_paths
 
     def process_resource(self, req, resp, resource, params):
-        if resource is not None and getattr(resource, "uses_database", True):
+        if (
+            resource is not None
+            and getattr(resource, "uses_database", True)
+            and req.path not in self._skip_paths
+        ):
             database.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded):

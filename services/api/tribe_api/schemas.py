@@ -1,7 +1,7 @@
 """Request and response bodies (pydantic): validation and the OpenAPI document come from these.
 
 Request models forbid unknown fields; every string that can reach an email header refuses
-CR, LF and NUL.
+CR, LF and NUL, and no stored string may hold NUL.
 """
 
 from __future__ import annotations
@@ -21,7 +21,22 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _no_nul_inside(value: Any) -> Any:
+    """PostgreSQL cannot store NUL in JSON text: refuse it here rather than fail on insert."""
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul_inside(key)
+            _no_nul_inside(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul_inside(item)
+    return value
+
+
 HeaderText = Annotated[str, AfterValidator(_no_control_characters)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_inside)]
 EmailType = Literal[EMAIL_TYPES]  # type: ignore[valid-type]
 UrgencyName = Literal[tuple(u.value for u in Urgency)]  # type: ignore[valid-type]
 StatusName = Literal[tuple(s.value for s in JobStatus)]  # type: ignore[valid-type]
@@ -36,7 +51,7 @@ class SendEmail(RequestModel):
 
     to: EmailStr
     type: EmailType
-    templateData: dict[str, Any] = Field(default_factory=dict)
+    templateData: JsonObject = Field(default_factory=dict)
     subject: HeaderText | None = Field(default=None, min_length=1, max_length=998)
     scheduled_for: AwareDatetime | None = Field(
         default=None, description="When to send (ISO 8601 with a timezone); default now"

@@ -10,6 +10,7 @@ from spectree import SpecTree
 from spectree.page import PAGE_TEMPLATES
 
 from tribe_api.errors import ValidationFailed, field_errors
+from tribe_api.schemas import Error
 
 DOCS_PATH = "api"
 PUBLIC_PATHS = ("/api/openapi.json", "/api/docs")
@@ -31,6 +32,7 @@ spec = SpecTree(
     path=DOCS_PATH,
     page_templates={"docs": PAGE_TEMPLATES["swagger"]},
     validation_error_status=400,
+    validation_error_model=Error,
     before=_reject_invalid,
     security_schemes=[
         {"name": "bearerAuth", "data": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

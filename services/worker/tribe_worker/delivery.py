@@ -9,6 +9,7 @@ retry with exponential backoff; a permanent one fails the job at once.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def _backoff_ms(group: list[NotificationJob], delivery: Delivery, exc: DeliveryE
     retries = max(job.retry_count for job in group)
     _, delay = compute_backoff(retries, factor=delivery.backoff_ms, max_backoff=MAX_BACKOFF_MS)
     if exc.retry_after is not None:
-        delay = max(delay, int(exc.retry_after * 1000))
+        # Round up: a retry a fraction of a millisecond early is still too early.
+        delay = max(delay, math.ceil(exc.retry_after * 1000))
     return delay
 
 

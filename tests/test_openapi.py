@@ -1,0 +1,132 @@
+"""/api/openapi.json is a valid OpenAPI 3 document of every route; /api/docs shows it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+import pytest
+from falcon import testing
+
+from tribe_api.app import create_app
+from tribe_shared.settings import Settings
+
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+#: Every route of the API and the methods it serves.
+ROUTES = {
+    "/api/health": {"get"},
+    "/api/notifications/send-email": {"post"},
+    "/api/notifications/send-bulk-email": {"post"},
+    "/api/jobs/{job_id}": {"get"},
+}
+PUBLIC_ROUTES = {"/api/health"}
+
+
+@pytest.fixture
+def document(sqlite_url) -> dict:
+    api = testing.TestClient(create_app(Settings(app_env="test", database_url=sqlite_url)))
+    response = api.simulate_get("/api/openapi.json")
+    assert response.status_code == 200, response.text
+    return response.json
+
+
+def operations(document: dict) -> Iterator[tuple[str, str, dict]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def references(node) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
+def resolve(document: dict, ref: str):
+    assert ref.startswith("#/"), f"{ref} does not point into the document"
+    node = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def effective_security(document: dict, operation: dict) -> list[dict]:
+    return operation.get("security", document.get("security", []))
+
+
+def test_the_document_is_openapi_3_with_every_reference_resolving(document):
+    assert re.fullmatch(r"3\.\d+\.\d+", document["openapi"])
+    assert document["info"]["title"]
+    assert document["info"]["version"]
+    operation_ids = []
+    for path, method, operation in operations(document):
+        assert path.startswith("/")
+        assert operation["responses"], f"{method} {path} documents no response"
+        for code, response in operation["responses"].items():
+            assert re.fullmatch(r"[1-5]\d\d|default", code), f"{method} {path}: {code}"
+            assert "description" in response
+        declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(re.findall(r"{(\w+)}", path)), f"{method} {path} path parameters"
+        operation_ids.append(operation.get("operationId"))
+    assert len(set(operation_ids)) == len(operation_ids)
+    for ref in references(document):
+        resolve(document, ref)
+    schemes = document["components"]["securitySchemes"]
+    for _, _, operation in operations(document):
+        for requirement in effective_security(document, operation):
+            assert set(requirement) <= set(schemes)
+
+
+@pytest.mark.parametrize(("path", "methods"), ROUTES.items(), ids=ROUTES.keys())
+def test_every_route_is_documented_with_its_methods(document, path, methods):
+    assert path in document["paths"]
+    assert set(document["paths"][path]) & HTTP_METHODS == methods
+
+
+def test_request_bodies_are_documented_as_json(document):
+    for path in ("/api/notifications/send-email", "/api/notifications/send-bulk-email"):
+        body = document["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert set(body["content"]) == {"application/json"}
+
+
+def test_protected_routes_need_a_bearer_token_and_health_does_not(document):
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, method, operation in operations(document):
+        names = {name for r in effective_security(document, operation) for name in r}
+        expected = set() if path in PUBLIC_ROUTES else {"bearerAuth"}
+        assert names == expected, f"{method} {path}"
+
+
+def test_every_documented_client_error_has_a_title_and_a_description(document):
+    for path, method, operation in operations(document):
+        for code, response in operation["responses"].items():
+            if not code.startswith("4"):
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            if "$ref" in schema:
+                schema = resolve(document, schema["$ref"])
+            assert {"title", "description"} <= set(schema["required"]), f"{method} {path} {code}"
+
+
+def test_the_docs_page_is_html_that_loads_the_document(sqlite_url):
+    api = testing.TestClient(create_app(Settings(app_env="test", database_url=sqlite_url)))
+
+    response = api.simulate_get("/api/docs")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<html" in response.text.lower()
+    spec_urls = re.findall(r"""url:\s*["']([^"']+)["']""", response.text)
+    assert [urljoin("/api/docs", url) for url in spec_urls] == ["/api/openapi.json"]

@@ -140,10 +140,11 @@ def sendgrid() -> Iterator[FakeSendGrid]:
 
 
 @pytest.fixture
-def settings(db_url, sendgrid) -> Settings:
+def settings(db_url, sendgrid, redis_namespace) -> Settings:
     return Settings(
         app_env="test",
         database_url=db_url,
+        redis_namespace=redis_namespace,
         jwt_secret=JWT_SECRET,
         sendgrid_api_key=API_KEY,
         sendgrid_api_host=sendgrid.url,

@@ -73,7 +73,7 @@ def test_an_accepted_email_answers_202_with_exactly_the_contract_shape(api, toke
 
 def test_an_accepted_email_is_a_queued_job_row_and_one_send_email_message(api, tokens, stub_broker):
     response = api.simulate_post(
-        SEND, json=email(subject="Hello", priority="high"), headers=tokens.alice
+        SEND, json=email(subject="Hello", priority="low"), headers=tokens.alice
     )
 
     (job,) = job_rows()
@@ -82,11 +82,22 @@ def test_an_accepted_email_is_a_queued_job_row_and_one_send_email_message(api, t
     assert job.queued_at is not None
     assert job.to_email == "nana@example.com"
     assert job.created_by_id == tokens.alice_id
-    assert job.urgency == "high"
+    assert job.urgency == "low"
     assert job.content == {"type": "welcome", "subject": "Hello", "templateData": {"name": "Nana"}}
     (message,) = messages_on(stub_broker)
     assert message.actor_name == Actor.SEND_EMAIL
     assert message.args == (str(job.id),)
+    assert messages_on(stub_broker, Queue.URGENT) == []
+
+
+@pytest.mark.parametrize("priority", ["high", "urgent"])
+def test_a_high_or_urgent_email_travels_on_the_fast_lane(api, tokens, stub_broker, priority):
+    response = api.simulate_post(SEND, json=email(priority=priority), headers=tokens.alice)
+
+    (message,) = messages_on(stub_broker, Queue.URGENT)
+    assert message.actor_name == "send_email_urgent"
+    assert message.args == (response.json["jobId"],)
+    assert messages_on(stub_broker, Queue.EMAILS) == []
 
 
 def test_without_a_broker_the_email_is_accepted_as_a_pending_job(unbrokered_api, tokens):
@@ -356,8 +367,9 @@ def test_emails_with_different_contents_are_handed_over_as_separate_messages(
         (Actor.SEND_EMAIL_BATCH, json.dumps([[a, c]])),
         (Actor.SEND_EMAIL, json.dumps([b])),
         (Actor.SEND_EMAIL, json.dumps([d])),
-        (Actor.SEND_EMAIL, json.dumps([e])),
     }
+    (urgent,) = messages_on(stub_broker, Queue.URGENT)
+    assert (urgent.actor_name, urgent.args) == ("send_email_urgent", (e,))
 
 
 def test_a_batch_reaches_sendgrid_as_one_request_with_a_personalization_per_email(

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from dramatiq.brokers.redis import RedisBroker
 
 from tests.conftest import JWT_SECRET
 from tests.fakes.redis_server import RedisProcess, free_port
@@ -16,7 +15,9 @@ from tests.processes import BIN, Processes
 from tests.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
+from tribe_shared.broker import build_broker
 from tribe_shared.models import utcnow
+from tribe_shared.settings import Settings
 from tribe_worker.relay import relay_pending_jobs
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,7 @@ def system(postgres_url, sendgrid, tmp_path):
     processes.start(
         "worker",
         *(f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1", "--threads", "2"),
-        *("--queues", "emails", "maintenance"),
+        *("--queues", "emails_urgent", "emails", "maintenance"),
     )
     base = f"http://127.0.0.1:{port}"
     processes.wait_healthy(f"{base}/api/health", "web")
@@ -125,7 +126,8 @@ def test_a_job_accepted_while_redis_is_down_is_sent_after_it_returns_and_the_rel
     system.redis_server.start()
     db.bind(system.database_url)
     relayed = relay_pending_jobs(
-        RedisBroker(url=system.redis_server.url), clock=lambda: utcnow() + timedelta(minutes=1)
+        build_broker(Settings(redis_url=system.redis_server.url)),
+        clock=lambda: utcnow() + timedelta(minutes=1),
     )
 
     assert relayed == 1

@@ -56,27 +56,36 @@ def test_relay_hands_over_the_most_urgent_jobs_first_then_the_oldest(worker_app,
     # When the relay runs
     handed = relay_pending_jobs(stub_broker, clock=clock)
 
-    # Then each is on the queue once, in order of urgency and then of age
+    # Then each is on its lane once, in order of urgency and then of age
     assert handed == 5
-    expected = [urgent, high, normal_old, normal_new, low_oldest]
-    assert job_ids_in(queued_messages(stub_broker)) == [[str(job.id)] for job in expected]
+    fast_lane = job_ids_in(queued_messages(stub_broker, Queue.URGENT))
+    normal_lane = job_ids_in(queued_messages(stub_broker, Queue.EMAILS))
+    assert fast_lane == [[str(job.id)] for job in (urgent, high)]
+    assert normal_lane == [[str(job.id)] for job in (normal_old, normal_new, low_oldest)]
 
 
 def test_relay_keeps_a_batch_of_urgent_emails_ahead_of_older_normal_ones(worker_app, stub_broker):
-    # Given an older normal email and a later batch of identical urgent ones
-    normal = pending_job(timedelta(hours=1), urgency=Urgency.NORMAL)
+    # Given older normal emails, a later batch of identical urgent ones, then a normal batch
+    normal = pending_job(timedelta(hours=2), urgency=Urgency.NORMAL)
     key = batch_key("urgent batch")
-    batch = [
-        pending_job(timedelta(minutes=1), urgency=Urgency.URGENT, batch_key=key, to=to)
+    urgent_batch = [
+        pending_job(timedelta(hours=1), urgency=Urgency.URGENT, batch_key=key, to=to)
+        for to in ("nana@example.com", "papa@example.com")
+    ]
+    normal_batch = [
+        pending_job(timedelta(minutes=1), batch_key=batch_key("normal batch"), to=to)
         for to in ("nana@example.com", "papa@example.com")
     ]
 
     relay_pending_jobs(stub_broker, clock=clock)
 
-    first, second = queued_messages(stub_broker)
-    assert first.actor_name == Actor.SEND_EMAIL_BATCH
-    assert sorted(first.args[0]) == sorted(str(job.id) for job in batch)
-    assert list(second.args) == [str(normal.id)]
+    (fast,) = queued_messages(stub_broker, Queue.URGENT)
+    assert fast.actor_name == "send_email_batch_urgent"
+    assert sorted(fast.args[0]) == sorted(str(job.id) for job in urgent_batch)
+    first, second = queued_messages(stub_broker, Queue.EMAILS)
+    assert list(first.args) == [str(normal.id)]
+    assert second.actor_name == Actor.SEND_EMAIL_BATCH
+    assert sorted(second.args[0]) == sorted(str(job.id) for job in normal_batch)
 
 
 def test_relay_hands_each_job_over_exactly_once(worker_app, stub_broker):
@@ -164,11 +173,11 @@ def own_redis():
 
 @pytest.mark.redis
 def test_an_email_accepted_while_redis_is_down_is_sent_once_it_is_back(
-    settings, own_redis, redis_namespace, sendgrid, tokens
+    settings, own_redis, sendgrid, tokens
 ):
     # Given the API and a worker on a Redis broker
     settings = with_settings(settings, redis_url=own_redis.url)
-    broker = build_broker(settings, namespace=redis_namespace)
+    broker = build_broker(settings)
     provider = SendGridProvider(API_KEY, sendgrid.url, timeout=2)
     build_worker(settings, broker=broker, provider=provider)
     api = testing.TestClient(create_app(settings, broker=broker))

@@ -20,14 +20,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from tribe_shared.contract import (
-    MAX_PERSONALIZATIONS,
-    ROUTES,
-    Actor,
-    JobKind,
-    JobStatus,
-    Queue,
-)
+from tribe_shared.contract import MAX_PERSONALIZATIONS, JobKind, JobStatus, route
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_shared.settings import Settings
 
@@ -41,13 +34,13 @@ HAND_OVER_HORIZON = timedelta(minutes=5)
 BROKER_DOWN_ERRORS = (redis.exceptions.RedisError, ConnectionError, TimeoutError, OSError)
 
 
-def build_broker(settings: Settings, *, namespace: str = "dramatiq") -> dramatiq.Broker:
+def build_broker(settings: Settings) -> dramatiq.Broker:
     """The Redis broker of ``REDIS_URL``, or an in-memory broker when Redis is not configured."""
     if settings.redis_url is None:
         return StubBroker()
     return RedisBroker(
         url=settings.redis_url,
-        namespace=namespace,
+        namespace=settings.redis_namespace,
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
@@ -77,30 +70,25 @@ def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelo
     groups: dict[object, list[NotificationJob]] = {}
     for job in jobs:
         batchable = job.kind == JobKind.EMAIL and job.batch_key
-        key = (job.batch_key, job.scheduled_for) if batchable else job.id
+        key = (job.batch_key, job.scheduled_for, job.urgency) if batchable else job.id
         groups.setdefault(key, []).append(job)
     envelopes = []
-    for key, group in groups.items():
-        if not isinstance(key, tuple):
-            actor, queue = ROUTES[JobKind(group[0].kind)]
-            envelopes.append(_envelope(actor, queue, group, now))
-            continue
+    for group in groups.values():
         for start in range(0, len(group), MAX_PERSONALIZATIONS):
-            chunk = group[start : start + MAX_PERSONALIZATIONS]
-            if len(chunk) == 1:
-                envelopes.append(_envelope(Actor.SEND_EMAIL, Queue.EMAILS, chunk, now))
-            else:
-                envelopes.append(_envelope(Actor.SEND_EMAIL_BATCH, Queue.EMAILS, chunk, now))
+            envelopes.append(_envelope(group[start : start + MAX_PERSONALIZATIONS], now))
     return envelopes
 
 
-def _envelope(actor: Actor, queue: Queue, jobs: Sequence[NotificationJob], now) -> Envelope:
+def _envelope(jobs: Sequence[NotificationJob], now: datetime) -> Envelope:
+    first = jobs[0]
+    batch = len(jobs) > 1
+    actor, queue = route(first.kind, first.urgency, batch=batch)
     ids = tuple(job.id for job in jobs)
-    arg = str(ids[0]) if actor != Actor.SEND_EMAIL_BATCH else [str(i) for i in ids]
+    arg = [str(i) for i in ids] if batch else str(ids[0])
     message = dramatiq.Message(
-        queue_name=queue.value, actor_name=actor.value, args=(arg,), kwargs={}, options={}
+        queue_name=queue, actor_name=actor, args=(arg,), kwargs={}, options={}
     )
-    wait_ms = int((jobs[0].scheduled_for - now).total_seconds() * 1000)
+    wait_ms = int((first.scheduled_for - now).total_seconds() * 1000)
     return Envelope(message, ids, wait_ms if wait_ms > 0 else None)
 
 

@@ -195,3 +195,8 @@ class CircuitBreaker:
             opened_at=opened_at,
             reopens_at=opened_at + self._reset if opened_at is not None else None,
         )
+
+
+def email_circuit(client: redis.Redis | None, namespace: str, **options) -> CircuitBreaker:
+    """The breaker of the email provider, under the deployment's Redis namespace."""
+    return CircuitBreaker(client, key=f"{namespace}:circuit:email", **options)

@@ -62,6 +62,8 @@ class DeliveryStatus(StrEnum):
 
 #: Email templates the worker can render; the API refuses any other ``type``.
 EMAIL_TYPES = ("system", "welcome")
+#: The template of a notification email (an update, a message to a recipient).
+NOTIFICATION_TEMPLATE = "notification"
 
 #: SendGrid accepts at most this many personalizations in one request.
 MAX_PERSONALIZATIONS = 1000
@@ -69,17 +71,34 @@ MAX_PERSONALIZATIONS = 1000
 
 class Queue(StrEnum):
     EMAILS = "emails"
+    #: The fast lane: its own queue, so urgent work never waits behind a backlog in Redis,
+    #: and actors of a higher priority, so it goes first among what a worker has prefetched.
+    URGENT = "emails_urgent"
     MAINTENANCE = "maintenance"
 
 
 class Actor(StrEnum):
     SEND_EMAIL = "send_email"
     SEND_EMAIL_BATCH = "send_email_batch"
+    DISPATCH_NOTIFICATION = "dispatch_notification"
     MARK_JOB_FAILED = "mark_job_failed"
     RELAY_PENDING_JOBS = "relay_pending_jobs"
+    REAP_STUCK_JOBS = "reap_stuck_jobs"
 
 
-#: Where each kind of job goes: (actor, queue). Batches of ad-hoc emails use SEND_EMAIL_BATCH.
-ROUTES = {
-    JobKind.EMAIL: (Actor.SEND_EMAIL, Queue.EMAILS),
-}
+#: The delivery actors, each declared twice: as named on ``emails`` and with this suffix on
+#: the urgent lane.
+DELIVERY_ACTORS = (Actor.SEND_EMAIL, Actor.SEND_EMAIL_BATCH, Actor.DISPATCH_NOTIFICATION)
+URGENT_SUFFIX = "_urgent"
+#: Urgencies that travel on the fast lane.
+FAST_LANE = (Urgency.URGENT, Urgency.HIGH)
+
+_KIND_ACTORS = {JobKind.EMAIL: Actor.SEND_EMAIL, JobKind.NOTIFICATION: Actor.DISPATCH_NOTIFICATION}
+
+
+def route(kind: str, urgency: str, *, batch: bool = False) -> tuple[str, str]:
+    """The (actor name, queue) a job's message goes to."""
+    actor = Actor.SEND_EMAIL_BATCH if batch else _KIND_ACTORS[JobKind(kind)]
+    if urgency in FAST_LANE:
+        return actor.value + URGENT_SUFFIX, Queue.URGENT.value
+    return actor.value, Queue.EMAILS.value

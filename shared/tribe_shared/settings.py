@@ -28,6 +28,11 @@ DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND = 50.0
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_PORT = 8000
 DEFAULT_RETRY_BACKOFF_MS = 15_000
+DEFAULT_CIRCUIT_FAILURE_THRESHOLD = 5
+DEFAULT_CIRCUIT_RESET_SECONDS = 30.0
+DEFAULT_OUTBOX_POLL_SECONDS = 10.0
+DEFAULT_JOB_LEASE_SECONDS = 600
+DEFAULT_QUEUED_STALE_SECONDS = 1800
 
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -53,6 +58,18 @@ class Settings:
     port: int = DEFAULT_PORT
     #: Base of the exponential retry backoff; tests shorten it.
     retry_backoff_ms: int = DEFAULT_RETRY_BACKOFF_MS
+    #: Consecutive transient provider failures that open the circuit.
+    circuit_failure_threshold: int = DEFAULT_CIRCUIT_FAILURE_THRESHOLD
+    #: How long the circuit stays open before one probe is let through.
+    circuit_reset_seconds: float = DEFAULT_CIRCUIT_RESET_SECONDS
+    #: Within one scheduler tick the outbox relay runs again after this many seconds.
+    outbox_poll_seconds: float = DEFAULT_OUTBOX_POLL_SECONDS
+    #: A job ``processing`` longer than this lost its worker; the reaper takes it back.
+    job_lease_seconds: int = DEFAULT_JOB_LEASE_SECONDS
+    #: A job ``queued`` this long past its due time is handed to the broker again.
+    queued_stale_seconds: int = DEFAULT_QUEUED_STALE_SECONDS
+    #: Prefix of every Redis key of ours (broker queues, circuit, rate limit).
+    redis_namespace: str = "tribe"
 
     @property
     def is_production(self) -> bool:
@@ -126,6 +143,20 @@ class Settings:
             max_retries=env.number("MAX_RETRIES", DEFAULT_MAX_RETRIES, int, 0),
             port=env.number("PORT", DEFAULT_PORT, int, 1, 65535),
             retry_backoff_ms=env.number("RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS, int, 1),
+            circuit_failure_threshold=env.number(
+                "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_CIRCUIT_FAILURE_THRESHOLD, int, 1
+            ),
+            circuit_reset_seconds=env.number(
+                "CIRCUIT_RESET_SECONDS", DEFAULT_CIRCUIT_RESET_SECONDS, float, 0.1
+            ),
+            outbox_poll_seconds=env.number(
+                "OUTBOX_POLL_SECONDS", DEFAULT_OUTBOX_POLL_SECONDS, float, 0.1, 60
+            ),
+            job_lease_seconds=env.number("JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, int, 1),
+            queued_stale_seconds=env.number(
+                "QUEUED_STALE_SECONDS", DEFAULT_QUEUED_STALE_SECONDS, int, 1
+            ),
+            redis_namespace=_namespace(env.get("REDIS_NAMESPACE", "tribe")),
         )
 
 
@@ -161,6 +192,14 @@ class _Env:
             bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
             raise ConfigError(f"{name} must be {bounds}, not {raw!r}")
         return value
+
+
+def _namespace(value: str) -> str:
+    if not all(c.isalnum() or c in "-_." for c in value):
+        raise ConfigError(
+            f"REDIS_NAMESPACE may hold only letters, digits, '-', '_', '.': {value!r}"
+        )
+    return value
 
 
 def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> None:

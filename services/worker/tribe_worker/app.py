@@ -7,25 +7,31 @@ fresh worker on a ``StubBroker`` and production builds one on Redis, with no imp
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import dramatiq
-from dramatiq.middleware import Retries
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
 from tribe_shared.broker import build_broker
-from tribe_shared.contract import Actor, Queue
+from tribe_shared.circuit import email_circuit
+from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
-from tribe_worker.delivery import Delivery, deliver_emails, mark_exhausted
+from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.maintenance import reap_stuck_jobs
 from tribe_worker.middleware import DatabaseConnections
+from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.relay import relay_pending_jobs
+from tribe_worker.sms import DisabledSmsProvider, SmsProvider
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,11 @@ log = logging.getLogger(__name__)
 DEFAULT_OUTBOX = Path("var/outbox")
 #: Periodiq drops tick messages older than this many seconds.
 TICK_SKIP_DELAY = 30
+#: A relay tick keeps relaying every ``OUTBOX_POLL_SECONDS`` for this long (< one minute).
+TICK_SECONDS = 45.0
+#: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
+NORMAL_PRIORITY = 10
+URGENT_PRIORITY = 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,9 @@ def build_worker(
     *,
     broker: dramatiq.Broker | None = None,
     provider: EmailProvider | None = None,
+    sms: SmsProvider | None = None,
     clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Worker:
     """Configure ``broker`` (default: the one of ``REDIS_URL``) and declare every actor on it.
 
@@ -66,46 +79,85 @@ def build_worker(
         if isinstance(middleware, Retries):
             middleware.max_retries = settings.max_retries
     broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
+    broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnections())
+    redis_client = broker.client if isinstance(broker, RedisBroker) else None
+    namespace = settings.redis_namespace
     delivery = Delivery(
         provider=provider or email_provider(settings),
+        sms=sms or DisabledSmsProvider(),
+        circuit=email_circuit(
+            redis_client,
+            namespace,
+            failure_threshold=settings.circuit_failure_threshold,
+            reset_seconds=settings.circuit_reset_seconds,
+        ),
+        limiter=RateLimiter(
+            redis_client,
+            key=f"{namespace}:ratelimit:email",
+            rate_per_second=settings.email_rate_limit_per_second,
+            sleep=sleep,
+        ),
         sender=settings.email_from,
         clock=clock,
         backoff_ms=settings.retry_backoff_ms,
     )
 
-    def send_email(job_id: str) -> None:
-        deliver_emails([UUID(job_id)], delivery)
-
-    def send_email_batch(job_ids: list[str]) -> None:
-        deliver_emails([UUID(job_id) for job_id in job_ids], delivery)
+    def run_delivery(arg: str | list[str]) -> None:
+        job_ids = arg if isinstance(arg, list) else [arg]
+        try:
+            deliver([UUID(job_id) for job_id in job_ids], delivery)
+        except Deferred as deferred:
+            # A re-enqueued copy keeps its retry count: waiting at a gate is not a retry.
+            broker.enqueue(CurrentMessage.get_current_message(), delay=deferred.delay_ms)
 
     def mark_job_failed(message: dict, retry_info: dict) -> None:
         (arg,) = message["args"]
         job_ids = arg if isinstance(arg, list) else [arg]
         mark_exhausted([UUID(j) for j in job_ids], retry_info.get("retries", 0), clock)
 
-    def relay(*_tick) -> None:
-        relay_pending_jobs(broker, clock=clock)
+    def relay(*_) -> None:
+        """Hand pending jobs over, again every OUTBOX_POLL_SECONDS within the minute."""
+        ends = time.monotonic() + TICK_SECONDS
+        while True:
+            relay_pending_jobs(broker, clock=clock)
+            if time.monotonic() + settings.outbox_poll_seconds > ends:
+                return
+            sleep(settings.outbox_poll_seconds)
 
-    def declare(fn, actor: Actor, queue: Queue, **options) -> dramatiq.Actor:
-        return dramatiq.actor(
-            fn, actor_name=actor.value, queue_name=queue.value, broker=broker, **options
+    def reap(*_) -> None:
+        reap_stuck_jobs(
+            clock=clock,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            stale=timedelta(seconds=settings.queued_stale_seconds),
+            max_attempts=settings.max_retries + 1,
         )
 
+    def declare(fn, name: str, queue: Queue, **options) -> dramatiq.Actor:
+        return dramatiq.actor(fn, actor_name=name, queue_name=queue.value, broker=broker, **options)
+
     exhausted = Actor.MARK_JOB_FAILED.value
-    actors = [
-        declare(send_email, Actor.SEND_EMAIL, Queue.EMAILS, on_retry_exhausted=exhausted),
-        declare(
-            send_email_batch, Actor.SEND_EMAIL_BATCH, Queue.EMAILS, on_retry_exhausted=exhausted
-        ),
-        declare(mark_job_failed, Actor.MARK_JOB_FAILED, Queue.EMAILS),
-        declare(
-            relay,
-            Actor.RELAY_PENDING_JOBS,
-            Queue.MAINTENANCE,
-            periodic=cron("* * * * *"),
-            max_retries=0,
-        ),
-    ]
+    actors = [declare(mark_job_failed, Actor.MARK_JOB_FAILED.value, Queue.EMAILS)]
+    for actor in DELIVERY_ACTORS:
+        actors.append(
+            declare(
+                run_delivery,
+                actor.value,
+                Queue.EMAILS,
+                priority=NORMAL_PRIORITY,
+                on_retry_exhausted=exhausted,
+            )
+        )
+        actors.append(
+            declare(
+                run_delivery,
+                actor.value + URGENT_SUFFIX,
+                Queue.URGENT,
+                priority=URGENT_PRIORITY,
+                on_retry_exhausted=exhausted,
+            )
+        )
+    every_minute = {"periodic": cron("* * * * *"), "max_retries": 0}
+    actors.append(declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute))
+    actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))
     return Worker(broker=broker, actors={a.actor_name: a for a in actors}, delivery=delivery)

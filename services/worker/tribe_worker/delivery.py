@@ -1,15 +1,20 @@
-"""Delivering email jobs: claim, render, send, record. Plain functions the actors call.
+"""Delivering jobs: claim, compose, pass the gates, send, record. Plain functions the actors call.
 
 A job is claimed by an atomic status transition (``pending``/``queued`` → ``processing``), so a
-message delivered twice, or a stale one for a cancelled job, sends nothing. Every attempt writes a
-delivery-log row. A transient failure puts the job back to ``queued`` and asks Dramatiq for a
-retry with exponential backoff; a permanent one fails the job at once.
+message delivered twice, or a stale one for a cancelled job, sends nothing. Every provider call
+writes one delivery-log row per job. A transient failure puts the job back to ``queued`` and asks
+Dramatiq for a retry with exponential backoff; a permanent one fails the job at once.
+
+Email calls pass two gates shared by every worker: the global rate limit and the circuit breaker.
+A job held back by a gate is released (back to ``queued``, its attempt not counted) and its
+message is deferred with :class:`Deferred`, which does not consume a retry.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,16 +24,21 @@ from uuid import UUID
 import dramatiq
 from dramatiq.common import compute_backoff
 
-from tribe_shared.contract import CLAIMABLE_STATUSES, DeliveryStatus, JobStatus
-from tribe_shared.db import database
-from tribe_shared.models import DeliveryLog, NotificationJob
-from tribe_worker.emails.providers import (
-    Addressee,
-    DeliveryError,
-    EmailProvider,
-    RenderedEmail,
+from tribe_shared.circuit import CircuitBreaker
+from tribe_shared.contract import (
+    CLAIMABLE_STATUSES,
+    NOTIFICATION_TEMPLATE,
+    DeliveryMethod,
+    DeliveryStatus,
+    JobKind,
+    JobStatus,
 )
+from tribe_shared.db import database
+from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
+from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
+from tribe_worker.ratelimit import RateLimiter
+from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +46,40 @@ log = logging.getLogger(__name__)
 EARLY_CLAIM_SLACK = timedelta(seconds=5)
 #: Longest wait between two attempts.
 MAX_BACKOFF_MS = 60 * 60 * 1000
+#: Longest a worker thread waits for the rate limiter before it defers the message instead.
+MAX_LIMITER_WAIT_MS = 2_000
+
+
+class Deferred(Exception):
+    """Try this message again after ``delay_ms`` without counting a retry (a gate was closed)."""
+
+    def __init__(self, delay_ms: int):
+        super().__init__(f"deferred for {delay_ms} ms")
+        self.delay_ms = delay_ms
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What delivering needs: the provider, the sender address, a clock and the retry base."""
+    """What delivering needs: providers, gates, the sender address, a clock and the retry base."""
 
     provider: EmailProvider
+    sms: SmsProvider
+    circuit: CircuitBreaker
+    limiter: RateLimiter
     sender: str
     clock: Callable[[], datetime]
     backoff_ms: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One provider call for one or more jobs, ready to make (or why it cannot be made)."""
+
+    jobs: list[NotificationJob]
+    provider: str
+    send: Callable[[], str] | None = None
+    problem: str | None = None
+    gated: bool = False
 
 
 def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
@@ -66,35 +100,42 @@ def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
     return list(query.execute())
 
 
-def deliver_emails(job_ids: Sequence[UUID], delivery: Delivery) -> None:
-    """Claim the jobs, send their emails (identical contents in one provider call), record it.
+def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
+    """Claim the jobs and deliver each (identical emails in one provider call), recording it all.
 
-    Raises :class:`dramatiq.Retry` after recording when any job hit a transient failure; the
-    retried message re-claims only the jobs still waiting.
+    Raises :class:`dramatiq.Retry` after recording when a job hit a transient failure, or
+    :class:`Deferred` when a gate held jobs back; the next run re-claims only jobs still waiting.
     """
-    jobs = claim_jobs(job_ids, delivery.clock())
-    retry_after_ms: list[int] = []
-    for group in _by_content(jobs):
-        try:
-            email = _render(group[0])
-        except RenderError as exc:
-            _record_failure(group, delivery, DeliveryError(str(exc), transient=False), 0)
+    now = delivery.clock()
+    jobs = _skip_muted(claim_jobs(job_ids, now), now)
+    retries: list[int] = []
+    deferrals: list[int] = []
+    for outgoing in _compose(jobs, delivery):
+        if outgoing.problem is not None:
+            failure = DeliveryError(outgoing.problem, transient=False)
+            _record_failure(outgoing, delivery, failure, 0)
+            continue
+        if outgoing.gated and (wait_ms := _wait_for_gates(delivery)):
+            _release(outgoing.jobs)
+            deferrals.append(wait_ms)
             continue
         started = time.perf_counter()
         try:
-            message_id = delivery.provider.send(
-                email, delivery.sender, [Addressee(job.to_email, job.id) for job in group]
-            )
+            message_id = outgoing.send()
         except DeliveryError as exc:
-            duration_ms = int((time.perf_counter() - started) * 1000)
-            _record_failure(group, delivery, exc, duration_ms)
+            if outgoing.gated:
+                _observe(delivery.circuit, exc)
+            _record_failure(outgoing, delivery, exc, _ms_since(started))
             if exc.transient:
-                retry_after_ms.append(_backoff_ms(group, delivery, exc))
+                retries.append(_backoff_ms(outgoing.jobs, delivery, exc))
             continue
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        _record_success(group, delivery, message_id, duration_ms)
-    if retry_after_ms:
-        raise dramatiq.Retry(delay=max(retry_after_ms))
+        if outgoing.gated:
+            delivery.circuit.record_success()
+        _record_success(outgoing, delivery, message_id, _ms_since(started))
+    if retries:
+        raise dramatiq.Retry(delay=max(retries))
+    if deferrals:
+        raise Deferred(max(deferrals))
 
 
 def mark_exhausted(job_ids: Sequence[UUID], retries: int, clock: Callable[[], datetime]) -> int:
@@ -116,23 +157,120 @@ def mark_exhausted(job_ids: Sequence[UUID], retries: int, clock: Callable[[], da
     return failed
 
 
-def _by_content(jobs: list[NotificationJob]) -> list[list[NotificationJob]]:
-    groups: dict[str, list[NotificationJob]] = {}
+# --- composing ---------------------------------------------------------------------------
+
+
+def _skip_muted(jobs: list[NotificationJob], now: datetime) -> list[NotificationJob]:
+    """Skip notifications to recipients muted at send time; return the jobs still to deliver."""
+    recipient_ids = {job.recipient_id for job in jobs if job.kind == JobKind.NOTIFICATION}
+    if not recipient_ids:
+        return jobs
+    muted = {
+        r.id
+        for r in Recipient.select(Recipient.id).where(
+            Recipient.id.in_(list(recipient_ids)), Recipient.muted_until > now
+        )
+    }
+    skipped = [job.id for job in jobs if job.recipient_id in muted]
+    if skipped:
+        NotificationJob.update(
+            status=JobStatus.SKIPPED, failure_reason="muted", processed_at=now
+        ).where(
+            NotificationJob.id.in_(skipped), NotificationJob.status == JobStatus.PROCESSING
+        ).execute()
+    return [job for job in jobs if job.recipient_id not in muted]
+
+
+def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
+    emails: dict[str, list[NotificationJob]] = {}
+    notifications = []
     for job in jobs:
-        key = job.batch_key or str(job.id)
-        groups.setdefault(key, []).append(job)
-    return list(groups.values())
+        if job.kind == JobKind.EMAIL:
+            emails.setdefault(job.batch_key or str(job.id), []).append(job)
+        else:
+            notifications.append(job)
+    outgoing = [_email(group, delivery) for group in emails.values()]
+    if notifications:
+        recipients = {
+            r.id: r
+            for r in Recipient.select().where(
+                Recipient.id.in_([job.recipient_id for job in notifications])
+            )
+        }
+        outgoing += [
+            _notification(job, recipients.get(job.recipient_id), delivery) for job in notifications
+        ]
+    return outgoing
 
 
-def _render(job: NotificationJob) -> RenderedEmail:
-    content = job.content or {}
-    return render_email(
-        content.get("type", ""), content.get("templateData") or {}, content.get("subject")
+def _email(group: list[NotificationJob], delivery: Delivery) -> Outgoing:
+    content = group[0].content or {}
+    name = delivery.provider.name
+    try:
+        email = render_email(
+            content.get("type", ""), content.get("templateData") or {}, content.get("subject")
+        )
+    except RenderError as exc:
+        return Outgoing(group, name, problem=str(exc))
+    to = [Addressee(job.to_email, job.id) for job in group]
+    return Outgoing(
+        group, name, send=lambda: delivery.provider.send(email, delivery.sender, to), gated=True
     )
 
 
-def _backoff_ms(group: list[NotificationJob], delivery: Delivery, exc: DeliveryError) -> int:
-    retries = max(job.retry_count for job in group)
+def _notification(job, recipient: Recipient | None, delivery: Delivery) -> Outgoing:
+    content = job.content or {}
+    if job.delivery_method == DeliveryMethod.EMAIL:
+        name = delivery.provider.name
+        address = (recipient.email if recipient else None) or job.to_email
+        if not address:
+            return Outgoing([job], name, problem="The recipient has no email address")
+        try:
+            email = render_email(NOTIFICATION_TEMPLATE, content, content.get("subject"))
+        except RenderError as exc:
+            return Outgoing([job], name, problem=str(exc))
+        to = [Addressee(address, job.id)]
+        return Outgoing(
+            [job],
+            name,
+            send=lambda: delivery.provider.send(email, delivery.sender, to),
+            gated=True,
+        )
+    name = delivery.sms.name
+    phone = recipient.phone if recipient else None
+    if not phone:
+        return Outgoing([job], name, problem="The recipient has no phone number")
+    text = content.get("text") or " - ".join(
+        str(part) for part in (content.get("title"), content.get("body")) if part
+    )
+    method = job.delivery_method
+    return Outgoing([job], name, send=lambda: delivery.sms.send(method, phone, text))
+
+
+# --- gates and timing --------------------------------------------------------------------
+
+
+def _wait_for_gates(delivery: Delivery) -> int:
+    """0 when this call may go ahead now, else the milliseconds to defer it by."""
+    wait_ms = delivery.limiter.acquire(MAX_LIMITER_WAIT_MS)
+    if wait_ms:
+        return wait_ms
+    permission = delivery.circuit.allow()
+    if permission.allowed:
+        return 0
+    # Spread the deferred messages so they do not all come back at the same instant.
+    return math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
+
+
+def _observe(circuit: CircuitBreaker, exc: DeliveryError) -> None:
+    if exc.transient:
+        circuit.record_failure()
+    else:
+        circuit.record_success()  # the provider answered: it is up, the email was bad
+
+
+def _backoff_ms(jobs: list[NotificationJob], delivery: Delivery, exc: DeliveryError) -> int:
+    retries = max(job.retry_count for job in jobs)
     _, delay = compute_backoff(retries, factor=delivery.backoff_ms, max_backoff=MAX_BACKOFF_MS)
     if exc.retry_after is not None:
         # Round up: a retry a fraction of a millisecond early is still too early.
@@ -140,67 +278,81 @@ def _backoff_ms(group: list[NotificationJob], delivery: Delivery, exc: DeliveryE
     return delay
 
 
-def _logs(group, delivery, status, duration_ms, message_id=None, error=None) -> list[dict]:
-    now = delivery.clock()
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+# --- recording ---------------------------------------------------------------------------
+
+
+def _release(jobs: list[NotificationJob]) -> None:
+    """Undo a claim: back to ``queued``, the attempt not counted."""
+    NotificationJob.update(
+        status=JobStatus.QUEUED,
+        claimed_at=None,
+        queued_at=utcnow(),
+        attempts=NotificationJob.attempts - 1,
+    ).where(
+        NotificationJob.id.in_([job.id for job in jobs]),
+        NotificationJob.status == JobStatus.PROCESSING,
+    ).execute()
+
+
+def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=None):
     return [
         {
             "job": job.id,
             "attempt": job.attempts,
-            "provider": delivery.provider.name,
+            "provider": outgoing.provider,
             "provider_message_id": message_id,
             "status": status,
             "error": error,
             "duration_ms": duration_ms,
             "created_at": now,
         }
-        for job in group
+        for job in outgoing.jobs
     ]
 
 
-def _record_success(group, delivery: Delivery, message_id: str, duration_ms: int) -> None:
-    ids = [job.id for job in group]
+def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int):
+    now = delivery.clock()
     with database.atomic():
         DeliveryLog.insert_many(
-            _logs(group, delivery, DeliveryStatus.SENT, duration_ms, message_id)
+            _logs(outgoing, now, DeliveryStatus.SENT, duration_ms, message_id)
         ).execute()
         NotificationJob.update(
             status=JobStatus.SENT,
             message_id=message_id or None,
-            processed_at=delivery.clock(),
+            processed_at=now,
             failure_reason=None,
         ).where(
-            NotificationJob.id.in_(ids), NotificationJob.status == JobStatus.PROCESSING
+            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
+            NotificationJob.status == JobStatus.PROCESSING,
         ).execute()
     log.info(
-        "sent %d email(s) via %s, message id %s", len(group), delivery.provider.name, message_id
+        "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id
     )
 
 
-def _record_failure(group, delivery, exc: DeliveryError, duration_ms: int) -> None:
-    ids = [job.id for job in group]
+def _record_failure(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, duration_ms):
+    now = delivery.clock()
     if exc.transient:
-        status, changes = (
-            DeliveryStatus.TRANSIENT_FAILURE,
-            {
-                "status": JobStatus.QUEUED,
-                "retry_count": NotificationJob.retry_count + 1,
-                "failure_reason": exc.reason,
-            },
-        )
+        status = DeliveryStatus.TRANSIENT_FAILURE
+        changes = {
+            "status": JobStatus.QUEUED,
+            "queued_at": now,
+            "retry_count": NotificationJob.retry_count + 1,
+            "failure_reason": exc.reason,
+        }
     else:
-        status, changes = (
-            DeliveryStatus.PERMANENT_FAILURE,
-            {
-                "status": JobStatus.FAILED,
-                "failure_reason": exc.reason,
-                "processed_at": delivery.clock(),
-            },
-        )
+        status = DeliveryStatus.PERMANENT_FAILURE
+        changes = {"status": JobStatus.FAILED, "failure_reason": exc.reason, "processed_at": now}
     with database.atomic():
         DeliveryLog.insert_many(
-            _logs(group, delivery, status, duration_ms, error=exc.reason)
+            _logs(outgoing, now, status, duration_ms, error=exc.reason)
         ).execute()
         NotificationJob.update(**changes).where(
-            NotificationJob.id.in_(ids), NotificationJob.status == JobStatus.PROCESSING
+            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
+            NotificationJob.status == JobStatus.PROCESSING,
         ).execute()
-    log.warning("%s for %d job(s): %s", status, len(group), exc.reason)
+    log.warning("%s for %d job(s): %s", status, len(outgoing.jobs), exc.reason)

@@ -37,6 +37,6 @@ def test_the_release_command_migrates_an_empty_database_and_is_idempotent(tmp_pa
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
-    assert "1 applied (0001_initial)" in first.stdout
+    assert "2 applied (0001_initial, 0002_job_recovery_fields)" in first.stdout
     assert second.returncode == 0, second.stderr
     assert "0 applied (up to date)" in second.stdout

@@ -19,6 +19,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import q_name, xq_name
 
 from tribe_shared.contract import MAX_PERSONALIZATIONS, JobKind, JobStatus, route
 from tribe_shared.models import NotificationJob, utcnow
@@ -100,8 +101,9 @@ def hand_over(
 ) -> set[UUID]:
     """Send the messages of committed ``pending`` jobs and mark the sent ones ``queued``.
 
-    Returns the ids handed over. Jobs not due within :data:`HAND_OVER_HORIZON`, and every job
-    once the broker fails, stay ``pending`` for the relay. Never raises for a broker outage.
+    Returns the ids handed over (their objects in ``jobs`` are updated too). Jobs not due
+    within :data:`HAND_OVER_HORIZON`, and every job once the broker fails, stay ``pending`` for
+    the relay. Never raises: the rows are committed, whatever the broker does.
     """
     now = clock()
     due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON]
@@ -118,6 +120,9 @@ def hand_over(
         # The rows are committed: whatever went wrong, the relay hands the rest over later.
         log.exception("hand-over failed, %d job(s) stay pending", len(due) - len(handed))
     if handed:
+        for job in due:
+            if job.id in handed:
+                job.status, job.queued_at = JobStatus.QUEUED, now
         (
             NotificationJob.update(status=JobStatus.QUEUED, queued_at=now)
             .where(
@@ -126,3 +131,23 @@ def hand_over(
             .execute()
         )
     return handed
+
+
+def dead_letter_of(message: dict) -> str | None:
+    """Where the Redis broker keeps a failed message: ``<queue>:<redis message id>``."""
+    redis_id = message.get("options", {}).get("redis_message_id")
+    if redis_id is None:
+        return None
+    return f"{q_name(message['queue_name'])}:{redis_id}"
+
+
+def forget_dead_letter(broker: dramatiq.Broker | None, dead_letter: str | None) -> None:
+    """Remove a dead-lettered message (a failed job is being retried by hand)."""
+    if dead_letter is None or not isinstance(broker, RedisBroker):
+        return
+    queue, redis_id = dead_letter.rsplit(":", 1)
+    xq = f"{broker.namespace}:{xq_name(queue)}"
+    pipe = broker.client.pipeline()
+    pipe.zrem(xq, redis_id)
+    pipe.hdel(f"{xq}.msgs", redis_id)
+    pipe.execute()

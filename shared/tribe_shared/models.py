@@ -176,8 +176,12 @@ class NotificationJob(BaseModel):
     attempts = IntegerField(default=0)
     #: Transient failures (each retried until MAX_RETRIES is used up).
     retry_count = IntegerField(default=0)
+    #: Times the reaper took the job back because its worker died mid-delivery.
+    lease_losses = IntegerField(default=0)
     message_id = CharField(max_length=200, null=True)
     failure_reason = TextField(null=True)
+    #: ``<queue>:<redis message id>`` of the dead-lettered message of an exhausted job.
+    dead_letter = CharField(max_length=200, null=True)
 
     class Meta:
         table_name = "notification_jobs"

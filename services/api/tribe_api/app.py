@@ -19,9 +19,14 @@ from tribe_api import errors
 from tribe_api.auth import AuthMiddleware
 from tribe_api.emails import EmailIntake
 from tribe_api.middleware import BodyLimit, DatabaseConnection
+from tribe_api.notifications import NotificationIntake
 from tribe_api.resources.health import HealthResource
-from tribe_api.resources.jobs import JobResource
-from tribe_api.resources.notifications import SendBulkEmailResource, SendEmailResource
+from tribe_api.resources.jobs import JobResource, JobRetryResource
+from tribe_api.resources.notifications import (
+    NotificationsResource,
+    SendBulkEmailResource,
+    SendEmailResource,
+)
 from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
@@ -85,6 +90,10 @@ def create_app(
     app.add_route("/api/health", HealthResource(settings, redis_client))
     app.add_route("/api/notifications/send-email", SendEmailResource(intake))
     app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(intake))
+    app.add_route(
+        "/api/notifications", NotificationsResource(NotificationIntake(broker, clock), clock)
+    )
     app.add_route("/api/jobs/{job_id:uuid}", JobResource(clock))
+    app.add_route("/api/jobs/{job_id:uuid}/retry", JobRetryResource(broker, clock))
     spec.register(app)
     return app

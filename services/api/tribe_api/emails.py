@@ -29,10 +29,7 @@ class EmailIntake:
         jobs = [self._job(principal, email, now, len(emails) > 1) for email in emails]
         with database.atomic():
             NotificationJob.bulk_create(jobs, batch_size=500)
-        handed = hand_over(self._broker, jobs, clock=self._clock)
-        for job in jobs:
-            if job.id in handed:
-                job.status = JobStatus.QUEUED
+        hand_over(self._broker, jobs, clock=self._clock)
         return jobs
 
     @staticmethod

@@ -17,12 +17,12 @@ log = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5
 
 
-class ValidationFailed(falcon.HTTPBadRequest):
-    """A 400 that lists each offending field as ``{"field", "message"}``."""
+class ValidationFailed(falcon.HTTPError):
+    """A 400 (malformed) or 422 (well-formed but unacceptable) naming each offending field."""
 
-    def __init__(self, errors: list[dict[str, str]]):
+    def __init__(self, errors: list[dict[str, str]], *, status: str = falcon.HTTP_400):
         fields = ", ".join(e["field"] for e in errors)
-        super().__init__(title="Invalid request", description=f"Invalid fields: {fields}")
+        super().__init__(status, title="Invalid request", description=f"Invalid fields: {fields}")
         self.errors = errors
 
     def to_dict(self, obj_type=dict):

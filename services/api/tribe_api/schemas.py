@@ -10,9 +10,24 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
 
-from tribe_shared.contract import EMAIL_TYPES, MAX_PERSONALIZATIONS, JobStatus, Urgency
+from tribe_shared.contract import (
+    EMAIL_TYPES,
+    MAX_PERSONALIZATIONS,
+    DeliveryMethod,
+    JobStatus,
+    NotificationType,
+    Urgency,
+)
 
 
 def _no_control_characters(value: str) -> str:
@@ -40,6 +55,11 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_inside)]
 EmailType = Literal[EMAIL_TYPES]  # type: ignore[valid-type]
 UrgencyName = Literal[tuple(u.value for u in Urgency)]  # type: ignore[valid-type]
 StatusName = Literal[tuple(s.value for s in JobStatus)]  # type: ignore[valid-type]
+MethodName = Literal[tuple(m.value for m in DeliveryMethod)]  # type: ignore[valid-type]
+NotificationTypeName = Literal[tuple(t.value for t in NotificationType)]  # type: ignore[valid-type]
+
+#: The furthest ahead a notification can be scheduled (one year).
+MAX_DELAY_MINUTES = 366 * 24 * 60
 
 
 class RequestModel(BaseModel):
@@ -61,6 +81,29 @@ class SendEmail(RequestModel):
 
 class SendBulkEmail(RequestModel):
     emails: list[SendEmail] = Field(min_length=1, max_length=MAX_PERSONALIZATIONS)
+
+
+class EnqueueNotification(RequestModel):
+    """One notification to a recipient of a group (the original ``enqueue_notification_job``)."""
+
+    recipient_id: UUID
+    group_id: UUID
+    update_id: UUID | None = None
+    notification_type: NotificationTypeName = "immediate"
+    urgency: UrgencyName = "normal"
+    delivery_method: MethodName = "email"
+    content: JsonObject = Field(
+        default_factory=dict,
+        description="Template data: title, body, child_name, media_urls, subject, text (SMS)",
+    )
+    scheduled_for: AwareDatetime | None = None
+    delay_minutes: int | None = Field(default=None, ge=0, le=MAX_DELAY_MINUTES)
+
+    @model_validator(mode="after")
+    def _one_way_to_schedule(self):
+        if self.scheduled_for is not None and self.delay_minutes is not None:
+            raise ValueError("give scheduled_for or delay_minutes, not both")
+        return self
 
 
 class SendEmailAccepted(BaseModel):
@@ -108,6 +151,15 @@ class Job(BaseModel):
     retry_count: int
     message_id: str | None
     failure_reason: str | None
+
+
+class JobAccepted(BaseModel):
+    success: bool
+    jobId: UUID
+    status: Literal["queued", "pending"]
+    statusCode: int
+    message: str
+    job: Job
 
 
 class JobRecipient(BaseModel):

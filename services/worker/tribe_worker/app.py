@@ -19,7 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.broker import build_broker
+from tribe_shared.broker import build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
 from tribe_shared.models import utcnow
@@ -114,7 +114,8 @@ def build_worker(
     def mark_job_failed(message: dict, retry_info: dict) -> None:
         (arg,) = message["args"]
         job_ids = arg if isinstance(arg, list) else [arg]
-        mark_exhausted([UUID(j) for j in job_ids], retry_info.get("retries", 0), clock)
+        dead_letter = dead_letter_of(message)
+        mark_exhausted([UUID(j) for j in job_ids], retry_info.get("retries", 0), dead_letter, clock)
 
     def relay(*_) -> None:
         """Hand pending jobs over, again every OUTBOX_POLL_SECONDS within the minute."""
@@ -130,7 +131,6 @@ def build_worker(
             clock=clock,
             lease=timedelta(seconds=settings.job_lease_seconds),
             stale=timedelta(seconds=settings.queued_stale_seconds),
-            max_attempts=settings.max_retries + 1,
         )
 
     def declare(fn, name: str, queue: Queue, **options) -> dramatiq.Actor:

@@ -138,8 +138,16 @@ def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
         raise Deferred(max(deferrals))
 
 
-def mark_exhausted(job_ids: Sequence[UUID], retries: int, clock: Callable[[], datetime]) -> int:
-    """Fail jobs whose retries ran out (the ``on_retry_exhausted`` callback); return how many."""
+def mark_exhausted(
+    job_ids: Sequence[UUID],
+    retries: int,
+    dead_letter: str | None,
+    clock: Callable[[], datetime],
+) -> int:
+    """Fail jobs whose retries ran out (the ``on_retry_exhausted`` callback); return how many.
+
+    ``dead_letter`` locates their dead-lettered message, for a manual retry to remove.
+    """
     now = clock()
     jobs = NotificationJob.select().where(
         NotificationJob.id.in_(list(job_ids)), NotificationJob.status == JobStatus.QUEUED
@@ -149,7 +157,10 @@ def mark_exhausted(job_ids: Sequence[UUID], retries: int, clock: Callable[[], da
         reason = f"Retries exhausted after {retries + 1} attempts: {job.failure_reason or ''}"
         failed += (
             NotificationJob.update(
-                status=JobStatus.FAILED, failure_reason=reason.strip(), processed_at=now
+                status=JobStatus.FAILED,
+                failure_reason=reason.strip(),
+                processed_at=now,
+                dead_letter=dead_letter,
             )
             .where(NotificationJob.id == job.id, NotificationJob.status == JobStatus.QUEUED)
             .execute()

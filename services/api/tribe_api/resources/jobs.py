@@ -6,13 +6,16 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+import dramatiq
 import falcon
 from peewee import JOIN
 from spectree import Response
 
 from tribe_api.auth import Principal
-from tribe_api.schemas import Error, JobDetail
+from tribe_api.schemas import Error, JobAccepted, JobDetail
 from tribe_api.spec import spec
+from tribe_shared.broker import forget_dead_letter, hand_over
+from tribe_shared.contract import JobStatus
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
 
 
@@ -101,4 +104,51 @@ class JobResource:
                 else None
             ),
             "delivery_logs": [present_log(log) for log in logs],
+        }
+
+
+class JobRetryResource:
+    def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
+        self._broker = broker
+        self._clock = clock
+
+    @spec.validate(
+        resp=Response(HTTP_202=JobAccepted, HTTP_401=Error, HTTP_404=Error, HTTP_409=Error),
+        tags=["jobs"],
+    )
+    def on_post(self, req, resp, job_id: UUID):
+        """Send a failed job again, with a fresh retry budget; its dead letter is removed."""
+        job = find_visible_job(job_id, req.context.principal)
+        now = self._clock()
+        reset = dict(
+            status=JobStatus.PENDING,
+            retry_count=0,
+            lease_losses=0,
+            failure_reason=None,
+            processed_at=None,
+            claimed_at=None,
+            dead_letter=None,
+            scheduled_for=now,
+        )
+        retried = (
+            NotificationJob.update(**reset)
+            .where(NotificationJob.id == job.id, NotificationJob.status == JobStatus.FAILED)
+            .execute()
+        )
+        if not retried:
+            raise falcon.HTTPConflict(
+                title="Conflict",
+                description=f"Only a failed job can be retried; this one is {job.status}",
+            )
+        forget_dead_letter(self._broker, job.dead_letter)
+        job = NotificationJob.get_by_id(job.id)
+        hand_over(self._broker, [job], clock=self._clock)
+        resp.status = falcon.HTTP_202
+        resp.media = {
+            "success": True,
+            "jobId": job.id,
+            "status": job.status,
+            "statusCode": 202,
+            "message": "Job queued for another delivery",
+            "job": present_job(job, now),
         }

@@ -6,8 +6,12 @@ import falcon
 from spectree import Response
 
 from tribe_api.emails import EmailIntake
+from tribe_api.notifications import NotificationIntake
+from tribe_api.resources.jobs import present_job
 from tribe_api.schemas import (
+    EnqueueNotification,
     Error,
+    JobAccepted,
     SendBulkEmail,
     SendBulkEmailAccepted,
     SendEmail,
@@ -57,4 +61,28 @@ class SendBulkEmailResource:
             "jobs": [{"jobId": job.id, "to": job.to_email, "status": job.status} for job in jobs],
             "statusCode": 202,
             "message": f"{len(jobs)} emails queued for delivery",
+        }
+
+
+class NotificationsResource:
+    def __init__(self, intake: NotificationIntake, clock):
+        self._intake = intake
+        self._clock = clock
+
+    @spec.validate(
+        json=EnqueueNotification,
+        resp=Response(HTTP_202=JobAccepted, HTTP_404=Error, HTTP_422=Error, **ERRORS),
+        tags=["notifications"],
+    )
+    def on_post(self, req, resp, json: EnqueueNotification):
+        """Queue one notification to a recipient of a group; owner only (or the service role)."""
+        job = self._intake.accept(req.context.principal, json)
+        resp.status = falcon.HTTP_202
+        resp.media = {
+            "success": True,
+            "jobId": job.id,
+            "status": job.status,
+            "statusCode": 202,
+            "message": "Notification queued for delivery",
+            "job": present_job(job, self._clock()),
         }

@@ -75,7 +75,7 @@ REJECTED = {
     "unknown role": lambda secret: bearer(jwt.encode(claims(role="admin"), secret)),
 }
 
-PUBLIC_ROUTES = ["/api/health", "/api/openapi.json", "/api/docs"]
+PUBLIC_ROUTES = ["/api/health", "/api/health/redis", "/api/openapi.json", "/api/docs"]
 
 
 @pytest.mark.parametrize("role", ["authenticated", "service_role"])

@@ -16,11 +16,14 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 #: Every route of the API and the methods it serves.
 ROUTES = {
     "/api/health": {"get"},
+    "/api/health/redis": {"get"},
+    "/api/notifications": {"post"},
     "/api/notifications/send-email": {"post"},
     "/api/notifications/send-bulk-email": {"post"},
     "/api/jobs/{job_id}": {"get"},
+    "/api/jobs/{job_id}/retry": {"post"},
 }
-PUBLIC_ROUTES = {"/api/health"}
+PUBLIC_ROUTES = {"/api/health", "/api/health/redis"}
 
 
 @pytest.fixture

@@ -79,7 +79,9 @@ def main() -> None:
     stop = threading.Event()
     threading.Thread(target=_tick, args=(broker, stop), name="scheduler", daemon=True).start()
 
-    app = create_app(settings, broker=broker, redis_client=redis_client)
+    app = create_app(
+        settings, broker=broker, redis_client=redis_client, circuit=worker.delivery.circuit
+    )
     server = make_server(
         "127.0.0.1", settings.port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
     )

@@ -20,7 +20,7 @@ from tribe_api.auth import AuthMiddleware
 from tribe_api.emails import EmailIntake
 from tribe_api.middleware import BodyLimit, DatabaseConnection
 from tribe_api.notifications import NotificationIntake
-from tribe_api.resources.health import HealthResource
+from tribe_api.resources.health import HealthResource, RedisHealthResource
 from tribe_api.resources.jobs import JobResource, JobRetryResource
 from tribe_api.resources.notifications import (
     NotificationsResource,
@@ -28,6 +28,7 @@ from tribe_api.resources.notifications import (
     SendEmailResource,
 )
 from tribe_api.spec import PUBLIC_PATHS, spec
+from tribe_shared.circuit import CircuitBreaker, email_circuit
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 
@@ -63,12 +64,15 @@ def create_app(
     *,
     broker: dramatiq.Broker | None = None,
     redis_client: redis.Redis | None = None,
+    circuit: CircuitBreaker | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> falcon.App:
     """Build the API. ``broker`` None means jobs stay ``pending`` until a relay hands them over.
 
-    The database must already be bound (:func:`tribe_shared.db.bind`).
+    ``circuit`` is the email circuit breaker the workers share (default: the one in
+    ``redis_client``). The database must already be bound (:func:`tribe_shared.db.bind`).
     """
+    circuit = circuit or email_circuit(redis_client, settings.redis_namespace)
     app = falcon.App(
         middleware=[
             BodyLimit(),
@@ -88,6 +92,7 @@ def create_app(
 
     intake = EmailIntake(broker, clock)
     app.add_route("/api/health", HealthResource(settings, redis_client))
+    app.add_route("/api/health/redis", RedisHealthResource(settings, redis_client, circuit))
     app.add_route("/api/notifications/send-email", SendEmailResource(intake))
     app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(intake))
     app.add_route(

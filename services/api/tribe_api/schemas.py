@@ -198,6 +198,31 @@ class RedisHealth(BaseModel):
     error: str | None = None
 
 
+class QueueDepth(BaseModel):
+    waiting: int
+    active: int
+    delayed: int
+    failed: int
+
+
+class QueueMetrics(QueueDepth):
+    queues: dict[str, QueueDepth]
+
+
+class CircuitBreakerState(BaseModel):
+    state: Literal["closed", "open", "half_open", "unknown"]
+    consecutive_failures: int | None = None
+    opened_at: float | None = None
+    reopens_at: float | None = None
+    error: str | None = None
+
+
+class RedisHealthDetail(RedisHealth):
+    circuit_breaker: CircuitBreakerState
+    queue_metrics: QueueMetrics | None
+    warnings: list[str]
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
     environment: str

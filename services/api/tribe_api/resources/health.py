@@ -1,4 +1,4 @@
-"""``GET /api/health``: is the database reachable, is Redis configured and reachable."""
+"""``GET /api/health`` (database, Redis) and ``GET /api/health/redis`` (circuit, queues)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import falcon
 import redis
 from spectree import Response
 
-from tribe_api.schemas import Health
+from tribe_api.schemas import Health, RedisHealthDetail
 from tribe_api.spec import spec
+from tribe_shared.circuit import CircuitBreaker, CircuitState
 from tribe_shared.db import database
+from tribe_shared.queues import queue_depths, total
 from tribe_shared.settings import Settings
+
+#: More messages than this waiting on the broker is worth a warning.
+WAITING_WARNING = 1000
 
 
 def _elapsed_ms(started: float) -> float:
@@ -65,3 +70,40 @@ class HealthResource:
             "database": db_health,
             "redis": redis_health,
         }
+
+
+class RedisHealthResource:
+    auth_required = False
+    uses_database = False
+
+    def __init__(self, settings: Settings, redis_client: redis.Redis | None, circuit):
+        self._namespace = settings.redis_namespace
+        self._redis = redis_client
+        self._circuit: CircuitBreaker = circuit
+
+    @spec.validate(resp=Response(HTTP_200=RedisHealthDetail), tags=["health"], security={})
+    def on_get(self, req, resp):
+        """The broker's Redis: reachability, the email circuit breaker, queue depths, warnings."""
+        body = check_redis(self._redis)
+        warnings = []
+        if not body["configured"]:
+            warnings.append("Redis is not configured: the broker runs in memory (development)")
+        elif not body["connected"]:
+            warnings.append("Redis is unreachable: new jobs wait as pending for the relay")
+        try:
+            body["circuit_breaker"] = self._circuit.status().as_dict()
+        except redis.RedisError as exc:
+            body["circuit_breaker"] = {"state": "unknown", "error": str(exc)}
+        if body["circuit_breaker"]["state"] == CircuitState.OPEN:
+            warnings.append("The email circuit breaker is open: sending is paused")
+        body["queue_metrics"] = None
+        if body["connected"]:
+            try:
+                depths = queue_depths(self._redis, self._namespace)
+                body["queue_metrics"] = {**total(depths), "queues": depths}
+            except redis.RedisError as exc:
+                warnings.append(f"Queue depths unreadable: {exc}")
+        if body["queue_metrics"] and body["queue_metrics"]["waiting"] > WAITING_WARNING:
+            warnings.append(f"More than {WAITING_WARNING} messages are waiting")
+        body["warnings"] = warnings
+        resp.media = body

@@ -1,8 +1,10 @@
 """A circuit breaker on the email provider, shared by every worker process through Redis.
 
 ``closed``: calls go through; consecutive transient failures are counted. At the threshold the
-circuit ``open``s: nobody calls the provider for ``reset_seconds``. Then it is ``half_open``: one
-caller at a time wins the probe; its success closes the circuit, its failure opens it again.
+circuit ``open``s: nobody calls the provider for ``reset_seconds``. A provider that says how long
+to wait (429 with a reset time) opens it for that long (:meth:`CircuitBreaker.hold`). Then it is
+``half_open``: one caller at a time wins the probe; its success closes the circuit, its failure
+opens it again.
 Each transition is one Lua script, so concurrent workers always agree on the state.
 
 The API reads the state for ``/api/health/redis``; without Redis (development) the same logic runs
@@ -51,30 +53,43 @@ class CircuitStatus:
         }
 
 
-# KEYS[1] circuit hash. ARGV: now, reset_seconds, probe_timeout.
+# KEYS[1] circuit hash. ARGV: now, probe_timeout.
 # Returns {allowed (0/1), wait_seconds (string), probe (0/1)}.
 _ALLOW = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if state == 'closed' then return {1, '0', 0} end
 local now = tonumber(ARGV[1])
-local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
-local reopens_at = opened_at + tonumber(ARGV[2])
+local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
 if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0} end
 local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
 if now < probe_until then return {0, tostring(probe_until - now), 0} end
-redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
 return {1, '0', 1}
 """
 
-# KEYS[1]. ARGV: now, threshold. Returns the new state.
+# KEYS[1]. ARGV: now, threshold, reset_seconds. Returns the new state.
 _FAILURE = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[2])) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'probe_until', 0)
+  local now = tonumber(ARGV[1])
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', now,
+             'reopens_at', now + tonumber(ARGV[3]), 'probe_until', 0)
   return 'open'
 end
 return state
+"""
+
+# KEYS[1]. ARGV: now, seconds. Open now and stay open at least that long (provider said wait).
+_HOLD = """
+local now = tonumber(ARGV[1])
+local until_at = now + tonumber(ARGV[2])
+local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
+if (redis.call('HGET', KEYS[1], 'state') or 'closed') ~= 'open' then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', now)
+end
+redis.call('HSET', KEYS[1], 'reopens_at', math.max(reopens_at, until_at), 'probe_until', 0)
+return 'open'
 """
 
 # KEYS[1]. Returns the previous state.
@@ -93,14 +108,18 @@ class _RedisStore:
         self._key = key
         self._allow = client.register_script(_ALLOW)
         self._failure = client.register_script(_FAILURE)
+        self._hold = client.register_script(_HOLD)
         self._success = client.register_script(_SUCCESS)
 
-    def allow(self, now: float, reset: float, probe_timeout: float):
-        allowed, wait, probe = self._allow(keys=[self._key], args=[now, reset, probe_timeout])
+    def allow(self, now: float, probe_timeout: float):
+        allowed, wait, probe = self._allow(keys=[self._key], args=[now, probe_timeout])
         return allowed, float(wait), probe
 
-    def failure(self, now: float, threshold: int) -> str:
-        return self._failure(keys=[self._key], args=[now, threshold]).decode()
+    def failure(self, now: float, threshold: int, reset: float) -> str:
+        return self._failure(keys=[self._key], args=[now, threshold, reset]).decode()
+
+    def hold(self, now: float, seconds: float) -> None:
+        self._hold(keys=[self._key], args=[now, seconds])
 
     def success(self) -> str:
         return self._success(keys=[self._key]).decode()
@@ -116,13 +135,13 @@ class _MemoryStore:
         self._lock = threading.Lock()
         self._h: dict[str, str] = {}
 
-    def allow(self, now: float, reset: float, probe_timeout: float):
+    def allow(self, now: float, probe_timeout: float):
         with self._lock:
             h = self._h
             state = h.get("state", "closed")
             if state == "closed":
                 return 1, 0.0, 0
-            reopens_at = float(h.get("opened_at", 0)) + reset
+            reopens_at = float(h.get("reopens_at", 0))
             if state == "open" and now < reopens_at:
                 return 0, reopens_at - now, 0
             probe_until = float(h.get("probe_until", 0))
@@ -131,16 +150,26 @@ class _MemoryStore:
             h.update(state="half_open", probe_until=str(now + probe_timeout))
             return 1, 0.0, 1
 
-    def failure(self, now: float, threshold: int) -> str:
+    def failure(self, now: float, threshold: int, reset: float) -> str:
         with self._lock:
             h = self._h
             state = h.get("state", "closed")
             failures = int(h.get("failures", 0)) + 1
             h["failures"] = str(failures)
             if state == "half_open" or (state == "closed" and failures >= threshold):
-                h.update(state="open", opened_at=str(now), probe_until="0")
+                h.update(
+                    state="open", opened_at=str(now), reopens_at=str(now + reset), probe_until="0"
+                )
                 return "open"
             return state
+
+    def hold(self, now: float, seconds: float) -> None:
+        with self._lock:
+            h = self._h
+            if h.get("state", "closed") != "open":
+                h.update(state="open", opened_at=str(now))
+            reopens_at = max(float(h.get("reopens_at", 0)), now + seconds)
+            h.update(reopens_at=str(reopens_at), probe_until="0")
 
     def success(self) -> str:
         with self._lock:
@@ -174,12 +203,16 @@ class CircuitBreaker:
 
     def allow(self) -> Permission:
         """May this caller call the provider now? At most one probe while half-open."""
-        allowed, wait, probe = self._store.allow(self._clock(), self._reset, self._probe_timeout)
+        allowed, wait, probe = self._store.allow(self._clock(), self._probe_timeout)
         return Permission(bool(allowed), wait, bool(probe))
 
     def record_failure(self) -> CircuitState:
         """Count a transient failure; returns the state after it."""
-        return CircuitState(self._store.failure(self._clock(), self._threshold))
+        return CircuitState(self._store.failure(self._clock(), self._threshold, self._reset))
+
+    def hold(self, seconds: float) -> None:
+        """Open now and let nobody call for ``seconds`` (the provider asked us to wait)."""
+        self._store.hold(self._clock(), seconds)
 
     def record_success(self) -> CircuitState:
         """The provider answered: close the circuit. Returns the state before."""
@@ -188,12 +221,12 @@ class CircuitBreaker:
     def status(self) -> CircuitStatus:
         raw = self._store.read()
         state = CircuitState(raw.get("state", "closed"))
-        opened_at = float(raw["opened_at"]) if state != CircuitState.CLOSED else None
+        is_open = state != CircuitState.CLOSED
         return CircuitStatus(
             state=state,
             consecutive_failures=int(raw.get("failures", 0)),
-            opened_at=opened_at,
-            reopens_at=opened_at + self._reset if opened_at is not None else None,
+            opened_at=float(raw["opened_at"]) if is_open else None,
+            reopens_at=float(raw["reopens_at"]) if is_open else None,
         )
 
 

@@ -274,7 +274,9 @@ def _wait_for_gates(delivery: Delivery) -> int:
 
 
 def _observe(circuit: CircuitBreaker, exc: DeliveryError) -> None:
-    if exc.transient:
+    if exc.retry_after is not None:
+        circuit.hold(exc.retry_after)  # the provider's rate limit is account-wide: all wait
+    elif exc.transient:
         circuit.record_failure()
     else:
         circuit.record_success()  # the provider answered: it is up, the email was bad

@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from tests.http_assertions import assert_json_error
+from tests.waiting import wait_until
 from tribe_shared.models import NotificationJob
 
 #: Removes a claim from :func:`claims`.
@@ -129,3 +130,27 @@ def test_public_routes_ignore_an_invalid_token(api, path):
     response = api.simulate_get(path, headers=bearer("not-a.jwt"))
 
     assert response.status_code == 200, response.text
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(api, settings):
+    # Given a token that is valid for one more second, and was accepted (and remembered)
+    token = jwt.encode(
+        {
+            "sub": str(uuid.uuid4()),
+            "aud": "authenticated",
+            "role": "authenticated",
+            "exp": datetime.now(UTC) + timedelta(seconds=1),
+        },
+        settings.jwt_secret,
+        algorithm="HS256",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 404
+
+    # Then, once it has expired, the same token is refused
+    wait_until(
+        lambda: api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 401,
+        timeout=5,
+        interval=0.1,
+        what="the remembered token to expire",
+    )

@@ -93,32 +93,58 @@ def _envelope(jobs: Sequence[NotificationJob], now: datetime) -> Envelope:
     return Envelope(message, ids, wait_ms if wait_ms > 0 else None)
 
 
+def accept_jobs(
+    broker: dramatiq.Broker | None,
+    jobs: Sequence[NotificationJob],
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Store new jobs and hand the due ones to the broker: the path of every accepting request.
+
+    With a broker, due jobs are written ``queued`` (one INSERT, no second write) and their
+    messages sent once the INSERT has committed; any whose message could not be sent is set back
+    to ``pending`` for the relay. Jobs not due within :data:`HAND_OVER_HORIZON` are written
+    ``pending``. (A process killed between the INSERT and the send leaves ``queued`` jobs without
+    a message; the reaper hands them over again after ``QUEUED_STALE_SECONDS``.) The objects in
+    ``jobs`` end with the status they have in the database. Never raises for a broker outage.
+    """
+    now = clock()
+    due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON] if broker else []
+    for job in due:
+        job.status, job.queued_at = JobStatus.QUEUED, now
+    NotificationJob.insert_new(jobs)
+    handed = _send(broker, due, now)
+    unsent = [job for job in due if job.id not in handed]
+    if unsent:
+        (
+            NotificationJob.update(status=JobStatus.PENDING, queued_at=None)
+            .where(
+                NotificationJob.id.in_([job.id for job in unsent]),
+                NotificationJob.status == JobStatus.QUEUED,
+            )
+            .execute()
+        )
+        for job in unsent:
+            job.status, job.queued_at = JobStatus.PENDING, None
+
+
 def hand_over(
     broker: dramatiq.Broker | None,
     jobs: Sequence[NotificationJob],
     *,
     clock: Callable[[], datetime] = utcnow,
 ) -> set[UUID]:
-    """Send the messages of committed ``pending`` jobs and mark the sent ones ``queued``.
+    """Send the messages of stored ``pending`` jobs and mark the sent ones ``queued``.
 
     Returns the ids handed over (their objects in ``jobs`` are updated too). Jobs not due
     within :data:`HAND_OVER_HORIZON`, and every job once the broker fails, stay ``pending`` for
-    the relay. Never raises: the rows are committed, whatever the broker does.
+    the relay. Never raises for a broker outage.
     """
     now = clock()
     due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON]
     if broker is None or not due:
         return set()
-    handed: set[UUID] = set()
-    try:
-        for envelope in envelopes_for(due, now):
-            broker.enqueue(envelope.message, delay=envelope.delay_ms)
-            handed.update(envelope.job_ids)
-    except BROKER_DOWN_ERRORS as exc:
-        log.warning("broker unreachable, %d job(s) stay pending: %s", len(due) - len(handed), exc)
-    except Exception:
-        # The rows are committed: whatever went wrong, the relay hands the rest over later.
-        log.exception("hand-over failed, %d job(s) stay pending", len(due) - len(handed))
+    handed = _send(broker, due, now)
     if handed:
         for job in due:
             if job.id in handed:
@@ -126,10 +152,30 @@ def hand_over(
         (
             NotificationJob.update(status=JobStatus.QUEUED, queued_at=now)
             .where(
-                NotificationJob.id.in_(list(handed)), NotificationJob.status == JobStatus.PENDING
+                NotificationJob.id.in_(list(handed)),
+                NotificationJob.status == JobStatus.PENDING,
             )
             .execute()
         )
+    return handed
+
+
+def _send(broker: dramatiq.Broker | None, jobs: Sequence[NotificationJob], now) -> set[UUID]:
+    """Enqueue the jobs' messages until the broker fails; return the ids sent."""
+    handed: set[UUID] = set()
+    if broker is None or not jobs:
+        return handed
+    try:
+        for envelope in envelopes_for(jobs, now):
+            broker.enqueue(envelope.message, delay=envelope.delay_ms)
+            handed.update(envelope.job_ids)
+    except BROKER_DOWN_ERRORS as exc:
+        log.warning(
+            "broker unreachable, %d job(s) wait for the relay: %s", len(jobs) - len(handed), exc
+        )
+    except Exception:
+        # The rows are stored: whatever went wrong, the relay hands the rest over later.
+        log.exception("hand-over failed, %d job(s) wait for the relay", len(jobs) - len(handed))
     return handed
 
 

@@ -6,7 +6,10 @@ the database (:class:`UTCDateTimeField`), so SQLite and PostgreSQL sort and comp
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from peewee import (
@@ -58,6 +61,33 @@ class BaseModel(Model):
     class Meta:
         database = database
         legacy_table_names = False
+
+    #: Rows per INSERT statement in :meth:`insert_new` (well under SQLite's variable limit).
+    INSERT_BATCH = 500
+
+    @classmethod
+    def insert_new(cls, instances: Sequence[BaseModel]) -> None:
+        """INSERT new instances (ids already set) in as few statements as possible.
+
+        What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
+        request. All or none: more than one statement runs in a transaction.
+        """
+        fields = cls._meta.sorted_fields
+        columns = ", ".join(f'"{field.column_name}"' for field in fields)
+        row = "(" + ", ".join([database.param] * len(fields)) + ")"
+        head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
+        with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
+            for start in range(0, len(instances), cls.INSERT_BATCH):
+                chunk = instances[start : start + cls.INSERT_BATCH]
+                params = [_db_value(f, obj.__data__.get(f.name)) for obj in chunk for f in fields]
+                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
+
+
+def _db_value(field, value):
+    # JSON as plain text: both databases cast a text parameter into their JSON column.
+    if isinstance(field, JSONField):
+        return None if value is None else json.dumps(value)
+    return field.db_value(value)
 
 
 class User(BaseModel):

@@ -6,6 +6,7 @@ malformed, expired or forged token, or one with ``alg: none``, is a 401 with ``W
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,8 @@ class Principal:
 
     user_id: uuid.UUID
     role: str
+    #: When the token stops being valid (epoch seconds).
+    expires_at: float = 0.0
 
     @property
     def is_service(self) -> bool:
@@ -58,7 +61,7 @@ def decode_token(token: str, secret: str) -> Principal:
     role = claims.get("role", "authenticated")
     if role not in ROLES:
         raise InvalidToken(f"The token's role must be one of {', '.join(ROLES)}")
-    return Principal(user_id=user_id, role=role)
+    return Principal(user_id=user_id, role=role, expires_at=float(claims["exp"]))
 
 
 def mint_token(
@@ -92,10 +95,14 @@ def _unauthorized(description: str) -> falcon.HTTPUnauthorized:
 class AuthMiddleware:
     """Authenticates every request to a resource that does not opt out."""
 
+    #: Verified tokens remembered per process (a client sends the same token many times).
+    CACHE_SIZE = 10_000
+
     def __init__(self, secret: str, *, public_paths: tuple[str, ...] = ()):
         self._secret = secret
         self._public_paths = public_paths
         self._known_users: set[uuid.UUID] = set()
+        self._verified: dict[str, Principal] = {}
 
     def process_resource(self, req, resp, resource, params):
         if (
@@ -110,12 +117,21 @@ class AuthMiddleware:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("The Authorization header must be 'Bearer <token>'")
+        req.context.principal = self._verify(token.strip())
+
+    def _verify(self, token: str) -> Principal:
+        principal = self._verified.get(token)
+        if principal is not None and principal.expires_at > time.time():
+            return principal
         try:
-            principal = decode_token(token.strip(), self._secret)
+            principal = decode_token(token, self._secret)
         except InvalidToken as exc:
             raise _unauthorized(str(exc)) from None
         self._remember(principal.user_id)
-        req.context.principal = principal
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
 
     def _remember(self, user_id: uuid.UUID) -> None:
         """Make sure the caller has a users row (once per process)."""

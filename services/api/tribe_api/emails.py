@@ -10,14 +10,13 @@ import dramatiq
 
 from tribe_api.auth import Principal
 from tribe_api.schemas import SendEmail
-from tribe_shared.broker import batch_key, hand_over
+from tribe_shared.broker import accept_jobs, batch_key
 from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus, NotificationType
-from tribe_shared.db import database
 from tribe_shared.models import NotificationJob
 
 
 class EmailIntake:
-    """Stores emails as ``pending`` jobs in one transaction and hands them to the broker after."""
+    """Stores emails as jobs, all or none, and hands them to the broker."""
 
     def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
         self._broker = broker
@@ -27,9 +26,7 @@ class EmailIntake:
         """Create one job per email, all or none; return them with their status after hand-over."""
         now = self._clock()
         jobs = [self._job(principal, email, now, len(emails) > 1) for email in emails]
-        with database.atomic():
-            NotificationJob.bulk_create(jobs, batch_size=500)
-        hand_over(self._broker, jobs, clock=self._clock)
+        accept_jobs(self._broker, jobs, clock=self._clock)
         return jobs
 
     @staticmethod

@@ -12,9 +12,8 @@ import falcon
 from tribe_api.auth import Principal
 from tribe_api.errors import ValidationFailed
 from tribe_api.schemas import EnqueueNotification
-from tribe_shared.broker import hand_over
+from tribe_shared.broker import accept_jobs
 from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus
-from tribe_shared.db import database
 from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient, Update
 
 
@@ -36,7 +35,7 @@ class NotificationIntake:
         self._clock = clock
 
     def accept(self, principal: Principal, request: EnqueueNotification) -> NotificationJob:
-        """Store the job (``pending``) and hand it to the broker after the commit."""
+        """Store the job and hand it to the broker."""
         recipient = owned(Recipient, request.recipient_id, principal, "recipient_id")
         group = owned(Group, request.group_id, principal, "group_id")
         if (
@@ -75,7 +74,5 @@ class NotificationIntake:
             scheduled_for=scheduled_for,
             created_at=now,
         )
-        with database.atomic():
-            job.save(force_insert=True)
-        hand_over(self._broker, [job], clock=self._clock)
+        accept_jobs(self._broker, [job], clock=self._clock)
         return job

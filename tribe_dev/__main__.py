@@ -28,7 +28,7 @@ from tribe_shared.migrate import apply_migrations
 from tribe_shared.settings import load_or_exit
 from tribe_worker.app import build_worker
 
-#: How often the in-process scheduler runs the outbox relay (periodiq's tick is one minute).
+#: How often the in-process scheduler ticks (periodiq's tick is one minute).
 RELAY_EVERY_SECONDS = 10.0
 WORKER_THREADS = 4
 
@@ -45,10 +45,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _tick(broker: dramatiq.Broker, stop: threading.Event) -> None:
-    """The development scheduler: send the relay tick as periodiq would, only more often."""
-    relay = broker.get_actor(Actor.RELAY_PENDING_JOBS)
+    """The development scheduler: send the periodic ticks as periodiq would, only more often."""
+    ticks = [broker.get_actor(a) for a in (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS)]
     while not stop.wait(RELAY_EVERY_SECONDS):
-        relay.send()
+        for actor in ticks:
+            actor.send()
 
 
 def main() -> None:

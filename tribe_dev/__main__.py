@@ -28,9 +28,10 @@ from tribe_shared.migrate import apply_migrations
 from tribe_shared.settings import load_or_exit
 from tribe_worker.app import build_worker
 
-#: How often the in-process scheduler ticks (periodiq's tick is one minute).
-RELAY_EVERY_SECONDS = 10.0
-WORKER_THREADS = 4
+#: How often the in-process scheduler ticks, as periodiq does (each relay tick relays every
+#: OUTBOX_POLL_SECONDS within its minute).
+RELAY_EVERY_SECONDS = 60.0
+WORKER_THREADS = 8
 
 log = logging.getLogger("tribe_dev")
 
@@ -47,9 +48,11 @@ class _QuietHandler(WSGIRequestHandler):
 def _tick(broker: dramatiq.Broker, stop: threading.Event) -> None:
     """The development scheduler: send the periodic ticks as periodiq would, only more often."""
     ticks = [broker.get_actor(a) for a in (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS)]
-    while not stop.wait(RELAY_EVERY_SECONDS):
+    while True:
         for actor in ticks:
             actor.send()
+        if stop.wait(RELAY_EVERY_SECONDS):
+            return
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ and nothing accepted while Redis was down is lost."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import dramatiq
@@ -214,3 +215,25 @@ def test_an_email_accepted_while_redis_is_down_is_sent_once_it_is_back(
         assert reload(job_id).message_id == request.message_id
     finally:
         broker.close()
+
+
+def test_a_relay_tick_repeats_itself_as_a_delayed_message_until_its_minute_is_over(
+    settings, stub_broker
+):
+    # Given a worker whose relay polls every 2 seconds within a tick
+    worker = build_worker(with_settings(settings, outbox_poll_seconds=2), broker=stub_broker)
+    relay = worker.actors[Actor.RELAY_PENDING_JOBS]
+
+    # When periodiq's tick runs the relay
+    relay.fn()
+
+    # Then the next run is a delayed message carrying the tick's end, not a sleeping thread
+    (repeat,) = queued_messages(stub_broker, "maintenance.DQ")
+    (ends_at,) = repeat.args
+    assert repeat.actor_name == Actor.RELAY_PENDING_JOBS
+    assert 40 < ends_at - time.time() <= 45
+    assert 1_900 <= repeat.options["eta"] - time.time() * 1000 <= 2_100
+
+    # And a run near the end of its minute does not repeat again
+    relay.fn(time.time() + 1)
+    assert len(queued_messages(stub_broker, "maintenance.DQ")) == 1

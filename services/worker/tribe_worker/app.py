@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OUTBOX = Path("var/outbox")
 #: Periodiq drops tick messages older than this many seconds.
 TICK_SKIP_DELAY = 30
-#: A relay tick keeps relaying every ``OUTBOX_POLL_SECONDS`` for this long (< one minute).
+#: A relay tick repeats every ``OUTBOX_POLL_SECONDS`` for this long (less than its minute).
 TICK_SECONDS = 45.0
 #: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
 NORMAL_PRIORITY = 10
@@ -117,14 +117,18 @@ def build_worker(
         dead_letter = dead_letter_of(message)
         mark_exhausted([UUID(j) for j in job_ids], retry_info.get("retries", 0), dead_letter, clock)
 
-    def relay(*_) -> None:
-        """Hand pending jobs over, again every OUTBOX_POLL_SECONDS within the minute."""
-        ends = time.monotonic() + TICK_SECONDS
-        while True:
-            relay_pending_jobs(broker, clock=clock)
-            if time.monotonic() + settings.outbox_poll_seconds > ends:
-                return
-            sleep(settings.outbox_poll_seconds)
+    def relay(ends_at: float | None = None) -> None:
+        """Hand pending jobs over; the minute's tick repeats every OUTBOX_POLL_SECONDS.
+
+        Each repeat is a delayed message of its own, not a sleeping thread, so a worker that is
+        shutting down never waits for the rest of the minute.
+        """
+        ends_at = ends_at or time.time() + TICK_SECONDS
+        relay_pending_jobs(broker, clock=clock)
+        if time.time() + settings.outbox_poll_seconds < ends_at:
+            relay_actor.send_with_options(
+                args=(ends_at,), delay=int(settings.outbox_poll_seconds * 1000)
+            )
 
     def reap(*_) -> None:
         reap_stuck_jobs(
@@ -158,6 +162,7 @@ def build_worker(
             )
         )
     every_minute = {"periodic": cron("* * * * *"), "max_retries": 0}
-    actors.append(declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute))
+    relay_actor = declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute)
+    actors.append(relay_actor)
     actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))
     return Worker(broker=broker, actors={a.actor_name: a for a in actors}, delivery=delivery)

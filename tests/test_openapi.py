@@ -20,8 +20,13 @@ ROUTES = {
     "/api/notifications": {"post"},
     "/api/notifications/send-email": {"post"},
     "/api/notifications/send-bulk-email": {"post"},
-    "/api/jobs/{job_id}": {"get"},
+    "/api/jobs": {"get"},
+    "/api/jobs/{job_id}": {"get", "delete"},
     "/api/jobs/{job_id}/retry": {"post"},
+    "/api/groups": {"get", "post"},
+    "/api/recipients": {"get", "post"},
+    "/api/recipients/{recipient_id}": {"get", "patch", "delete"},
+    "/api/updates": {"post"},
 }
 PUBLIC_ROUTES = {"/api/health", "/api/health/redis"}
 

@@ -18,10 +18,17 @@ import redis
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware
 from tribe_api.emails import EmailIntake
+from tribe_api.family import UpdatePoster
 from tribe_api.middleware import BodyLimit, DatabaseConnection
 from tribe_api.notifications import NotificationIntake
+from tribe_api.resources.family import (
+    GroupsResource,
+    RecipientResource,
+    RecipientsResource,
+    UpdatesResource,
+)
 from tribe_api.resources.health import HealthResource, RedisHealthResource
-from tribe_api.resources.jobs import JobResource, JobRetryResource
+from tribe_api.resources.jobs import JobResource, JobRetryResource, JobsResource
 from tribe_api.resources.notifications import (
     NotificationsResource,
     SendBulkEmailResource,
@@ -98,7 +105,12 @@ def create_app(
     app.add_route(
         "/api/notifications", NotificationsResource(NotificationIntake(broker, clock), clock)
     )
+    app.add_route("/api/jobs", JobsResource(clock))
     app.add_route("/api/jobs/{job_id:uuid}", JobResource(clock))
     app.add_route("/api/jobs/{job_id:uuid}/retry", JobRetryResource(broker, clock))
+    app.add_route("/api/groups", GroupsResource(clock))
+    app.add_route("/api/recipients", RecipientsResource(clock))
+    app.add_route("/api/recipients/{recipient_id:uuid}", RecipientResource(clock))
+    app.add_route("/api/updates", UpdatesResource(UpdatePoster(broker, clock)))
     spec.register(app)
     return app

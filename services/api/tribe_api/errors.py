@@ -53,7 +53,23 @@ def serialize_error(req, resp, exc: falcon.HTTPError) -> None:
     resp.media = body
 
 
+#: SQLite errors that mean "cannot get at the database now", not "this statement is wrong".
+SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "readonly database")
+
+
+def is_outage(exc: Exception) -> bool:
+    """An unreachable or unavailable database, as opposed to a bug in a statement."""
+    if isinstance(exc, peewee.InterfaceError):
+        return True
+    cause = exc.__cause__ or exc.__context__ or exc
+    if type(cause).__module__.startswith("sqlite3"):
+        return any(marker in str(cause).lower() for marker in SQLITE_OUTAGES)
+    return True  # PostgreSQL reports connection trouble as OperationalError
+
+
 def handle_database_down(req, resp, exc, params):
+    if not is_outage(exc):
+        handle_unexpected(req, resp, exc, params)
     log.error("database unreachable: %s", exc)
     raise falcon.HTTPServiceUnavailable(
         title="Service unavailable",

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    HttpUrl,
     model_validator,
 )
 
@@ -106,6 +107,112 @@ class EnqueueNotification(RequestModel):
         return self
 
 
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+ContentTypeName = Literal["photo", "milestone", "text", "video"]
+
+
+class GroupCreate(RequestModel):
+    name: HeaderText = Field(min_length=1, max_length=200)
+
+
+class GroupOut(BaseModel):
+    id: UUID
+    name: str
+    recipient_count: int
+    created_at: datetime
+
+
+class GroupList(BaseModel):
+    groups: list[GroupOut]
+
+
+class RecipientFields(RequestModel):
+    name: HeaderText = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
+    relationship: HeaderText | None = Field(default=None, max_length=100)
+    group_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    muted_until: AwareDatetime | None = None
+
+
+class RecipientCreate(RecipientFields):
+    @model_validator(mode="after")
+    def _reachable(self):
+        if not self.email and not self.phone:
+            raise ValueError("a recipient needs an email address or a phone number")
+        return self
+
+
+class RecipientPatch(RecipientFields):
+    """Only the fields given change; ``group_ids`` replaces the memberships."""
+
+    name: HeaderText | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RecipientOut(BaseModel):
+    id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+    relationship: str | None
+    group_ids: list[UUID]
+    muted_until: datetime | None
+    created_at: datetime
+
+
+class RecipientList(BaseModel):
+    recipients: list[RecipientOut]
+
+
+class RecipientQuery(RequestModel):
+    group_id: UUID | None = None
+
+
+class RecipientDeleted(BaseModel):
+    deleted: bool
+    cancelled_jobs: int
+
+
+class UpdateCreate(RequestModel):
+    group_id: UUID
+    content_type: ContentTypeName
+    title: HeaderText | None = Field(default=None, max_length=300)
+    body: str = Field(default="", max_length=20_000)
+    media_urls: list[HttpUrl] = Field(default_factory=list, max_length=20)
+    child_name: HeaderText | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _no_nul(self):
+        if "\0" in self.body:
+            raise ValueError("body must not contain NUL characters")
+        return self
+
+
+class UpdateOut(BaseModel):
+    id: UUID
+    group_id: UUID
+    content_type: str
+    title: str | None
+    body: str
+    media_urls: list[str]
+    created_at: datetime
+
+
+class FanOutCounts(BaseModel):
+    queued: int
+    pending: int
+    in_digest: int
+    muted: int
+    unreachable: int
+
+
+class UpdatePosted(BaseModel):
+    success: bool
+    update: UpdateOut
+    notifications: FanOutCounts
+    message: str
+
+
 class SendEmailAccepted(BaseModel):
     success: bool
     messageId: UUID
@@ -159,6 +266,35 @@ class JobAccepted(BaseModel):
     status: Literal["queued", "pending"]
     statusCode: int
     message: str
+    job: Job
+
+
+class JobListQuery(RequestModel):
+    status: StatusName | None = None
+    delivery_method: MethodName | None = None
+    notification_type: NotificationTypeName | None = None
+    recipient_id: UUID | None = None
+    group_id: UUID | None = None
+    sort: Literal["created_at", "scheduled_for", "processed_at", "status"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    pagination: Pagination
+
+
+class JobCancelled(BaseModel):
+    success: bool
     job: Job
 
 

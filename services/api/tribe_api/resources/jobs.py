@@ -12,10 +12,10 @@ from peewee import JOIN
 from spectree import Response
 
 from tribe_api.auth import Principal
-from tribe_api.schemas import Error, JobAccepted, JobDetail
+from tribe_api.schemas import Error, JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
 from tribe_api.spec import spec
 from tribe_shared.broker import forget_dead_letter, hand_over
-from tribe_shared.contract import JobStatus
+from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
 
 
@@ -37,6 +37,17 @@ def find_visible_job(job_id: UUID, principal: Principal) -> NotificationJob:
     ):
         return job
     raise falcon.HTTPNotFound(title="Not found", description=f"No job {job_id}")
+
+
+def visible_jobs(principal: Principal):
+    """Jobs the caller may see: sent by them or for one of their recipients (all: service)."""
+    query = NotificationJob.select()
+    if principal.is_service:
+        return query
+    theirs = Recipient.select(Recipient.id).where(Recipient.owner == principal.user_id)
+    return query.where(
+        (NotificationJob.created_by == principal.user_id) | NotificationJob.recipient.in_(theirs)
+    )
 
 
 def _ms(delta) -> int:
@@ -89,6 +100,30 @@ def present_log(log: DeliveryLog) -> dict:
 class JobResource:
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
+
+    @spec.validate(
+        resp=Response(HTTP_200=JobCancelled, HTTP_401=Error, HTTP_404=Error, HTTP_409=Error),
+        tags=["jobs"],
+    )
+    def on_delete(self, req, resp, job_id: UUID):
+        """Cancel a job not yet started; it is never sent, even if its message is queued."""
+        job = find_visible_job(job_id, req.context.principal)
+        now = self._clock()
+        cancelled = (
+            NotificationJob.update(status=JobStatus.CANCELLED, processed_at=now)
+            .where(
+                NotificationJob.id == job.id,
+                NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
+            )
+            .execute()
+        )
+        job = NotificationJob.get_by_id(job.id)
+        if not cancelled:
+            raise falcon.HTTPConflict(
+                title="Conflict",
+                description=f"Only a pending or queued job can be cancelled; it is {job.status}",
+            )
+        resp.media = {"success": True, "job": present_job(job, now)}
 
     @spec.validate(resp=Response(HTTP_200=JobDetail, HTTP_401=Error, HTTP_404=Error), tags=["jobs"])
     def on_get(self, req, resp, job_id: UUID):
@@ -151,4 +186,39 @@ class JobRetryResource:
             "statusCode": 202,
             "message": "Job queued for another delivery",
             "job": present_job(job, now),
+        }
+
+
+class JobsResource:
+    def __init__(self, clock: Callable[[], datetime]):
+        self._clock = clock
+
+    @spec.validate(
+        query=JobListQuery,
+        resp=Response(HTTP_200=JobList, HTTP_400=Error, HTTP_401=Error),
+        tags=["jobs"],
+    )
+    def on_get(self, req, resp, query: JobListQuery):
+        """The caller's jobs, filtered, sorted and paginated."""
+        jobs = visible_jobs(req.context.principal)
+        for name in ("status", "delivery_method", "notification_type", "recipient_id", "group_id"):
+            value = getattr(query, name)
+            if value is not None:
+                jobs = jobs.where(getattr(NotificationJob, name) == value)
+        column = getattr(NotificationJob, query.sort)
+        direction = column.asc if query.order == "asc" else column.desc
+        id_order = NotificationJob.id.asc() if query.order == "asc" else NotificationJob.id.desc()
+        total = jobs.count()
+        page = (
+            jobs.order_by(direction(nulls="LAST"), id_order).limit(query.limit).offset(query.offset)
+        )
+        now = self._clock()
+        resp.media = {
+            "jobs": [present_job(job, now) for job in page],
+            "pagination": {
+                "total": total,
+                "limit": query.limit,
+                "offset": query.offset,
+                "has_more": query.offset + query.limit < total,
+            },
         }

@@ -1,0 +1,261 @@
+"""The family data behind notifications: groups, recipients and the updates parents post.
+
+Every read and write is scoped to the caller (the service role sees everything); another user's
+object is a 404 that reveals nothing. Posting an update fans out, in the same transaction, one
+notification job per recipient of the group who is not muted and has no active digest schedule
+for it; the jobs are handed to the broker after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import dramatiq
+import falcon
+from peewee import JOIN, fn
+
+from tribe_api.auth import Principal
+from tribe_api.errors import ValidationFailed
+from tribe_shared.broker import send_staged, stage_jobs
+from tribe_shared.contract import (
+    CLAIMABLE_STATUSES,
+    DeliveryMethod,
+    JobKind,
+    JobStatus,
+    NotificationType,
+    Urgency,
+)
+from tribe_shared.db import database
+from tribe_shared.models import (
+    DigestSchedule,
+    Group,
+    GroupMembership,
+    NotificationJob,
+    Recipient,
+    Update,
+)
+
+
+def owned(model, object_id: uuid.UUID, principal: Principal, field: str = "id"):
+    """The caller's object (any for the service role); anything else is a 404."""
+    obj = model.get_or_none(model.id == object_id)
+    if obj is None or not (principal.is_service or obj.owner_id == principal.user_id):
+        label = "" if field == "id" else f" {field}"
+        raise falcon.HTTPNotFound(title="Not found", description=f"No{label} {object_id}")
+    return obj
+
+
+def visible(model, principal: Principal):
+    query = model.select()
+    return query if principal.is_service else query.where(model.owner == principal.user_id)
+
+
+def unprocessable(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+def list_groups(principal: Principal) -> list[tuple[Group, int]]:
+    """The caller's groups, oldest first, each with its number of recipients."""
+    count = fn.COUNT(GroupMembership.id)
+    query = (
+        visible(Group, principal)
+        .select_extend(count.alias("recipient_count"))
+        .join(GroupMembership, JOIN.LEFT_OUTER, on=(GroupMembership.group == Group.id))
+        .group_by(Group.id)
+        .order_by(Group.created_at, Group.id)
+    )
+    return [(group, group.recipient_count) for group in query]
+
+
+def create_group(principal: Principal, name: str, now: datetime) -> Group:
+    return Group.create(id=uuid.uuid4(), owner=principal.user_id, name=name, created_at=now)
+
+
+# --- recipients ----------------------------------------------------------------------------
+
+
+def group_ids_of(recipients: Iterable[Recipient]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    ids = [r.id for r in recipients]
+    memberships: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    if ids:
+        query = (
+            GroupMembership.select(GroupMembership.recipient, GroupMembership.group)
+            .where(GroupMembership.recipient.in_(ids))
+            .order_by(GroupMembership.created_at)
+        )
+        for m in query:
+            memberships[m.recipient_id].append(m.group_id)
+    return memberships
+
+
+def _check_groups(principal: Principal, group_ids: list[uuid.UUID]) -> None:
+    """Every group must be the caller's (for the service role: exist)."""
+    wanted = set(group_ids)
+    found = {g.id for g in visible(Group, principal).where(Group.id.in_(list(wanted)))}
+    for index, group_id in enumerate(group_ids):
+        if group_id not in found:
+            raise falcon.HTTPNotFound(
+                title="Not found", description=f"No group_ids[{index}] {group_id}"
+            )
+
+
+def _set_groups(recipient: Recipient, group_ids: list[uuid.UUID], now: datetime) -> None:
+    GroupMembership.delete().where(GroupMembership.recipient == recipient.id).execute()
+    rows = [
+        {"id": uuid.uuid4(), "group": g, "recipient": recipient.id, "created_at": now}
+        for g in dict.fromkeys(group_ids)
+    ]
+    if rows:
+        GroupMembership.insert_many(rows).execute()
+
+
+def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Recipient]:
+    query = visible(Recipient, principal).order_by(Recipient.created_at, Recipient.id)
+    if group_id is not None:
+        query = query.join(GroupMembership, on=(GroupMembership.recipient == Recipient.id)).where(
+            GroupMembership.group == group_id
+        )
+    return list(query)
+
+
+def create_recipient(principal: Principal, fields: dict, now: datetime) -> Recipient:
+    group_ids = fields.pop("group_ids", [])
+    _check_groups(principal, group_ids)
+    with database.atomic():
+        recipient = Recipient.create(
+            id=uuid.uuid4(), owner=principal.user_id, created_at=now, **fields
+        )
+        _set_groups(recipient, group_ids, now)
+    return recipient
+
+
+def update_recipient(recipient: Recipient, principal: Principal, changes: dict, now) -> Recipient:
+    """Apply the fields given (``group_ids`` replaces the memberships)."""
+    group_ids = changes.pop("group_ids", None)
+    if group_ids is not None:
+        _check_groups(principal, group_ids)
+    merged = {
+        "email": changes.get("email", recipient.email),
+        "phone": changes.get("phone", recipient.phone),
+    }
+    if not merged["email"] and not merged["phone"]:
+        raise unprocessable("email", "A recipient needs an email address or a phone number")
+    with database.atomic():
+        if changes:
+            Recipient.update(**changes).where(Recipient.id == recipient.id).execute()
+        if group_ids is not None:
+            _set_groups(recipient, group_ids, now)
+    return Recipient.get_by_id(recipient.id)
+
+
+def delete_recipient(recipient: Recipient, now: datetime) -> int:
+    """Delete the recipient and cancel their jobs not yet started; return how many."""
+    with database.atomic():
+        cancelled = (
+            NotificationJob.update(
+                status=JobStatus.CANCELLED,
+                processed_at=now,
+                failure_reason="The recipient was deleted",
+            )
+            .where(
+                NotificationJob.recipient == recipient.id,
+                NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
+            )
+            .execute()
+        )
+        recipient.delete_instance()
+    return cancelled
+
+
+# --- updates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FanOut:
+    update: Update
+    jobs: list[NotificationJob]
+    in_digest: int
+    muted: int
+    unreachable: int
+
+
+class UpdatePoster:
+    """Posts an update and notifies, at once, every recipient who should hear of it now."""
+
+    def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
+        self._broker = broker
+        self._clock = clock
+
+    def post(self, principal: Principal, fields: dict) -> FanOut:
+        group = owned(Group, fields["group_id"], principal, "group_id")
+        now = self._clock()
+        update = Update(
+            id=uuid.uuid4(),
+            owner=group.owner_id,
+            group=group.id,
+            content_type=fields["content_type"],
+            title=fields.get("title"),
+            body=fields.get("body") or "",
+            media_urls=[str(url) for url in fields.get("media_urls") or []],
+            created_at=now,
+        )
+        recipients = list(
+            Recipient.select(Recipient.id, Recipient.email, Recipient.muted_until)
+            .join(GroupMembership, on=(GroupMembership.recipient == Recipient.id))
+            .where(GroupMembership.group == group.id)
+        )
+        in_digest = {
+            s.recipient_id
+            for s in DigestSchedule.select(DigestSchedule.recipient).where(
+                DigestSchedule.group == group.id,
+                DigestSchedule.is_active == True,  # noqa: E712
+            )
+        }
+        content = {
+            "title": update.title,
+            "body": update.body,
+            "child_name": fields.get("child_name"),
+            "content_type": update.content_type,
+            "media_urls": update.media_urls,
+            "update_id": str(update.id),
+        }
+        muted = unreachable = 0
+        jobs = []
+        for recipient in recipients:
+            if recipient.id in in_digest:
+                continue
+            if recipient.is_muted(now):
+                muted += 1
+                continue
+            if not recipient.email:
+                unreachable += 1
+                continue
+            jobs.append(
+                NotificationJob(
+                    id=uuid.uuid4(),
+                    kind=JobKind.NOTIFICATION,
+                    status=JobStatus.PENDING,
+                    created_by=principal.user_id,
+                    recipient=recipient.id,
+                    group=group.id,
+                    family_update=update.id,
+                    to_email=recipient.email,
+                    notification_type=NotificationType.IMMEDIATE,
+                    urgency=Urgency.NORMAL,
+                    delivery_method=DeliveryMethod.EMAIL,
+                    content=content,
+                    scheduled_for=now,
+                    created_at=now,
+                )
+            )
+        with database.atomic():
+            update.save(force_insert=True)
+            staged = stage_jobs(self._broker, jobs, clock=self._clock)
+        send_staged(staged)
+        return FanOut(update, jobs, len(in_digest & {r.id for r in recipients}), muted, unreachable)

@@ -53,7 +53,7 @@ class CircuitStatus:
         }
 
 
-# KEYS[1] circuit hash. ARGV: now, probe_timeout.
+# KEYS[1] circuit hash. ARGV: now, probe_timeout, recheck_seconds.
 # Returns {allowed (0/1), wait_seconds (string), probe (0/1)}.
 _ALLOW = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
@@ -62,7 +62,9 @@ local now = tonumber(ARGV[1])
 local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
 if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0} end
 local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
-if now < probe_until then return {0, tostring(probe_until - now), 0} end
+if now < probe_until then
+  return {0, tostring(math.min(probe_until - now, tonumber(ARGV[3]))), 0}
+end
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
 return {1, '0', 1}
 """
@@ -111,8 +113,8 @@ class _RedisStore:
         self._hold = client.register_script(_HOLD)
         self._success = client.register_script(_SUCCESS)
 
-    def allow(self, now: float, probe_timeout: float):
-        allowed, wait, probe = self._allow(keys=[self._key], args=[now, probe_timeout])
+    def allow(self, now: float, probe_timeout: float, recheck: float):
+        allowed, wait, probe = self._allow(keys=[self._key], args=[now, probe_timeout, recheck])
         return allowed, float(wait), probe
 
     def failure(self, now: float, threshold: int, reset: float) -> str:
@@ -135,7 +137,7 @@ class _MemoryStore:
         self._lock = threading.Lock()
         self._h: dict[str, str] = {}
 
-    def allow(self, now: float, probe_timeout: float):
+    def allow(self, now: float, probe_timeout: float, recheck: float):
         with self._lock:
             h = self._h
             state = h.get("state", "closed")
@@ -146,7 +148,7 @@ class _MemoryStore:
                 return 0, reopens_at - now, 0
             probe_until = float(h.get("probe_until", 0))
             if now < probe_until:
-                return 0, probe_until - now, 0
+                return 0, min(probe_until - now, recheck), 0
             h.update(state="half_open", probe_until=str(now + probe_timeout))
             return 1, 0.0, 1
 
@@ -183,7 +185,12 @@ class _MemoryStore:
 
 
 class CircuitBreaker:
-    """The shared breaker. ``client`` None keeps the state in this process (development)."""
+    """The shared breaker. ``client`` None keeps the state in this process (development).
+
+    While a probe is out, the others are told to look again within ``recheck_seconds``, not at
+    the end of ``probe_timeout``: a probe usually answers at once, and a closed circuit should
+    not keep the jobs waiting.
+    """
 
     def __init__(
         self,
@@ -193,17 +200,19 @@ class CircuitBreaker:
         failure_threshold: int = 5,
         reset_seconds: float = 30.0,
         probe_timeout: float = 30.0,
+        recheck_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
     ):
         self._store = _RedisStore(client, key) if client is not None else _MemoryStore()
         self._threshold = failure_threshold
         self._reset = reset_seconds
         self._probe_timeout = probe_timeout
+        self._recheck = recheck_seconds
         self._clock = clock
 
     def allow(self) -> Permission:
         """May this caller call the provider now? At most one probe while half-open."""
-        allowed, wait, probe = self._store.allow(self._clock(), self._probe_timeout)
+        allowed, wait, probe = self._store.allow(self._clock(), self._probe_timeout, self._recheck)
         return Permission(bool(allowed), wait, bool(probe))
 
     def record_failure(self) -> CircuitState:

@@ -180,6 +180,8 @@ class NotificationJob(BaseModel):
 
     kind = CharField(max_length=20, default=JobKind.EMAIL)
     status = CharField(max_length=20, default=JobStatus.PENDING)
+    #: Whose job it is: the owner of its recipient, or whoever sent it.
+    owner = ForeignKeyField(User, null=True, backref="owned_jobs", on_delete="CASCADE")
     created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL")
     recipient = ForeignKeyField(Recipient, null=True, backref="jobs", on_delete="SET NULL")
     group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL")
@@ -220,7 +222,22 @@ class NotificationJob(BaseModel):
             (("recipient", "created_at"), False),
             (("group", "created_at"), False),
             (("created_by", "created_at"), False),
+            (("owner", "created_at"), False),
+            (("owner", "status", "created_at"), False),
+            (("created_at",), False),
         )
+
+
+    def save(self, *args, **kwargs):
+        """Derive the owner when not given: the recipient's owner, else the sender."""
+        if self.owner_id is None:
+            if self.recipient_id is not None:
+                self.owner_id = (
+                    Recipient.select(Recipient.owner).where(Recipient.id == self.recipient_id)
+                ).scalar()
+            else:
+                self.owner_id = self.created_by_id
+        return super().save(*args, **kwargs)
 
 
 class DeliveryLog(BaseModel):

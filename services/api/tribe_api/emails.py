@@ -37,6 +37,7 @@ class EmailIntake:
             id=uuid.uuid4(),
             kind=JobKind.EMAIL,
             status=JobStatus.PENDING,
+            owner=principal.user_id,
             created_by=principal.user_id,
             to_email=str(email.to),
             notification_type=NotificationType.IMMEDIATE,

@@ -241,6 +241,7 @@ class UpdatePoster:
                     id=uuid.uuid4(),
                     kind=JobKind.NOTIFICATION,
                     status=JobStatus.PENDING,
+                    owner=group.owner_id,
                     created_by=principal.user_id,
                     recipient=recipient.id,
                     group=group.id,

@@ -62,6 +62,7 @@ class NotificationIntake:
             id=uuid.uuid4(),
             kind=JobKind.NOTIFICATION,
             status=JobStatus.PENDING,
+            owner=recipient.owner_id,
             created_by=principal.user_id,
             recipient=recipient.id,
             group=group.id,

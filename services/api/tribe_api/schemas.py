@@ -283,6 +283,7 @@ class JobListQuery(RequestModel):
 
 class Pagination(BaseModel):
     total: int
+    total_is_exact: bool
     limit: int
     offset: int
     has_more: bool

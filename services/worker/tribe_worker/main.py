@@ -12,6 +12,7 @@ import sys
 from tribe_shared import db
 from tribe_shared.settings import load_or_exit
 from tribe_worker.app import build_worker
+from tribe_worker.shutdown import ignore_echoed_sigterm
 
 settings = load_or_exit()
 if not settings.uses_redis:
@@ -26,3 +27,6 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 db.bind(settings.database_url)
 worker = build_worker(settings)
 broker = worker.broker
+# In a dramatiq worker process: a SIGTERM sent to the whole process group, then forwarded by the
+# main process, must stay one graceful stop (see tribe_worker.shutdown).
+ignore_echoed_sigterm()

@@ -30,24 +30,21 @@ def find_visible_job(job_id: UUID, principal: Principal) -> NotificationJob:
         .where(NotificationJob.id == job_id)
         .first()
     )
-    if job is not None and (
-        principal.is_service
-        or job.created_by_id == principal.user_id
-        or (job.recipient_id is not None and job.recipient.owner_id == principal.user_id)
-    ):
+    if job is not None and (principal.is_service or job.owner_id == principal.user_id):
         return job
     raise falcon.HTTPNotFound(title="Not found", description=f"No job {job_id}")
 
 
+#: ``pagination.total`` is exact up to this many matching jobs (``total_is_exact`` says which).
+COUNT_CAP = 10_000
+
+
 def visible_jobs(principal: Principal):
-    """Jobs the caller may see: sent by them or for one of their recipients (all: service)."""
+    """Jobs the caller may see: their own (for their recipients or sent by them); all: service."""
     query = NotificationJob.select()
     if principal.is_service:
         return query
-    theirs = Recipient.select(Recipient.id).where(Recipient.owner == principal.user_id)
-    return query.where(
-        (NotificationJob.created_by == principal.user_id) | NotificationJob.recipient.in_(theirs)
-    )
+    return query.where(NotificationJob.owner == principal.user_id)
 
 
 def _ms(delta) -> int:

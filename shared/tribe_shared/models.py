@@ -181,7 +181,7 @@ class NotificationJob(BaseModel):
     kind = CharField(max_length=20, default=JobKind.EMAIL)
     status = CharField(max_length=20, default=JobStatus.PENDING)
     #: Whose job it is: the owner of its recipient, or whoever sent it.
-    owner = ForeignKeyField(User, null=True, backref="owned_jobs", on_delete="CASCADE")
+    owner = ForeignKeyField(User, null=True, backref="owned_jobs", on_delete="CASCADE", index=False)
     created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL")
     recipient = ForeignKeyField(Recipient, null=True, backref="jobs", on_delete="SET NULL")
     group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL")
@@ -222,11 +222,11 @@ class NotificationJob(BaseModel):
             (("recipient", "created_at"), False),
             (("group", "created_at"), False),
             (("created_by", "created_at"), False),
-            (("owner", "created_at"), False),
-            (("owner", "status", "created_at"), False),
-            (("created_at",), False),
+            # A user's list, newest first, ties broken by id: read in index order.
+            (("owner", "created_at", "id"), False),
+            (("owner", "status", "created_at", "id"), False),
+            (("created_at", "id"), False),
         )
-
 
     def save(self, *args, **kwargs):
         """Derive the owner when not given: the recipient's owner, else the sender."""

@@ -19,7 +19,7 @@ def up(migrator, db):
         migrator.add_column(
             "notification_jobs",
             "owner_id",
-            ForeignKeyField(User, null=True, field=User.id, on_delete="CASCADE"),
+            ForeignKeyField(User, null=True, field=User.id, on_delete="CASCADE", index=False),
         ),
     )
     db.execute_sql(
@@ -28,16 +28,16 @@ def up(migrator, db):
         "created_by_id)"
     )
     migrator.migrate(
-        migrator.add_index("notification_jobs", ("owner_id", "created_at"), False),
-        migrator.add_index("notification_jobs", ("owner_id", "status", "created_at"), False),
-        migrator.add_index("notification_jobs", ("created_at",), False),
+        migrator.add_index("notification_jobs", ("owner_id", "created_at", "id"), False),
+        migrator.add_index("notification_jobs", ("owner_id", "status", "created_at", "id"), False),
+        migrator.add_index("notification_jobs", ("created_at", "id"), False),
     )
 
 
 def down(migrator, db):
     migrator.migrate(
-        migrator.drop_index("notification_jobs", "notification_jobs_owner_id_created_at"),
-        migrator.drop_index("notification_jobs", "notification_jobs_owner_id_status_created_at"),
-        migrator.drop_index("notification_jobs", "notification_jobs_created_at"),
+        migrator.drop_index("notification_jobs", "notification_jobs_owner_id_created_at_id"),
+        migrator.drop_index("notification_jobs", "notification_jobs_owner_id_status_created_at_id"),
+        migrator.drop_index("notification_jobs", "notification_jobs_created_at_id"),
         migrator.drop_column("notification_jobs", "owner_id"),
     )

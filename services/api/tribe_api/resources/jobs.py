@@ -203,19 +203,23 @@ class JobsResource:
             if value is not None:
                 jobs = jobs.where(getattr(NotificationJob, name) == value)
         column = getattr(NotificationJob, query.sort)
-        direction = column.asc if query.order == "asc" else column.desc
-        id_order = NotificationJob.id.asc() if query.order == "asc" else NotificationJob.id.desc()
-        total = jobs.count()
-        page = (
-            jobs.order_by(direction(nulls="LAST"), id_order).limit(query.limit).offset(query.offset)
-        )
+        # Only processed_at can be null (not yet processed): those go last either way. The
+        # other sorts keep the plain order their indexes serve; id breaks ties stably.
+        nulls = {"nulls": "LAST"} if query.sort == "processed_at" else {}
+        descending = query.order == "desc"
+        ordering = column.desc(**nulls) if descending else column.asc(**nulls)
+        id_order = NotificationJob.id.desc() if descending else NotificationJob.id.asc()
+        page = list(jobs.order_by(ordering, id_order).limit(query.limit + 1).offset(query.offset))
+        # Counting a huge match exactly costs more than the page: count up to a cap.
+        counted = jobs.select(NotificationJob.id).limit(COUNT_CAP + 1).count()
         now = self._clock()
         resp.media = {
-            "jobs": [present_job(job, now) for job in page],
+            "jobs": [present_job(job, now) for job in page[: query.limit]],
             "pagination": {
-                "total": total,
+                "total": min(counted, COUNT_CAP),
+                "total_is_exact": counted <= COUNT_CAP,
                 "limit": query.limit,
                 "offset": query.offset,
-                "has_more": query.offset + query.limit < total,
+                "has_more": len(page) > query.limit,
             },
         }

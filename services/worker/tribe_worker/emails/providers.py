@@ -76,6 +76,9 @@ class FileEmailProvider:
             msg.set_content(email.text)
             msg.add_alternative(email.html, subtype="html")
             path = self._outbox / f"{addressee.job_id}.eml"
-            path.write_bytes(bytes(msg))
+            # Written aside, then renamed: whoever watches the outbox never reads half an email.
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(bytes(msg))
+            partial.replace(path)
             log.info("email to %s %r written to %s", addressee.email, email.subject, path)
         return message_id

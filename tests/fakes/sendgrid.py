@@ -1,7 +1,8 @@
 """A local fake of SendGrid's v3 mail-send API, so the real ``sendgrid`` client runs in tests.
 
-It records every request and answers from a script of replies (default 202 with an
-``X-Message-Id``): errors, 429 with ``X-RateLimit-Reset``, slow answers. Start it with
+It records every request and answers from a script of replies, then with its ``default`` reply
+(202 with an ``X-Message-Id`` unless a test sets another, e.g. ``fake.default = Reply(500)`` for an
+outage): errors, 429 with ``X-RateLimit-Reset``, slow answers. Start it with
 ``FakeSendGrid().start()`` and point ``SENDGRID_API_HOST`` at its ``url``.
 """
 
@@ -33,6 +34,8 @@ class Received:
     message_id: str | None
     #: When the request reached the fake (``time.time()``), before any scripted delay.
     received_at: float = field(default_factory=time.time)
+    #: The HTTP status the fake answered with.
+    status: int | None = None
 
     @property
     def job_ids(self) -> list[str]:
@@ -48,6 +51,8 @@ class FakeSendGrid:
         self.api_key = api_key
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
+        #: The reply once the script is used up; a test may swap it at any time.
+        self.default = Reply()
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
@@ -79,7 +84,7 @@ class FakeSendGrid:
             self._server.server_close()
 
     def script(self, *replies: Reply) -> None:
-        """Answer the next requests with these replies, in order; then 202 again."""
+        """Answer the next requests with these replies, in order; then the default again."""
         with self._changed:
             self._script.extend(replies)
 
@@ -102,7 +107,7 @@ class FakeSendGrid:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length)
         with self._changed:
-            reply = self._script.popleft() if self._script else Reply()
+            reply = self._script.popleft() if self._script else self.default
         if request.path != "/v3/mail/send":
             reply = Reply(404, body={"errors": [{"message": "not found"}]})
         elif request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -129,5 +134,7 @@ class FakeSendGrid:
         except OSError:
             message_id = None  # the client gave up (timeout): it never saw a 202
         with self._changed:
-            self.requests.append(Received(dict(request.headers), body, message_id, received_at))
+            self.requests.append(
+                Received(dict(request.headers), body, message_id, received_at, reply.status)
+            )
             self._changed.notify_all()

@@ -1,0 +1,372 @@
+"""A whole deployment on real processes for the reliability tests: release, web (gunicorn, two
+workers) and worker (the dramatiq CLI) on a redis-server of the test's own, the run's PostgreSQL
+database and a fake SendGrid, with timings shortened ("fast profile") so recovery takes seconds.
+
+The scheduler process is not started: its minute tick is too slow for a test. The test process
+runs the same periodic work on demand instead (:meth:`Deployment.relay`,
+:meth:`Deployment.reap`), against the same database and broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import dramatiq
+import requests
+
+from tests.conftest import JWT_SECRET, RUN_ID
+from tests.fakes.redis_server import RedisProcess, free_port
+from tests.fakes.sendgrid import API_KEY, FakeSendGrid
+from tests.processes import BIN, Processes
+from tests.waiting import wait_until
+from tribe_api.auth import mint_token
+from tribe_shared import db
+from tribe_shared.broker import build_broker
+from tribe_shared.contract import MAX_PERSONALIZATIONS, JobStatus, Queue
+from tribe_shared.models import ALL_MODELS, NotificationJob, utcnow
+from tribe_shared.queues import queue_depths, total
+from tribe_shared.settings import Settings
+from tribe_worker.maintenance import reap_stuck_jobs
+from tribe_worker.relay import relay_pending_jobs
+
+#: Shortened timings: retries after 50 ms, a circuit that probes again after 1 s, a dead
+#: worker's jobs taken back after 3 s. The rate limit is lifted unless a test is about it.
+FAST_PROFILE = {
+    "RETRY_BACKOFF_MS": "50",
+    "CIRCUIT_FAILURE_THRESHOLD": "5",
+    "CIRCUIT_RESET_SECONDS": "1",
+    "JOB_LEASE_SECONDS": "3",
+    "QUEUED_STALE_SECONDS": "3",
+    "OUTBOX_POLL_SECONDS": "0.5",
+    "EMAIL_RATE_LIMIT_PER_SECOND": "100000",
+}
+
+#: The queues a worker consumes, fast lane first, as the Procfile runs it.
+WORKER_QUEUES = (Queue.URGENT.value, Queue.EMAILS.value, Queue.MAINTENANCE.value)
+#: How long a test waits for a whole batch to be delivered before it gives up.
+DELIVERY_TIMEOUT = 60.0
+#: How often the test process runs the periodic work while it waits (the scheduler's poll).
+PERIODIC_INTERVAL = 0.5
+
+
+@dataclass
+class Figures:
+    """What a reliability scenario measured, printed so a run shows it."""
+
+    scenario: str
+    accepted: int = 0
+    sent: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def report(self) -> Figures:
+        more = "".join(f" {key}={value}" for key, value in self.extra.items())
+        print(
+            f"\n[reliability {self.scenario}] accepted={self.accepted} sent={self.sent} "
+            f"lost={self.lost} duplicates={self.duplicates} seconds={self.seconds:.2f}{more}"
+        )
+        return self
+
+
+class Deployment:
+    """release + web + worker on a redis-server of its own; see the module docstring."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        database_url: str,
+        sendgrid: FakeSendGrid,
+        env: dict[str, str],
+    ):
+        self.database_url = database_url
+        self.sendgrid = sendgrid
+        self.redis_server = RedisProcess().start()
+        self.namespace = f"tribe-rel-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": self.redis_server.url,
+            "REDIS_NAMESPACE": self.namespace,
+            "JWT_SECRET": JWT_SECRET,
+            "SENDGRID_API_KEY": API_KEY,
+            "SENDGRID_API_HOST": sendgrid.url,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "2",
+            **FAST_PROFILE,
+            **env,
+        }
+        self.settings = Settings.from_env(self.env)
+        self.processes = Processes(log_dir, self.env)
+        self.worker: subprocess.Popen | None = None
+        self._workers_started = 0
+        self._broker: dramatiq.Broker | None = None
+        #: What the test's reaper passes took back, over the whole test.
+        self.reaped: Counter = Counter()
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {mint_token(JWT_SECRET)}"
+
+    # --- processes ---------------------------------------------------------------------
+
+    def start_web(self) -> None:
+        release = self.processes.start("release", f"{BIN}/tribe-migrate")
+        assert release.wait(60) == 0, self.processes.log("release")
+        self.processes.start("web", f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py")
+        self.processes.wait_healthy(f"{self.base}/api/health", "web")
+
+    def start_worker(
+        self,
+        processes: int = 1,
+        threads: int = 2,
+        *,
+        queues: Sequence[str] = WORKER_QUEUES,
+        timeout: float = 30.0,
+    ) -> None:
+        """Start ``dramatiq`` as the Procfile does and wait until every process is consuming."""
+        assert self.worker is None or self.worker.poll() is not None, "a worker is running"
+        self._workers_started += 1
+        name = f"worker-{self._workers_started}"
+        self.worker = self.processes.start(
+            name,
+            *(f"{BIN}/dramatiq", "tribe_worker.main:broker"),
+            *("--processes", str(processes), "--threads", str(threads)),
+            *("--queues", *queues),
+        )
+        worker = self.worker
+
+        def ready():
+            if worker.poll() is not None:
+                raise AssertionError(f"worker exited {worker.returncode}:\n{self.worker_log()}")
+            return self.worker_log().count("Worker process is ready for action.") >= processes
+
+        wait_until(ready, timeout=timeout, interval=0.05, what="the worker processes to boot")
+
+    def worker_log(self) -> str:
+        return self.processes.log(f"worker-{self._workers_started}")
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker's whole process group: nothing gets to clean up."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(10)
+
+    def terminate_worker(self, *, whole_group: bool = False, timeout: float = 30.0) -> int:
+        """SIGTERM the worker and wait for it to exit; return its exit status.
+
+        To its main process only, as ``docker stop`` does (dramatiq passes it on to its worker
+        processes), or with ``whole_group`` to every process at once, as Heroku does.
+        """
+        if whole_group:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+        else:
+            self.worker.send_signal(signal.SIGTERM)
+        return self.worker.wait(timeout)
+
+    def stop(self) -> None:
+        try:
+            self.processes.stop_all()
+        finally:
+            self.redis_server.stop()
+            if self._broker is not None:
+                self._broker.close()
+
+    # --- the API -----------------------------------------------------------------------
+
+    def send_emails(
+        self, count: int, *, tag: str = "", priority: str = "normal"
+    ) -> list[dict[str, str]]:
+        """Accept ``count`` emails through send-bulk-email (chunks of at most 1000).
+
+        Each has its own ``templateData``, so each is a job of its own on the broker (identical
+        contents would travel as one batch). Returns the API's ``jobs`` entries in order.
+        """
+        tag = tag or uuid.uuid4().hex[:8]
+        accepted = []
+        for start in range(0, count, MAX_PERSONALIZATIONS):
+            emails = [
+                {
+                    "to": f"family{i}@example.com",
+                    "type": "system",
+                    "templateData": {"title": f"Update {tag}-{i}"},
+                    "priority": priority,
+                }
+                for i in range(start, min(count, start + MAX_PERSONALIZATIONS))
+            ]
+            response = self.http.post(
+                f"{self.base}/api/notifications/send-bulk-email",
+                json={"emails": emails},
+                timeout=60,
+            )
+            assert response.status_code == 202, response.text
+            accepted += response.json()["jobs"]
+        return accepted
+
+    def send_email(self, **fields) -> dict:
+        body = {"to": "nana@example.com", "type": "system", "templateData": {"title": "Hi"}}
+        response = self.http.post(
+            f"{self.base}/api/notifications/send-email", json={**body, **fields}, timeout=10
+        )
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def redis_health(self) -> dict:
+        return self.http.get(f"{self.base}/api/health/redis", timeout=5).json()
+
+    # --- the database and the broker, read and driven from the test process --------------
+
+    @property
+    def broker(self) -> dramatiq.Broker:
+        """A broker on the deployment's Redis and namespace, for the test's own periodic work."""
+        if self._broker is None:
+            self._broker = build_broker(self.settings)
+        return self._broker
+
+    def jobs(self, job_ids: Iterable[str]) -> list[NotificationJob]:
+        with db.connection():
+            ids = [uuid.UUID(str(job_id)) for job_id in job_ids]
+            return list(NotificationJob.select().where(NotificationJob.id.in_(ids)))
+
+    def statuses(self, job_ids: Sequence[str]) -> Counter:
+        with db.connection():
+            ids = [uuid.UUID(str(job_id)) for job_id in job_ids]
+            query = NotificationJob.select(NotificationJob.status).where(
+                NotificationJob.id.in_(ids)
+            )
+            return Counter(job.status for job in query)
+
+    def all_have(self, job_ids: Sequence[str], status: str = JobStatus.SENT) -> bool:
+        return self.statuses(job_ids)[status] == len(job_ids)
+
+    def relay(self, *, ahead: timedelta = timedelta(0), batch_size: int | None = None) -> int:
+        """One outbox relay pass, as the scheduler runs it; ``ahead`` shifts its clock.
+
+        The relay leaves jobs younger than its grace period to the request that accepted them;
+        ``ahead`` lets a test relay jobs it has just seen the API leave ``pending``.
+        """
+        options = {} if batch_size is None else {"batch_size": batch_size}
+        with db.connection():
+            return relay_pending_jobs(self.broker, clock=lambda: utcnow() + ahead, **options)
+
+    def reap(self) -> dict[str, int]:
+        """One stuck-job reaper pass with the deployment's lease and staleness."""
+        with db.connection():
+            counts = reap_stuck_jobs(
+                clock=utcnow,
+                lease=timedelta(seconds=self.settings.job_lease_seconds),
+                stale=timedelta(seconds=self.settings.queued_stale_seconds),
+            )
+        self.reaped.update(counts)
+        return counts
+
+    def run_periodic_work_until(
+        self, done: Callable[[], bool], timeout: float = DELIVERY_TIMEOUT
+    ) -> bool:
+        """Reap and relay every :data:`PERIODIC_INTERVAL` until ``done``; False at the deadline."""
+
+        def tick_then_check():
+            self.reap()
+            self.relay()
+            return done()
+
+        return settle(tick_then_check, timeout=timeout, interval=PERIODIC_INTERVAL)
+
+    def send_tick(self, actor_name: str) -> None:
+        """Enqueue a periodic actor's tick exactly as a periodiq scheduler process does."""
+        self.broker.enqueue(
+            dramatiq.Message(
+                queue_name=Queue.MAINTENANCE.value,
+                actor_name=actor_name,
+                args=(),
+                kwargs={},
+                options={"scheduled_at": utcnow().isoformat()},
+            )
+        )
+
+    def queue_depths(self) -> dict[str, int]:
+        """Waiting, active (fetched, not acked), delayed and dead messages over every queue."""
+        return total(queue_depths(self.broker.client, self.namespace))
+
+    def drained(self) -> bool:
+        depths = self.queue_depths()
+        return depths["waiting"] + depths["active"] + depths["delayed"] == 0
+
+    def messages_on(self, queue: str) -> list[dramatiq.Message]:
+        """Every message stored for ``queue`` (waiting or fetched), straight from Redis."""
+        raw = self.broker.client.hvals(f"{self.namespace}:{queue}.msgs")
+        return [dramatiq.Message.decode(data) for data in raw]
+
+
+def settle(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    """:func:`wait_until` that answers False at the deadline, so a test can report first."""
+    try:
+        return bool(wait_until(condition, timeout=timeout, interval=interval))
+    except AssertionError:
+        return False
+
+
+def truncate_all() -> None:
+    """Empty every table: the relay and the reaper act on every row, not just a test's own."""
+    tables = ", ".join(model._meta.table_name for model in ALL_MODELS)
+    with db.connection():
+        db.database.execute_sql(f"TRUNCATE {tables} CASCADE")
+
+
+def delivered(fake: FakeSendGrid, job_ids: Iterable[str]) -> Counter:
+    """How many times the fake accepted (202) each of ``job_ids``."""
+    wanted = {str(job_id) for job_id in job_ids}
+    return Counter(job_id for job_id in fake.job_ids if job_id in wanted)
+
+
+def figures_for(
+    scenario: str,
+    deployment: Deployment,
+    job_ids: Sequence[str],
+    started: float,
+    **extra,
+) -> Figures:
+    """accepted / sent (rows) / lost (accepted, never accepted by the fake) / duplicates."""
+    counts = delivered(deployment.sendgrid, job_ids)
+    return Figures(
+        scenario,
+        accepted=len(job_ids),
+        sent=deployment.statuses(job_ids)[JobStatus.SENT],
+        lost=sum(1 for job_id in job_ids if counts[str(job_id)] == 0),
+        duplicates=sum(count - 1 for count in counts.values() if count > 1),
+        seconds=time.monotonic() - started,
+        extra=extra,
+    ).report()
+
+
+def concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run the calls at the same instant, one thread each; return their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if errors:
+        raise errors[0]
+    return results

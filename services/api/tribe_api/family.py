@@ -57,6 +57,13 @@ def unprocessable(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
 
 
+def unreachable(status: str) -> ValidationFailed:
+    """A recipient with neither an email address nor a phone number: both fields are at fault."""
+    message = "A recipient needs an email address or a phone number"
+    fields = [{"field": field, "message": message} for field in ("email", "phone")]
+    return ValidationFailed(fields, status=status)
+
+
 # --- groups --------------------------------------------------------------------------------
 
 
@@ -125,6 +132,8 @@ def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Re
 
 
 def create_recipient(principal: Principal, fields: dict, now: datetime) -> Recipient:
+    if not fields.get("email") and not fields.get("phone"):
+        raise unreachable(falcon.HTTP_400)
     group_ids = fields.pop("group_ids", [])
     _check_groups(principal, group_ids)
     with database.atomic():
@@ -145,7 +154,7 @@ def update_recipient(recipient: Recipient, principal: Principal, changes: dict, 
         "phone": changes.get("phone", recipient.phone),
     }
     if not merged["email"] and not merged["phone"]:
-        raise unprocessable("email", "A recipient needs an email address or a phone number")
+        raise unreachable(falcon.HTTP_422)
     with database.atomic():
         if changes:
             Recipient.update(**changes).where(Recipient.id == recipient.id).execute()

@@ -136,11 +136,7 @@ class RecipientFields(RequestModel):
 
 
 class RecipientCreate(RecipientFields):
-    @model_validator(mode="after")
-    def _reachable(self):
-        if not self.email and not self.phone:
-            raise ValueError("a recipient needs an email address or a phone number")
-        return self
+    """A new recipient; the service checks it has an email address or a phone number."""
 
 
 class RecipientPatch(RecipientFields):

@@ -21,7 +21,13 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name, q_name, xq_name
 
-from tribe_shared.contract import MAX_PERSONALIZATIONS, JobKind, JobStatus, route
+from tribe_shared.contract import (
+    MAX_PERSONALIZATIONS,
+    NOTIFICATIONS_PER_MESSAGE,
+    JobKind,
+    JobStatus,
+    route,
+)
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_shared.settings import Settings
 
@@ -64,19 +70,25 @@ def batch_key(*parts: object) -> str:
 
 
 def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelope]:
-    """Group jobs into broker messages: batchable emails together (up to 1000), others alone.
+    """Group jobs into broker messages: batchable emails together (up to 1000), notifications
+    of one update by :data:`NOTIFICATIONS_PER_MESSAGE`, others alone.
 
     Messages keep the order of ``jobs``: a batch goes where its first job stood.
     """
     groups: dict[object, list[NotificationJob]] = {}
     for job in jobs:
-        batchable = job.kind == JobKind.EMAIL and job.batch_key
-        key = (job.batch_key, job.scheduled_for, job.urgency) if batchable else job.id
+        if job.kind == JobKind.EMAIL and job.batch_key:
+            key = (job.batch_key, job.scheduled_for, job.urgency)
+        elif job.kind == JobKind.NOTIFICATION and job.update_id is not None:
+            key = (job.update_id, job.scheduled_for, job.urgency)
+        else:
+            key = job.id
         groups.setdefault(key, []).append(job)
     envelopes = []
     for group in groups.values():
-        for start in range(0, len(group), MAX_PERSONALIZATIONS):
-            envelopes.append(_envelope(group[start : start + MAX_PERSONALIZATIONS], now))
+        size = MAX_PERSONALIZATIONS if group[0].kind == JobKind.EMAIL else NOTIFICATIONS_PER_MESSAGE
+        for start in range(0, len(group), size):
+            envelopes.append(_envelope(group[start : start + size], now))
     return envelopes
 
 

@@ -35,6 +35,8 @@ class Permission:
     allowed: bool
     wait_seconds: float = 0.0
     probe: bool = False
+    #: Closed with no failure counted: a success has nothing to reset.
+    clean: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,19 +56,22 @@ class CircuitStatus:
 
 
 # KEYS[1] circuit hash. ARGV: now, probe_timeout, recheck_seconds.
-# Returns {allowed (0/1), wait_seconds (string), probe (0/1)}.
+# Returns {allowed (0/1), wait_seconds (string), probe (0/1), clean (closed, no failures: 0/1)}.
 _ALLOW = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then return {1, '0', 0} end
+if state == 'closed' then
+  local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+  return {1, '0', 0, failures == 0 and 1 or 0}
+end
 local now = tonumber(ARGV[1])
 local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
-if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0} end
+if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0, 0} end
 local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
 if now < probe_until then
-  return {0, tostring(math.min(probe_until - now, tonumber(ARGV[3]))), 0}
+  return {0, tostring(math.min(probe_until - now, tonumber(ARGV[3]))), 0, 0}
 end
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
-return {1, '0', 1}
+return {1, '0', 1, 0}
 """
 
 # KEYS[1]. ARGV: now, threshold, reset_seconds. Returns the new state.
@@ -114,8 +119,10 @@ class _RedisStore:
         self._success = client.register_script(_SUCCESS)
 
     def allow(self, now: float, probe_timeout: float, recheck: float):
-        allowed, wait, probe = self._allow(keys=[self._key], args=[now, probe_timeout, recheck])
-        return allowed, float(wait), probe
+        allowed, wait, probe, clean = self._allow(
+            keys=[self._key], args=[now, probe_timeout, recheck]
+        )
+        return allowed, float(wait), probe, clean
 
     def failure(self, now: float, threshold: int, reset: float) -> str:
         return self._failure(keys=[self._key], args=[now, threshold, reset]).decode()
@@ -142,15 +149,15 @@ class _MemoryStore:
             h = self._h
             state = h.get("state", "closed")
             if state == "closed":
-                return 1, 0.0, 0
+                return 1, 0.0, 0, int(h.get("failures", 0)) == 0
             reopens_at = float(h.get("reopens_at", 0))
             if state == "open" and now < reopens_at:
-                return 0, reopens_at - now, 0
+                return 0, reopens_at - now, 0, 0
             probe_until = float(h.get("probe_until", 0))
             if now < probe_until:
-                return 0, min(probe_until - now, recheck), 0
+                return 0, min(probe_until - now, recheck), 0, 0
             h.update(state="half_open", probe_until=str(now + probe_timeout))
-            return 1, 0.0, 1
+            return 1, 0.0, 1, 0
 
     def failure(self, now: float, threshold: int, reset: float) -> str:
         with self._lock:
@@ -212,8 +219,10 @@ class CircuitBreaker:
 
     def allow(self) -> Permission:
         """May this caller call the provider now? At most one probe while half-open."""
-        allowed, wait, probe = self._store.allow(self._clock(), self._probe_timeout, self._recheck)
-        return Permission(bool(allowed), wait, bool(probe))
+        allowed, wait, probe, clean = self._store.allow(
+            self._clock(), self._probe_timeout, self._recheck
+        )
+        return Permission(bool(allowed), wait, bool(probe), bool(clean))
 
     def record_failure(self) -> CircuitState:
         """Count a transient failure; returns the state after it."""

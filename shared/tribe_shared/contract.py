@@ -67,6 +67,9 @@ NOTIFICATION_TEMPLATE = "notification"
 
 #: SendGrid accepts at most this many personalizations in one request.
 MAX_PERSONALIZATIONS = 1000
+#: Notifications of one update travel this many to a message (each still sent on its own):
+#: a big fan-out is a few hundred broker messages, not thousands.
+NOTIFICATIONS_PER_MESSAGE = 50
 
 
 class Queue(StrEnum):
@@ -97,8 +100,9 @@ _KIND_ACTORS = {JobKind.EMAIL: Actor.SEND_EMAIL, JobKind.NOTIFICATION: Actor.DIS
 
 
 def route(kind: str, urgency: str, *, batch: bool = False) -> tuple[str, str]:
-    """The (actor name, queue) a job's message goes to."""
-    actor = Actor.SEND_EMAIL_BATCH if batch else _KIND_ACTORS[JobKind(kind)]
+    """The (actor name, queue) a job's message goes to (a batch of emails has its own actor)."""
+    batch_of_emails = batch and kind == JobKind.EMAIL
+    actor = Actor.SEND_EMAIL_BATCH if batch_of_emails else _KIND_ACTORS[JobKind(kind)]
     if urgency in FAST_LANE:
         return actor.value + URGENT_SUFFIX, Queue.URGENT.value
     return actor.value, Queue.EMAILS.value

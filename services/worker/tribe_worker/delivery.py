@@ -82,6 +82,21 @@ class Outgoing:
     gated: bool = False
 
 
+#: What delivering a claimed job reads: the claim returns only these columns.
+CLAIMED_FIELDS = (
+    NotificationJob.id,
+    NotificationJob.kind,
+    NotificationJob.status,
+    NotificationJob.recipient,
+    NotificationJob.to_email,
+    NotificationJob.delivery_method,
+    NotificationJob.content,
+    NotificationJob.batch_key,
+    NotificationJob.attempts,
+    NotificationJob.retry_count,
+)
+
+
 def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
     """Atomically move claimable, due jobs to ``processing``; return the ones this call won."""
     query = (
@@ -95,7 +110,7 @@ def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
             NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
             NotificationJob.scheduled_for <= now + EARLY_CLAIM_SLACK,
         )
-        .returning(NotificationJob)
+        .returning(*CLAIMED_FIELDS)
     )
     return list(query.execute())
 
@@ -115,21 +130,24 @@ def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
             failure = DeliveryError(outgoing.problem, transient=False)
             _record_failure(outgoing, delivery, failure, 0)
             continue
-        if outgoing.gated and (wait_ms := _wait_for_gates(delivery)):
-            _release(outgoing.jobs)
-            deferrals.append(wait_ms)
-            continue
+        clean = True
+        if outgoing.gated:
+            wait_ms, clean = _pass_gates(delivery)
+            if wait_ms:
+                _release(outgoing.jobs)
+                deferrals.append(wait_ms)
+                continue
         started = time.perf_counter()
         try:
             message_id = outgoing.send()
         except DeliveryError as exc:
             if outgoing.gated:
-                _observe(delivery.circuit, exc)
+                _observe(delivery.circuit, exc, clean)
             _record_failure(outgoing, delivery, exc, _ms_since(started))
             if exc.transient:
                 retries.append(_backoff_ms(outgoing.jobs, delivery, exc))
             continue
-        if outgoing.gated:
+        if outgoing.gated and not clean:
             delivery.circuit.record_success()
         _record_success(outgoing, delivery, message_id, _ms_since(started))
     if retries:
@@ -261,24 +279,27 @@ def _notification(job, recipient: Recipient | None, delivery: Delivery) -> Outgo
 # --- gates and timing --------------------------------------------------------------------
 
 
-def _wait_for_gates(delivery: Delivery) -> int:
-    """0 when this call may go ahead now, else the milliseconds to defer it by."""
+def _pass_gates(delivery: Delivery) -> tuple[int, bool]:
+    """(0, clean) when this call may go ahead now, else (milliseconds to defer it by, False).
+
+    ``clean``: the circuit was closed with no failure counted, so a success need not be told.
+    """
     wait_ms = delivery.limiter.acquire(MAX_LIMITER_WAIT_MS)
     if wait_ms:
-        return wait_ms
+        return wait_ms, False
     permission = delivery.circuit.allow()
     if permission.allowed:
-        return 0
+        return 0, permission.clean
     # Spread the deferred messages so they do not all come back at the same instant.
-    return math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
+    return math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1, False
 
 
-def _observe(circuit: CircuitBreaker, exc: DeliveryError) -> None:
+def _observe(circuit: CircuitBreaker, exc: DeliveryError, clean: bool) -> None:
     if exc.retry_after is not None:
         circuit.hold(exc.retry_after)  # the provider's rate limit is account-wide: all wait
     elif exc.transient:
         circuit.record_failure()
-    else:
+    elif not clean:
         circuit.record_success()  # the provider answered: it is up, the email was bad
 
 

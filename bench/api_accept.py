@@ -25,10 +25,7 @@ Writes ``bench/results/api_accept-<UTC timestamp>.json`` and ``bench/results/api
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
-import importlib.metadata
-import ipaddress
 import json
 import multiprocessing
 import os
@@ -36,7 +33,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,13 +44,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-import psycopg2
-import redis
+from common import (
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    GUNICORN_CONF,
+    RESULTS_DIR,
+    BenchError,
+    BenchStore,
+    CpuMeter,
+    Gunicorn,
+    ignore_signals,
+    is_loopback,
+    machine_basics,
+    relative,
+    restore_signals,
+    single_run_lock,
+    trap_signals,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "bench"
-RESULTS_DIR = BENCH_DIR / "results"
-GUNICORN_CONF = ROOT / "services" / "api" / "gunicorn.conf.py"
 PATH = "/api/notifications/send-email"
 QUEUE = "emails"
 
@@ -89,10 +96,6 @@ VARIANTS = (
 )
 
 
-class BenchError(Exception):
-    pass
-
-
 # --- arguments and safety -------------------------------------------------------------------
 
 
@@ -100,13 +103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         help="an existing database to connect to for CREATE/DROP DATABASE",
     )
     p.add_argument("--database", default="tribe_bench", help="the bench's own database")
-    p.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     p.add_argument("--namespace", default="tribe_bench", help="the bench's own Redis namespace")
     p.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY (default 2)")
     p.add_argument("--threads", type=int, default=4, help="GUNICORN_THREADS (default 4)")
@@ -127,89 +128,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--connections must be 1..256 and --rounds 1..20")
     for name in ("postgres_url", "redis_url"):
         host = urlparse(getattr(args, name)).hostname
-        if not _is_loopback(host):
+        if not is_loopback(host):
             p.error(f"--{name.replace('_', '-')} must point at a loopback address, not {host!r}")
     if not args.database.replace("_", "").isalnum() or not args.namespace:
         p.error("--database must be a plain identifier")
     return args
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
-def _single_run_lock(database: str):
-    """An exclusive lock for the run (two runs would share, and drop, the same database)."""
-    import fcntl
-
-    handle = open(Path(tempfile.gettempdir()) / f"tribe-{database}.lock", "w")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle  # held until the process exits
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 # --- PostgreSQL and Redis -------------------------------------------------------------------
 
 
-class Store:
-    """The bench database and Redis namespace: create, count, empty, remove."""
-
-    def __init__(self, admin_url: str, database: str, redis_url: str, namespace: str):
-        self.admin_url = admin_url
-        self.database = database
-        self.url = admin_url.rsplit("/", 1)[0] + "/" + database
-        self.namespace = namespace
-        self.redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
-        self._conn = None
-
-    def create(self) -> None:
-        from tribe_shared import db
-        from tribe_shared.migrate import apply_migrations
-
-        admin = psycopg2.connect(self.admin_url, connect_timeout=3)
-        admin.autocommit = True
-        try:
-            with admin.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,))
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            admin.close()
-        database = db.bind(self.url)
-        with database.connection_context():
-            apply_migrations(database)
-        database.close_all()
-        self._conn = psycopg2.connect(self.url, connect_timeout=3)
-        self._conn.autocommit = True
-        self.redis.ping()
-        self.reset()
-
-    def reset(self) -> None:
-        """Empty the job table and delete every key of the namespace (servers must be idle)."""
-        with self._conn.cursor() as cur:
-            cur.execute("TRUNCATE notification_jobs CASCADE")
-        self.purge_redis()
-
-    def purge_redis(self) -> int:
-        keys = list(self.redis.scan_iter(match=f"{self.namespace}:*", count=500))
-        for start in range(0, len(keys), 500):
-            self.redis.delete(*keys[start : start + 500])
-        return len(keys)
+class Store(BenchStore):
+    """The bench database and Redis namespace, and what a round left in them."""
 
     def counts(self) -> dict:
-        with self._conn.cursor() as cur:
+        with self.cursor() as cur:
             cur.execute("SELECT status, count(*) FROM notification_jobs GROUP BY status")
             by_status = dict(cur.fetchall())
         return {
@@ -230,183 +163,25 @@ class Store:
             last = now
         return last
 
-    def backend_pids(self) -> list[int]:
-        """The PostgreSQL backends serving the bench database (not this script's own)."""
-        with self._conn.cursor() as cur:
-            cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (self.database,),
-            )
-            return [row[0] for row in cur.fetchall()]
 
-    def redis_pids(self) -> list[int]:
-        """The Redis server's pid when it runs on this machine (it is shared: noisy)."""
-        pid = self.redis.info("server").get("process_id")
-        return [int(pid)] if pid and Path(f"/proc/{pid}").exists() else []
-
-    def server_versions(self) -> dict:
-        with self._conn.cursor() as cur:
-            cur.execute("SHOW server_version")
-            pg = cur.fetchone()[0]
-        return {"postgresql": pg, "redis": self.redis.info("server").get("redis_version")}
-
-    def close(self, *, drop: bool) -> None:
-        with contextlib.suppress(Exception):
-            self.purge_redis()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        if drop:
-            try:
-                admin = psycopg2.connect(self.admin_url, connect_timeout=3)
-            except psycopg2.Error as exc:
-                print(f"could not drop database {self.database}: {exc}", file=sys.stderr)
-                return
-            admin.autocommit = True
-            try:
-                with admin.cursor() as cur:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-            finally:
-                admin.close()
-
-
-# --- CPU accounting -------------------------------------------------------------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _process_ticks(pids) -> dict[int, int]:
-    """utime + stime of each process, in clock ticks."""
-    ticks = {}
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks[pid] = int(fields[11]) + int(fields[12])
-    return ticks
-
-
-def _machine_busy_ticks() -> int:
-    """Ticks all CPUs spent not idle (nor waiting for I/O) since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(values) - values[3] - values[4]
-
-
-def _children_seconds() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class CpuMeter:
-    """CPU seconds used during a load run by the app, its database backends, Redis, the load
-    generator, and everything else on the machine (other sessions: noise)."""
-
-    def __init__(self, server: Server, store: Store):
-        self._groups = lambda: {
-            "app": server.pids(),
-            "postgres": store.backend_pids(),
-            "redis": store.redis_pids(),
-        }
-
-    def __enter__(self):
-        groups = self._groups()
-        self._before = _process_ticks(pid for pids in groups.values() for pid in pids)
-        self._machine = _machine_busy_ticks()
-        self._children = _children_seconds()
-        self._started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc):
-        groups = self._groups()
-        after = _process_ticks(pid for pids in groups.values() for pid in pids)
-        self.wall = time.monotonic() - self._started
-        self.seconds = {
-            name: sum(after[p] - self._before.get(p, 0) for p in pids if p in after) / CLK_TCK
-            for name, pids in groups.items()
-        }
-        self.seconds["load_generator"] = _children_seconds() - self._children
-        busy = (_machine_busy_ticks() - self._machine) / CLK_TCK
-        self.seconds["other"] = max(0.0, busy - sum(self.seconds.values()))
-        self.machine_busy = busy / self.wall / len(os.sched_getaffinity(0))
-        return False
+def cpu_groups(server: Server, store: Store):
+    """The process groups whose CPU time a load run is charged with."""
+    return lambda: {
+        "app": server.pids(),
+        "postgres": store.backend_pids(),
+        "redis": store.redis_pids(),
+    }
 
 
 # --- gunicorn -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(Gunicorn):
     """One gunicorn master (in its own session) serving a variant on 127.0.0.1."""
 
     def __init__(self, variant: Variant, env: dict, logdir: Path):
         self.variant = variant
-        self.port = _free_port()
-        self.log_path = logdir / f"gunicorn-{variant.name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        cmd = [
-            str(gunicorn) if gunicorn.exists() else "gunicorn",
-            "--config",
-            str(GUNICORN_CONF),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--pythonpath",
-            str(BENCH_DIR),
-            variant.app,
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**env, "PORT": str(self.port)},
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.variant.name}: gunicorn exited\n{self.log_tail()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
-                return
-            time.sleep(0.1)
-        raise BenchError(f"{self.variant.name}: gunicorn not listening\n{self.log_tail()}")
-
-    def pids(self) -> list[int]:
-        """The master and its workers."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        with contextlib.suppress(OSError):
-            return [self.proc.pid, *(int(p) for p in children.read_text().split())]
-        return [self.proc.pid]
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(errors="replace").splitlines()
-            return "\n".join(line for line in text if '"POST ' not in line)[-4000:]
-        return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self._log.close()
+        super().__init__(variant.name, variant.app, env, logdir)
 
 
 def request_once(port: int, headers: dict) -> tuple[int, dict]:
@@ -562,54 +337,28 @@ class PythonClient:
 # --- the run --------------------------------------------------------------------------------
 
 
-def machine_info(client, store: Store, args) -> dict:
-    def version(dist: str) -> str | None:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+PACKAGES = (
+    "gunicorn",
+    "falcon",
+    "peewee",
+    "psycopg2-binary",
+    "dramatiq",
+    "redis",
+    "pydantic",
+    "spectree",
+    "pyjwt",
+)
 
-    cpu_model = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    git = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+
+def machine_info(client, store: Store, args) -> dict:
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "git": git or None,
+        **machine_basics(PACKAGES),
         "client": f"{client.name} ({client.version()})",
         "gunicorn": {
-            "config": str(GUNICORN_CONF.relative_to(ROOT)),
+            "config": relative(GUNICORN_CONF),
             "worker_class": "gthread",
             "workers": args.workers,
             "threads": args.threads,
-        },
-        "packages": {
-            d: version(d)
-            for d in (
-                "gunicorn",
-                "falcon",
-                "peewee",
-                "psycopg2-binary",
-                "dramatiq",
-                "redis",
-                "pydantic",
-                "spectree",
-                "pyjwt",
-            )
         },
         **store.server_versions(),
     }
@@ -617,7 +366,7 @@ def machine_info(client, store: Store, args) -> dict:
 
 def run_load(client, store: Store, server: Server, connections: int, seconds: float) -> dict:
     before = store.counts()
-    with CpuMeter(server, store) as cpu:
+    with CpuMeter(cpu_groups(server, store)) as cpu:
         result = client.run(server.port, connections, seconds)
     after = store.settled_counts()
     accepted = result["responses"] - result["non_2xx"]
@@ -791,9 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Ctrl-C and SIGTERM both end the run through the cleanup below (also when started in the
     # background, where a shell leaves SIGINT ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    lock = _single_run_lock(args.database)
+    trap_signals()
+    lock = single_run_lock(args.database)
     if lock is None:
         print(f"another api_accept run is using {args.database!r}: wait for it", file=sys.stderr)
         return 2
@@ -879,9 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "started_at": started.isoformat().replace("+00:00", "Z"),
             "command": " ".join(["bench/api_accept.py", *(argv or sys.argv[1:])]),
-            "json_file": str(json_path.relative_to(ROOT))
-            if json_path.is_relative_to(ROOT)
-            else str(json_path),
+            "json_file": relative(json_path),
             "machine": info,
             "config": {
                 "connections": args.connections,
@@ -912,8 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = False
         return 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()
         for server in servers:
             server.stop()
         store.close(drop=not args.keep_db)
@@ -921,8 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gunicorn logs kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        restore_signals()
 
 
 if __name__ == "__main__":

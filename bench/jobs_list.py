@@ -60,7 +60,7 @@ SELECT gen_random_uuid(), 'notification',
        CASE WHEN j % 50 = 0 THEN 'sms' ELSE 'email' END, '{{"title": "Hi"}}'::jsonb,
        ts, ts, ts, CASE WHEN (j / 13) % 10 < 7 THEN ts + interval '2 seconds' END, 1, 0, 0
 FROM (
-    SELECT j, 1 + (j * 7919) % {USERS * RECIPIENTS_PER_USER} AS r,
+    SELECT j, 1 + (j::bigint * 7919) % {USERS * RECIPIENTS_PER_USER} AS r,
            now() - (j || ' seconds')::interval AS ts
     FROM generate_series(1, %(rows)s) j
 ) s;

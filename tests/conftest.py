@@ -83,12 +83,7 @@ def _truncate_all(database) -> None:
 def db_url(request, tmp_path) -> Iterator[str]:
     """A migrated, empty database bound for this test: SQLite and PostgreSQL in turn."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/tribe.db"
-        database = shared_db.bind(url)
-        with database.connection_context():
-            apply_migrations(database)
-        yield url
-        database.close()
+        yield from _migrated_sqlite(tmp_path)
         return
     url = request.getfixturevalue("postgres_url")
     database = shared_db.bind(url)
@@ -100,6 +95,10 @@ def db_url(request, tmp_path) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path) -> Iterator[str]:
     """A migrated SQLite database, for tests about behaviour that does not vary by backend."""
+    yield from _migrated_sqlite(tmp_path)
+
+
+def _migrated_sqlite(tmp_path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path}/tribe.db"
     database = shared_db.bind(url)
     with database.connection_context():

@@ -26,8 +26,8 @@ def test_jobs_are_indexed_for_the_queries_that_read_them(db_url):
         indexes = database.get_indexes(NotificationJob._meta.table_name)
     indexed = {tuple(index.columns) for index in indexes}
     assert ("status", "scheduled_for") in indexed
-    assert ("recipient_id", "created_at") in indexed
-    assert ("group_id", "created_at") in indexed
+    assert ("recipient_id", "created_at", "id") in indexed
+    assert ("group_id", "created_at", "id") in indexed
     assert ("created_by_id", "created_at") in indexed
 
 

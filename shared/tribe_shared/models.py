@@ -219,8 +219,8 @@ class NotificationJob(BaseModel):
         table_name = "notification_jobs"
         indexes = (
             (("status", "scheduled_for"), False),
-            (("recipient", "created_at"), False),
-            (("group", "created_at"), False),
+            (("recipient", "created_at", "id"), False),
+            (("group", "created_at", "id"), False),
             (("created_by", "created_at"), False),
             # A user's list, newest first, ties broken by id: read in index order.
             (("owner", "created_at", "id"), False),

@@ -7,26 +7,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import dramatiq
-import falcon
 
 from tribe_api.auth import Principal
-from tribe_api.errors import ValidationFailed
+from tribe_api.family import owned, unprocessable
 from tribe_api.schemas import EnqueueNotification
 from tribe_shared.broker import accept_jobs
 from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus
 from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient, Update
-
-
-def owned(model, object_id: uuid.UUID, principal: Principal, field: str):
-    """The caller's object (any for the service role); anything else is a 404 naming ``field``."""
-    obj = model.get_or_none(model.id == object_id)
-    if obj is None or not (principal.is_service or obj.owner_id == principal.user_id):
-        raise falcon.HTTPNotFound(title="Not found", description=f"No {field} {object_id}")
-    return obj
-
-
-def _unprocessable(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
 
 
 class NotificationIntake:
@@ -43,15 +30,15 @@ class NotificationIntake:
             .where(GroupMembership.group == group.id, GroupMembership.recipient == recipient.id)
             .exists()
         ):
-            raise _unprocessable("recipient_id", "The recipient is not a member of the group")
+            raise unprocessable("recipient_id", "The recipient is not a member of the group")
         if request.update_id is not None:
             update = owned(Update, request.update_id, principal, "update_id")
             if update.group_id != group.id:
-                raise _unprocessable("update_id", "The update was not posted to this group")
+                raise unprocessable("update_id", "The update was not posted to this group")
         if request.delivery_method == DeliveryMethod.EMAIL and not recipient.email:
-            raise _unprocessable("delivery_method", "The recipient has no email address")
+            raise unprocessable("delivery_method", "The recipient has no email address")
         if request.delivery_method != DeliveryMethod.EMAIL and not recipient.phone:
-            raise _unprocessable("delivery_method", "The recipient has no phone number")
+            raise unprocessable("delivery_method", "The recipient has no phone number")
 
         now = self._clock()
         if request.scheduled_for is not None:

@@ -33,7 +33,7 @@ from tribe_shared.contract import (
     JobKind,
     JobStatus,
 )
-from tribe_shared.db import database
+from tribe_shared.db import execute_together
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
@@ -350,10 +350,8 @@ def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=N
 
 def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int):
     now = delivery.clock()
-    with database.atomic():
-        DeliveryLog.insert_many(
-            _logs(outgoing, now, DeliveryStatus.SENT, duration_ms, message_id)
-        ).execute()
+    execute_together(
+        DeliveryLog.insert_many(_logs(outgoing, now, DeliveryStatus.SENT, duration_ms, message_id)),
         NotificationJob.update(
             status=JobStatus.SENT,
             message_id=message_id or None,
@@ -362,7 +360,8 @@ def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, dur
         ).where(
             NotificationJob.id.in_([job.id for job in outgoing.jobs]),
             NotificationJob.status == JobStatus.PROCESSING,
-        ).execute()
+        ),
+    )
     log.info(
         "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id
     )
@@ -381,12 +380,11 @@ def _record_failure(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, 
     else:
         status = DeliveryStatus.PERMANENT_FAILURE
         changes = {"status": JobStatus.FAILED, "failure_reason": exc.reason, "processed_at": now}
-    with database.atomic():
-        DeliveryLog.insert_many(
-            _logs(outgoing, now, status, duration_ms, error=exc.reason)
-        ).execute()
+    execute_together(
+        DeliveryLog.insert_many(_logs(outgoing, now, status, duration_ms, error=exc.reason)),
         NotificationJob.update(**changes).where(
             NotificationJob.id.in_([job.id for job in outgoing.jobs]),
             NotificationJob.status == JobStatus.PROCESSING,
-        ).execute()
+        ),
+    )
     log.warning("%s for %d job(s): %s", status, len(outgoing.jobs), exc.reason)

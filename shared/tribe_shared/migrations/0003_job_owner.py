@@ -31,6 +31,11 @@ def up(migrator, db):
         migrator.add_index("notification_jobs", ("owner_id", "created_at", "id"), False),
         migrator.add_index("notification_jobs", ("owner_id", "status", "created_at", "id"), False),
         migrator.add_index("notification_jobs", ("created_at", "id"), False),
+        # The recipient and group lists read in index order too, ties broken by id.
+        migrator.drop_index("notification_jobs", "notificationjob_recipient_id_created_at"),
+        migrator.drop_index("notification_jobs", "notificationjob_group_id_created_at"),
+        migrator.add_index("notification_jobs", ("recipient_id", "created_at", "id"), False),
+        migrator.add_index("notification_jobs", ("group_id", "created_at", "id"), False),
     )
 
 

@@ -81,6 +81,18 @@ def present_job(job: NotificationJob, now: datetime) -> dict:
     }
 
 
+def accepted(job: NotificationJob, message: str, now: datetime) -> dict:
+    """The 202 body of a job taken on (the shape send-email answers with, plus the job)."""
+    return {
+        "success": True,
+        "jobId": job.id,
+        "status": job.status,
+        "statusCode": 202,
+        "message": message,
+        "job": present_job(job, now),
+    }
+
+
 def present_log(log: DeliveryLog) -> dict:
     return {
         "id": log.id,
@@ -176,14 +188,7 @@ class JobRetryResource:
         job = NotificationJob.get_by_id(job.id)
         hand_over(self._broker, [job], clock=self._clock)
         resp.status = falcon.HTTP_202
-        resp.media = {
-            "success": True,
-            "jobId": job.id,
-            "status": job.status,
-            "statusCode": 202,
-            "message": "Job queued for another delivery",
-            "job": present_job(job, now),
-        }
+        resp.media = accepted(job, "Job queued for another delivery", now)
 
 
 class JobsResource:

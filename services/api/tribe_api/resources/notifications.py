@@ -7,7 +7,7 @@ from spectree import Response
 
 from tribe_api.emails import EmailIntake
 from tribe_api.notifications import NotificationIntake
-from tribe_api.resources.jobs import present_job
+from tribe_api.resources.jobs import accepted
 from tribe_api.schemas import (
     EnqueueNotification,
     Error,
@@ -78,11 +78,4 @@ class NotificationsResource:
         """Queue one notification to a recipient of a group; owner only (or the service role)."""
         job = self._intake.accept(req.context.principal, json)
         resp.status = falcon.HTTP_202
-        resp.media = {
-            "success": True,
-            "jobId": job.id,
-            "status": job.status,
-            "statusCode": 202,
-            "message": "Notification queued for delivery",
-            "job": present_job(job, self._clock()),
-        }
+        resp.media = accepted(job, "Notification queued for delivery", self._clock())

@@ -121,6 +121,11 @@ class FakeSendGrid:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {"unparseable": raw.decode(errors="replace")}
+        # Recorded before answering: whoever saw this answer finds it in ``requests``.
+        received = Received(dict(request.headers), body, message_id, received_at, reply.status)
+        with self._changed:
+            self.requests.append(received)
+            self._changed.notify_all()
         try:
             request.send_response(reply.status)
             for name, value in reply.headers.items():
@@ -132,9 +137,4 @@ class FakeSendGrid:
             request.end_headers()
             request.wfile.write(payload)
         except OSError:
-            message_id = None  # the client gave up (timeout): it never saw a 202
-        with self._changed:
-            self.requests.append(
-                Received(dict(request.headers), body, message_id, received_at, reply.status)
-            )
-            self._changed.notify_all()
+            received.message_id = None  # the client gave up (timeout): it never saw a 202

@@ -18,8 +18,6 @@ class JobStatus(StrEnum):
 
 #: A worker may claim a job only from these statuses.
 CLAIMABLE_STATUSES = (JobStatus.PENDING, JobStatus.QUEUED)
-#: A job in one of these statuses never changes again (except a manual retry of a failed one).
-FINAL_STATUSES = (JobStatus.SENT, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SKIPPED)
 
 
 class JobKind(StrEnum):

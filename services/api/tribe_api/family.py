@@ -182,6 +182,42 @@ def delete_recipient(recipient: Recipient, now: datetime) -> int:
     return cancelled
 
 
+# --- notifications -------------------------------------------------------------------------
+
+
+def notification_job(
+    principal: Principal,
+    recipient: Recipient,
+    group_id: uuid.UUID,
+    content: dict,
+    now: datetime,
+    *,
+    update_id: uuid.UUID | None = None,
+    notification_type: str = NotificationType.IMMEDIATE,
+    urgency: str = Urgency.NORMAL,
+    delivery_method: str = DeliveryMethod.EMAIL,
+    scheduled_for: datetime | None = None,
+) -> NotificationJob:
+    """A new ``pending`` notification job to ``recipient``, owned by the recipient's owner."""
+    return NotificationJob(
+        id=uuid.uuid4(),
+        kind=JobKind.NOTIFICATION,
+        status=JobStatus.PENDING,
+        owner=recipient.owner_id,
+        created_by=principal.user_id,
+        recipient=recipient.id,
+        group=group_id,
+        family_update=update_id,
+        to_email=recipient.email,
+        notification_type=notification_type,
+        urgency=urgency,
+        delivery_method=delivery_method,
+        content=content,
+        scheduled_for=scheduled_for or now,
+        created_at=now,
+    )
+
+
 # --- updates -------------------------------------------------------------------------------
 
 
@@ -215,7 +251,7 @@ class UpdatePoster:
             created_at=now,
         )
         recipients = list(
-            Recipient.select(Recipient.id, Recipient.email, Recipient.muted_until)
+            Recipient.select(Recipient.id, Recipient.owner, Recipient.email, Recipient.muted_until)
             .join(GroupMembership, on=(GroupMembership.recipient == Recipient.id))
             .where(GroupMembership.group == group.id)
         )
@@ -246,22 +282,13 @@ class UpdatePoster:
                 unreachable += 1
                 continue
             jobs.append(
-                NotificationJob(
-                    id=uuid.uuid4(),
-                    kind=JobKind.NOTIFICATION,
-                    status=JobStatus.PENDING,
-                    owner=group.owner_id,
-                    created_by=principal.user_id,
-                    recipient=recipient.id,
-                    group=group.id,
-                    family_update=update.id,
-                    to_email=recipient.email,
-                    notification_type=NotificationType.IMMEDIATE,
-                    urgency=Urgency.NORMAL,
-                    delivery_method=DeliveryMethod.EMAIL,
-                    content=content,
-                    scheduled_for=now,
-                    created_at=now,
+                notification_job(
+                    principal,
+                    recipient,
+                    group.id,
+                    content,
+                    now,
+                    update_id=update.id,
                 )
             )
         with database.atomic():

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import dramatiq
 
 from tribe_api.auth import Principal
-from tribe_api.family import owned, unprocessable
+from tribe_api.family import notification_job, owned, unprocessable
 from tribe_api.schemas import EnqueueNotification
 from tribe_shared.broker import accept_jobs
-from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus
+from tribe_shared.contract import DeliveryMethod
 from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient, Update
 
 
@@ -45,22 +44,17 @@ class NotificationIntake:
             scheduled_for = max(request.scheduled_for, now)
         else:
             scheduled_for = now + timedelta(minutes=request.delay_minutes or 0)
-        job = NotificationJob(
-            id=uuid.uuid4(),
-            kind=JobKind.NOTIFICATION,
-            status=JobStatus.PENDING,
-            owner=recipient.owner_id,
-            created_by=principal.user_id,
-            recipient=recipient.id,
-            group=group.id,
-            family_update=request.update_id,
-            to_email=recipient.email,
+        job = notification_job(
+            principal,
+            recipient,
+            group.id,
+            request.content,
+            now,
+            update_id=request.update_id,
             notification_type=request.notification_type,
             urgency=request.urgency,
             delivery_method=request.delivery_method,
-            content=request.content,
             scheduled_for=scheduled_for,
-            created_at=now,
         )
         accept_jobs(self._broker, [job], clock=self._clock)
         return job

@@ -122,6 +122,17 @@ def redis_url() -> Iterator[str]:
         client.delete(key)
 
 
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
+def client(request) -> Iterator[redis.Redis | None]:
+    """A client of the real Redis, or None: for the parts that keep state in memory without it."""
+    if request.param == "memory":
+        yield None
+        return
+    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def redis_namespace() -> str:
     """A Dramatiq namespace no other test or run shares."""

@@ -7,7 +7,6 @@ the workers share it, and in memory as in development. Time is an injected clock
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -32,17 +31,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
-def client(request) -> Iterator[redis.Redis | None]:
-    """A client of the real Redis, or None for the in-memory store."""
-    if request.param == "memory":
-        yield None
-        return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -29,16 +28,6 @@ class RecordingSleep:
     def __call__(self, seconds: float) -> None:
         self.seconds.append(seconds)
         self._then()
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
-def client(request) -> Iterator[redis.Redis | None]:
-    if request.param == "memory":
-        yield None
-        return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -50,6 +50,23 @@ class DeliveryMethod(StrEnum):
     WHATSAPP = "whatsapp"
 
 
+class Frequency(StrEnum):
+    """How often a digest goes out; it decides what a schedule's ``delivery_day`` means."""
+
+    DAILY = "daily"  # no delivery_day
+    WEEKLY = "weekly"  # delivery_day: ISO weekday, 1 = Monday ... 7 = Sunday
+    MONTHLY = "monthly"  # delivery_day: 1-31, the month's last day when the month is shorter
+
+
+class ContentType(StrEnum):
+    """What an update holds; a digest schedule includes some of these."""
+
+    PHOTO = "photo"
+    MILESTONE = "milestone"
+    TEXT = "text"
+    VIDEO = "video"
+
+
 class DeliveryStatus(StrEnum):
     """Outcome of one delivery attempt, as written to the delivery log."""
 

@@ -47,7 +47,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 def _tick(broker: dramatiq.Broker, stop: threading.Event) -> None:
     """The development scheduler: send the periodic ticks as periodiq would, only more often."""
-    ticks = [broker.get_actor(a) for a in (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS)]
+    periodic = (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS, Actor.SCHEDULE_DUE_DIGESTS)
+    ticks = [broker.get_actor(a) for a in periodic]
     while True:
         for actor in ticks:
             actor.send()

@@ -112,6 +112,8 @@ class Staged:
     broker: dramatiq.Broker | None
     due: list[NotificationJob]
     at: datetime
+    #: The jobs written.
+    written: list[NotificationJob]
 
 
 def stage_jobs(
@@ -119,17 +121,26 @@ def stage_jobs(
     jobs: Sequence[NotificationJob],
     *,
     clock: Callable[[], datetime] = utcnow,
+    skip_conflicts: bool = False,
 ) -> Staged:
     """Write new jobs; with a broker, the due ones as ``queued`` (one INSERT, no second write).
 
     Call inside the caller's transaction, then :func:`send_staged` after the commit.
+    ``skip_conflicts``: a job that would break a unique key is not written, nor sent.
     """
     now = clock()
     due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON] if broker else []
     for job in due:
         job.status, job.queued_at = JobStatus.QUEUED, now
-    NotificationJob.insert_new(jobs)
-    return Staged(broker, due, now)
+    written = NotificationJob.insert_new(jobs, skip_conflicts=skip_conflicts)
+    if written is None:
+        return Staged(broker, due, now, list(jobs))
+    return Staged(
+        broker,
+        [job for job in due if job.id in written],
+        now,
+        [job for job in jobs if job.id in written],
+    )
 
 
 def send_staged(staged: Staged) -> None:

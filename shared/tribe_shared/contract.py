@@ -79,6 +79,8 @@ class DeliveryStatus(StrEnum):
 EMAIL_TYPES = ("system", "welcome")
 #: The template of a notification email (an update, a message to a recipient).
 NOTIFICATION_TEMPLATE = "notification"
+#: The template of a digest email (a group's updates over a day, a week or a month).
+DIGEST_TEMPLATE = "digest"
 
 #: SendGrid accepts at most this many personalizations in one request.
 MAX_PERSONALIZATIONS = 1000
@@ -99,19 +101,30 @@ class Actor(StrEnum):
     SEND_EMAIL = "send_email"
     SEND_EMAIL_BATCH = "send_email_batch"
     DISPATCH_NOTIFICATION = "dispatch_notification"
+    BUILD_DIGEST = "build_digest"
     MARK_JOB_FAILED = "mark_job_failed"
     RELAY_PENDING_JOBS = "relay_pending_jobs"
     REAP_STUCK_JOBS = "reap_stuck_jobs"
+    SCHEDULE_DUE_DIGESTS = "schedule_due_digests"
 
 
 #: The delivery actors, each declared twice: as named on ``emails`` and with this suffix on
 #: the urgent lane.
-DELIVERY_ACTORS = (Actor.SEND_EMAIL, Actor.SEND_EMAIL_BATCH, Actor.DISPATCH_NOTIFICATION)
+DELIVERY_ACTORS = (
+    Actor.SEND_EMAIL,
+    Actor.SEND_EMAIL_BATCH,
+    Actor.DISPATCH_NOTIFICATION,
+    Actor.BUILD_DIGEST,
+)
 URGENT_SUFFIX = "_urgent"
 #: Urgencies that travel on the fast lane.
 FAST_LANE = (Urgency.URGENT, Urgency.HIGH)
 
-_KIND_ACTORS = {JobKind.EMAIL: Actor.SEND_EMAIL, JobKind.NOTIFICATION: Actor.DISPATCH_NOTIFICATION}
+_KIND_ACTORS = {
+    JobKind.EMAIL: Actor.SEND_EMAIL,
+    JobKind.NOTIFICATION: Actor.DISPATCH_NOTIFICATION,
+    JobKind.DIGEST: Actor.BUILD_DIGEST,
+}
 
 
 def route(kind: str, urgency: str, *, batch: bool = False) -> tuple[str, str]:

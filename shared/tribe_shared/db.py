@@ -113,5 +113,16 @@ def execute_together(*queries) -> None:
             database.execute_sql(*query.sql()).fetchall()
 
 
+def locking_transaction():
+    """A transaction whose locked rows a concurrent one skips (SQLite: take the write lock).
+
+    On PostgreSQL the caller's ``SELECT … FOR UPDATE SKIP LOCKED`` does the locking; SQLite
+    has no row locks, so the transaction takes the database's write lock from its start.
+    """
+    if is_postgres():
+        return database.atomic()
+    return database.atomic("IMMEDIATE")
+
+
 def is_postgres() -> bool:
     return isinstance(database.obj, PooledPostgresqlDatabase)

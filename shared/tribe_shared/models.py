@@ -66,21 +66,28 @@ class BaseModel(Model):
     INSERT_BATCH = 500
 
     @classmethod
-    def insert_new(cls, instances: Sequence[BaseModel]) -> None:
+    def insert_new(cls, instances: Sequence[BaseModel], *, skip_conflicts: bool = False):
         """INSERT new instances (ids already set) in as few statements as possible.
 
         What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
         request. All or none: more than one statement runs in a transaction.
+        ``skip_conflicts``: rows that would break a unique key are left out, and the ids of
+        the rows written are returned (else None).
         """
         fields = cls._meta.sorted_fields
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         row = "(" + ", ".join([database.param] * len(fields)) + ")"
         head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
+        tail = ' ON CONFLICT DO NOTHING RETURNING "id"' if skip_conflicts else ""
+        written = set()
         with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
             for start in range(0, len(instances), cls.INSERT_BATCH):
                 chunk = instances[start : start + cls.INSERT_BATCH]
                 params = [_db_value(f, obj.__data__.get(f.name)) for obj in chunk for f in fields]
-                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
+                cursor = database.execute_sql(head + ", ".join([row] * len(chunk)) + tail, params)
+                if skip_conflicts:
+                    written.update(cls.id.python_value(value) for (value,) in cursor.fetchall())
+        return written if skip_conflicts else None
 
 
 def _db_value(field, value):
@@ -191,6 +198,9 @@ class NotificationJob(BaseModel):
     digest_schedule = ForeignKeyField(
         DigestSchedule, null=True, backref="jobs", on_delete="SET NULL"
     )
+    #: The run of the schedule a digest job is for (the ``next_digest_scheduled`` that fell due):
+    #: unique per schedule, so a repeated or doubled scheduler tick cannot make a second job.
+    digest_period = UTCDateTimeField(null=True)
     to_email = CharField(max_length=320, null=True)
     notification_type = CharField(max_length=20, default=NotificationType.IMMEDIATE)
     urgency = CharField(max_length=10, default=Urgency.NORMAL)
@@ -226,6 +236,7 @@ class NotificationJob(BaseModel):
             (("owner", "created_at", "id"), False),
             (("owner", "status", "created_at", "id"), False),
             (("created_at", "id"), False),
+            (("digest_schedule", "digest_period"), True),
         )
 
     def save(self, *args, **kwargs):

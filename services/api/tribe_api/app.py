@@ -21,6 +21,7 @@ from tribe_api.emails import EmailIntake
 from tribe_api.family import UpdatePoster
 from tribe_api.middleware import BodyLimit, DatabaseConnection
 from tribe_api.notifications import NotificationIntake
+from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.family import (
     GroupsResource,
     RecipientResource,
@@ -112,5 +113,7 @@ def create_app(
     app.add_route("/api/recipients", RecipientsResource(clock))
     app.add_route("/api/recipients/{recipient_id:uuid}", RecipientResource(clock))
     app.add_route("/api/updates", UpdatesResource(UpdatePoster(broker, clock)))
+    app.add_route("/api/digest-schedules", DigestSchedulesResource(clock))
+    app.add_route("/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))
     spec.register(app)
     return app

@@ -7,8 +7,10 @@ CR, LF and NUL, and no stored string may hold NUL.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -24,7 +26,9 @@ from pydantic import (
 from tribe_shared.contract import (
     EMAIL_TYPES,
     MAX_PERSONALIZATIONS,
+    ContentType,
     DeliveryMethod,
+    Frequency,
     JobStatus,
     NotificationType,
     Urgency,
@@ -108,7 +112,7 @@ class EnqueueNotification(RequestModel):
 
 
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
-ContentTypeName = Literal["photo", "milestone", "text", "video"]
+ContentTypeName = Literal[tuple(c.value for c in ContentType)]  # type: ignore[valid-type]
 
 
 class GroupCreate(RequestModel):
@@ -367,3 +371,105 @@ class Error(BaseModel):
     title: str
     description: str
     errors: list[dict[str, str]] | None = None
+
+
+# --- digest schedules ----------------------------------------------------------------------
+
+FrequencyName = Literal[tuple(f.value for f in Frequency)]  # type: ignore[valid-type]
+#: ``HH:MM`` or ``HH:MM:SS``, 24-hour, local to the schedule's timezone.
+DELIVERY_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+ALL_CONTENT_TYPES = [c.value for c in ContentType]
+
+
+def _known_timezone(name: str) -> str:
+    if name not in _zone_names():
+        raise ValueError(f"{name!r} is not an IANA timezone name (e.g. 'America/New_York')")
+    return name
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat a content type")
+    return values
+
+
+TimezoneName = Annotated[
+    str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_known_timezone)
+]
+DeliveryTime = Annotated[str, Field(pattern=DELIVERY_TIME_PATTERN, examples=["09:00", "18:30:00"])]
+DeliveryDay = Annotated[
+    int,
+    Field(ge=1, le=31, description="weekly: 1 (Monday) to 7 (Sunday); monthly: 1 to 31"),
+]
+MaxUpdates = Annotated[int, Field(ge=1, le=100)]
+ContentTypes = Annotated[
+    list[ContentTypeName], Field(min_length=1, max_length=4), AfterValidator(_distinct)
+]
+
+
+class DigestScheduleCreate(RequestModel):
+    """A digest of a group's updates for one of its recipients (one per recipient and group).
+
+    ``delivery_day`` is required for weekly (1-7, 1 = Monday) and monthly (1-31, clamped to the
+    month's last day) digests and must be absent for daily ones.
+    """
+
+    recipient_id: UUID
+    group_id: UUID
+    frequency: FrequencyName
+    delivery_time: DeliveryTime
+    delivery_day: DeliveryDay | None = None
+    timezone: TimezoneName
+    is_active: bool = True
+    max_updates_per_digest: MaxUpdates = 10
+    include_content_types: ContentTypes = Field(default_factory=lambda: list(ALL_CONTENT_TYPES))
+
+
+class DigestSchedulePatch(RequestModel):
+    """Only the fields given change; the next run is computed again from now."""
+
+    frequency: FrequencyName | None = None
+    delivery_time: DeliveryTime | None = None
+    delivery_day: DeliveryDay | None = None
+    timezone: TimezoneName | None = None
+    is_active: bool | None = None
+    max_updates_per_digest: MaxUpdates | None = None
+    include_content_types: ContentTypes | None = None
+
+
+class DigestScheduleQuery(RequestModel):
+    recipient_id: UUID | None = None
+    group_id: UUID | None = None
+    frequency: FrequencyName | None = None
+    is_active: bool | None = None
+
+
+class DigestScheduleOut(BaseModel):
+    id: UUID
+    recipient_id: UUID
+    group_id: UUID
+    frequency: FrequencyName
+    delivery_time: str
+    delivery_day: int | None
+    timezone: str
+    is_active: bool
+    max_updates_per_digest: int
+    include_content_types: list[str]
+    last_digest_sent: datetime | None
+    next_digest_scheduled: datetime | None = Field(description="UTC; null while paused")
+    created_at: datetime
+    updated_at: datetime
+
+
+class DigestScheduleList(BaseModel):
+    digest_schedules: list[DigestScheduleOut]
+
+
+class DigestScheduleDeleted(BaseModel):
+    deleted: bool
+    cancelled_jobs: int

@@ -25,6 +25,7 @@ from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
+from tribe_worker.digest_scheduler import schedule_due_digests
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.maintenance import reap_stuck_jobs
@@ -137,6 +138,9 @@ def build_worker(
             stale=timedelta(seconds=settings.queued_stale_seconds),
         )
 
+    def schedule_digests(*_) -> None:
+        schedule_due_digests(broker, clock=clock)
+
     def declare(fn, name: str, queue: Queue, **options) -> dramatiq.Actor:
         return dramatiq.actor(fn, actor_name=name, queue_name=queue.value, broker=broker, **options)
 
@@ -165,4 +169,9 @@ def build_worker(
     relay_actor = declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute)
     actors.append(relay_actor)
     actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))
+    actors.append(
+        declare(
+            schedule_digests, Actor.SCHEDULE_DUE_DIGESTS.value, Queue.MAINTENANCE, **every_minute
+        )
+    )
     return Worker(broker=broker, actors={a.actor_name: a for a in actors}, delivery=delivery)

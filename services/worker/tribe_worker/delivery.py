@@ -35,6 +35,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.db import execute_together
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
+from tribe_worker.digest_build import DigestSkip, compose_digest
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.ratelimit import RateLimiter
@@ -80,6 +81,8 @@ class Outgoing:
     send: Callable[[], str] | None = None
     problem: str | None = None
     gated: bool = False
+    #: Statements that belong with recording the jobs ``sent`` (a digest closes its window).
+    on_sent: tuple = ()
 
 
 #: What delivering a claimed job reads: the claim returns only these columns.
@@ -88,6 +91,7 @@ CLAIMED_FIELDS = (
     NotificationJob.kind,
     NotificationJob.status,
     NotificationJob.recipient,
+    NotificationJob.digest_schedule,
     NotificationJob.to_email,
     NotificationJob.delivery_method,
     NotificationJob.content,
@@ -189,9 +193,23 @@ def mark_exhausted(
 # --- composing ---------------------------------------------------------------------------
 
 
+#: Kinds of job addressed to a recipient, which a mute silences.
+_TO_RECIPIENTS = (JobKind.NOTIFICATION, JobKind.DIGEST)
+
+
+def _skip(job_ids: list, reason: str, now: datetime, *also) -> None:
+    """Record claimed jobs as ``skipped`` (nothing to send), with statements that go with it."""
+    execute_together(
+        NotificationJob.update(
+            status=JobStatus.SKIPPED, failure_reason=reason, processed_at=now
+        ).where(NotificationJob.id.in_(job_ids), NotificationJob.status == JobStatus.PROCESSING),
+        *also,
+    )
+
+
 def _skip_muted(jobs: list[NotificationJob], now: datetime) -> list[NotificationJob]:
-    """Skip notifications to recipients muted at send time; return the jobs still to deliver."""
-    recipient_ids = {job.recipient_id for job in jobs if job.kind == JobKind.NOTIFICATION}
+    """Skip jobs to recipients muted at send time; return the jobs still to deliver."""
+    recipient_ids = {job.recipient_id for job in jobs if job.kind in _TO_RECIPIENTS}
     if not recipient_ids:
         return jobs
     muted = {
@@ -200,14 +218,10 @@ def _skip_muted(jobs: list[NotificationJob], now: datetime) -> list[Notification
             Recipient.id.in_(list(recipient_ids)), Recipient.muted_until > now
         )
     }
-    skipped = [job.id for job in jobs if job.recipient_id in muted]
+    skipped = [job.id for job in jobs if job.kind in _TO_RECIPIENTS and job.recipient_id in muted]
     if skipped:
-        NotificationJob.update(
-            status=JobStatus.SKIPPED, failure_reason="muted", processed_at=now
-        ).where(
-            NotificationJob.id.in_(skipped), NotificationJob.status == JobStatus.PROCESSING
-        ).execute()
-    return [job for job in jobs if job.recipient_id not in muted]
+        _skip(skipped, "muted", now)
+    return [job for job in jobs if job.id not in skipped]
 
 
 def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
@@ -226,10 +240,35 @@ def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
                 Recipient.id.in_([job.recipient_id for job in notifications])
             )
         }
-        outgoing += [
-            _notification(job, recipients.get(job.recipient_id), delivery) for job in notifications
-        ]
+        for job in notifications:
+            recipient = recipients.get(job.recipient_id)
+            if job.kind == JobKind.DIGEST:
+                digest = _digest(job, recipient, delivery)
+                if digest is not None:
+                    outgoing.append(digest)
+            else:
+                outgoing.append(_notification(job, recipient, delivery))
     return outgoing
+
+
+def _digest(job, recipient: Recipient | None, delivery: Delivery) -> Outgoing | None:
+    """The digest's email, or None when there was nothing to send (the job is then skipped)."""
+    try:
+        digest = compose_digest(job, recipient)
+    except RenderError as exc:
+        return Outgoing([job], delivery.provider.name, problem=str(exc))
+    if isinstance(digest, DigestSkip):
+        also = () if digest.advance is None else (digest.advance,)
+        _skip([job.id], digest.reason, delivery.clock(), *also)
+        return None
+    to = [Addressee(digest.address, job.id)]
+    return Outgoing(
+        [job],
+        delivery.provider.name,
+        send=lambda: delivery.provider.send(digest.email, delivery.sender, to),
+        gated=True,
+        on_sent=(digest.advance,),
+    )
 
 
 def _email(group: list[NotificationJob], delivery: Delivery) -> Outgoing:
@@ -361,6 +400,7 @@ def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, dur
             NotificationJob.id.in_([job.id for job in outgoing.jobs]),
             NotificationJob.status == JobStatus.PROCESSING,
         ),
+        *outgoing.on_sent,
     )
     log.info(
         "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id

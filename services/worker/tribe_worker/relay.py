@@ -16,7 +16,7 @@ from peewee import Case
 
 from tribe_shared.broker import HAND_OVER_HORIZON, hand_over
 from tribe_shared.contract import URGENCY_RANK, JobStatus
-from tribe_shared.db import database, is_postgres
+from tribe_shared.db import is_postgres, locking_transaction
 from tribe_shared.models import NotificationJob, utcnow
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def relay_pending_jobs(
     total = 0
     while True:
         now = clock()
-        with _locking_transaction():
+        with locking_transaction():
             query = (
                 NotificationJob.select()
                 .where(
@@ -60,10 +60,3 @@ def relay_pending_jobs(
     if total:
         log.info("relayed %d pending job(s) to the broker", total)
     return total
-
-
-def _locking_transaction():
-    """A transaction that keeps a second relay off the same rows (SQLite: take the write lock)."""
-    if is_postgres():
-        return database.atomic()
-    return database.atomic("IMMEDIATE")

@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, TemplateError
 
-from tribe_shared.contract import EMAIL_TYPES, NOTIFICATION_TEMPLATE
+from tribe_shared.contract import DIGEST_TEMPLATE, EMAIL_TYPES, NOTIFICATION_TEMPLATE
 from tribe_worker.emails.providers import RenderedEmail
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -42,7 +42,7 @@ def render_email(
     email_type: str, data: Mapping[str, Any], subject: str | None = None
 ) -> RenderedEmail:
     """Render ``email_type`` with ``data``; ``subject`` overrides the template's own."""
-    if email_type not in (*EMAIL_TYPES, NOTIFICATION_TEMPLATE):
+    if email_type not in (*EMAIL_TYPES, NOTIFICATION_TEMPLATE, DIGEST_TEMPLATE):
         raise RenderError(f"unknown email type {email_type!r}")
     context = {"data": data}
     try:

@@ -1,0 +1,156 @@
+"""Digest schedules: who gets a group's updates as a daily, weekly or monthly digest, and when.
+
+A schedule belongs to the owner of its recipient and group (both must be the caller's; the
+service role may use anyone's). Each create or change computes ``next_digest_scheduled`` again
+from now, in the schedule's timezone; a paused schedule has none, and resuming starts from now,
+so no backlog of old digests goes out. One exception keeps a run from being lost: a change to
+an active schedule whose run is already due (the scheduler has not reached it yet) leaves that
+run in place, and the scheduler computes the following one with the new settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import falcon
+from peewee import IntegrityError
+
+from tribe_api.auth import Principal
+from tribe_api.errors import ValidationFailed
+from tribe_api.family import owned, unprocessable, visible
+from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
+from tribe_shared.db import database
+from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
+from tribe_shared.schedule import next_run_after, parse_delivery_time
+
+#: Fields whose change moves the next run.
+TIMING_FIELDS = ("frequency", "delivery_time", "delivery_day", "timezone")
+
+
+def list_schedules(principal: Principal, filters: dict) -> list[DigestSchedule]:
+    query = visible(DigestSchedule, principal).order_by(
+        DigestSchedule.created_at, DigestSchedule.id
+    )
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(DigestSchedule, name) == value)
+    return list(query)
+
+
+def create_schedule(principal: Principal, fields: dict, now: datetime) -> DigestSchedule:
+    """A new schedule for a recipient of one of the caller's groups; 409 if they have one."""
+    recipient = owned(Recipient, fields["recipient_id"], principal, "recipient_id")
+    group = owned(Group, fields["group_id"], principal, "group_id")
+    member = GroupMembership.select().where(
+        GroupMembership.group == group.id, GroupMembership.recipient == recipient.id
+    )
+    if not member.exists():
+        raise unprocessable("recipient_id", "The recipient is not a member of the group")
+    _check_day(fields["frequency"], fields.get("delivery_day"))
+    schedule = DigestSchedule(
+        id=uuid.uuid4(),
+        owner=recipient.owner_id,
+        recipient=recipient.id,
+        group=group.id,
+        frequency=fields["frequency"],
+        delivery_time=_full_time(fields["delivery_time"]),
+        delivery_day=fields.get("delivery_day"),
+        timezone=fields["timezone"],
+        is_active=fields["is_active"],
+        max_updates_per_digest=fields["max_updates_per_digest"],
+        include_content_types=fields["include_content_types"],
+        created_at=now,
+        updated_at=now,
+    )
+    schedule.next_digest_scheduled = _next_run(schedule, now)
+    try:
+        with database.atomic():
+            schedule.save(force_insert=True)
+    except IntegrityError:
+        raise _duplicate(recipient.id, group.id) from None
+    return schedule
+
+
+def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> DigestSchedule:
+    """Apply the fields given and compute the next run again (see the module's note)."""
+    was_due = (
+        schedule.is_active
+        and schedule.next_digest_scheduled is not None
+        and schedule.next_digest_scheduled <= now
+    )
+    if "delivery_time" in changes:
+        changes["delivery_time"] = _full_time(changes["delivery_time"])
+    for name in ("frequency", "timezone", "is_active", "max_updates_per_digest"):
+        if name in changes and changes[name] is None:
+            raise unprocessable(name, f"{name} cannot be null")
+    if "include_content_types" in changes and changes["include_content_types"] is None:
+        raise unprocessable("include_content_types", "include_content_types cannot be null")
+    for name, value in changes.items():
+        setattr(schedule, name, value)
+    if any(name in changes for name in ("frequency", "delivery_day")):
+        _check_day(schedule.frequency, schedule.delivery_day, status=falcon.HTTP_422)
+    if not (was_due and schedule.is_active):
+        schedule.next_digest_scheduled = _next_run(schedule, now)
+    schedule.updated_at = now
+    schedule.save()
+    return schedule
+
+
+def delete_schedule(schedule: DigestSchedule, now: datetime) -> int:
+    """Delete the schedule and cancel its digests not yet started; return how many."""
+    with database.atomic():
+        cancelled = (
+            NotificationJob.update(
+                status=JobStatus.CANCELLED,
+                processed_at=now,
+                failure_reason="The digest schedule was deleted",
+            )
+            .where(
+                NotificationJob.digest_schedule == schedule.id,
+                NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
+            )
+            .execute()
+        )
+        schedule.delete_instance()
+    return cancelled
+
+
+def _next_run(schedule: DigestSchedule, now: datetime) -> datetime | None:
+    if not schedule.is_active:
+        return None
+    return next_run_after(
+        now,
+        frequency=schedule.frequency,
+        delivery_time=parse_delivery_time(schedule.delivery_time),
+        delivery_day=schedule.delivery_day,
+        timezone=schedule.timezone,
+    )
+
+
+def _check_day(frequency: str, day: int | None, *, status: str = falcon.HTTP_400) -> None:
+    """``delivery_day``: none for daily, 1-7 for weekly (1 = Monday), 1-31 for monthly."""
+    if frequency == "daily" and day is not None:
+        message = "A daily digest has no delivery_day"
+    elif frequency != "daily" and day is None:
+        message = f"A {frequency} digest needs a delivery_day"
+    elif frequency == "weekly" and not 1 <= day <= 7:
+        message = "A weekly digest's delivery_day is 1 (Monday) to 7 (Sunday)"
+    else:
+        return
+    raise ValidationFailed([{"field": "delivery_day", "message": message}], status=status)
+
+
+def _full_time(text: str) -> str:
+    """``HH:MM`` or ``HH:MM:SS`` as stored: ``HH:MM:SS``."""
+    return parse_delivery_time(text).strftime("%H:%M:%S")
+
+
+def _duplicate(recipient_id, group_id) -> falcon.HTTPConflict:
+    return falcon.HTTPConflict(
+        title="Conflict",
+        description=(
+            f"Recipient {recipient_id} already has a digest schedule for group {group_id}: "
+            "change that one instead"
+        ),
+    )

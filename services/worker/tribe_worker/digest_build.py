@@ -1,0 +1,125 @@
+"""Building a digest email: a group's updates over the window a digest job covers.
+
+A digest covers the group's updates created after its schedule's ``last_digest_sent`` (or the
+schedule's creation) up to the ``window_end`` its job was made with, so an update posted while
+the digest is built waits for the next one. Only a sent digest moves ``last_digest_sent`` (in
+the same statement batch that marks the job ``sent``), so an update is in exactly one digest: a
+digest that fails leaves its updates to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from peewee import Query
+
+from tribe_shared.contract import DIGEST_TEMPLATE, Frequency
+from tribe_shared.models import (
+    DigestSchedule,
+    Group,
+    GroupMembership,
+    NotificationJob,
+    Recipient,
+    Update,
+)
+from tribe_worker.emails.providers import RenderedEmail
+from tribe_worker.emails.render import render_email
+
+HEADINGS = {
+    Frequency.DAILY: "Your daily digest",
+    Frequency.WEEKLY: "Your weekly digest",
+    Frequency.MONTHLY: "Your monthly digest",
+}
+
+
+@dataclass(frozen=True)
+class DigestEmail:
+    """A digest ready to send to ``address``; ``advance`` records it as sent on the schedule."""
+
+    email: RenderedEmail
+    address: str
+    advance: Query
+
+
+@dataclass(frozen=True)
+class DigestSkip:
+    """Nothing to send, and why; ``advance`` (when set) closes the window all the same."""
+
+    reason: str
+    advance: Query | None = None
+
+
+def compose_digest(job: NotificationJob, recipient: Recipient | None) -> DigestEmail | DigestSkip:
+    """Collect the updates of the job's window and render them, or say why there is nothing."""
+    schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
+    if schedule is None:
+        return DigestSkip("The digest schedule was deleted")
+    if recipient is None:
+        return DigestSkip("The recipient was deleted")
+    member = GroupMembership.select().where(
+        GroupMembership.group == schedule.group_id, GroupMembership.recipient == recipient.id
+    )
+    if not member.exists():
+        return DigestSkip("The recipient is no longer in the group")
+    window_end = datetime.fromisoformat(job.content["window_end"])
+    window_start = schedule.last_digest_sent or schedule.created_at
+    if window_end <= window_start:
+        return DigestSkip("A later digest already covered this period")
+    advance = (
+        DigestSchedule.update(last_digest_sent=window_end)
+        .where(DigestSchedule.id == schedule.id)
+        .where(
+            DigestSchedule.last_digest_sent.is_null()
+            | (DigestSchedule.last_digest_sent < window_end)
+        )
+    )
+    in_window = Update.select().where(
+        Update.group == schedule.group_id,
+        Update.created_at > window_start,
+        Update.created_at <= window_end,
+    )
+    if schedule.include_content_types:
+        in_window = in_window.where(Update.content_type.in_(schedule.include_content_types))
+    shown = list(
+        in_window.order_by(Update.created_at.desc(), Update.id.desc()).limit(
+            schedule.max_updates_per_digest
+        )
+    )
+    if not shown:
+        return DigestSkip("No updates since the last digest", advance)
+    total = len(shown)
+    if total == schedule.max_updates_per_digest:
+        total = in_window.count()
+    if not recipient.email:
+        return DigestSkip("The recipient has no email address")
+    zone = ZoneInfo(schedule.timezone)
+    group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
+    data = {
+        "heading": HEADINGS.get(schedule.frequency, "Your digest"),
+        "group_name": group_name,
+        "recipient_name": recipient.name,
+        "intro": f"{_plural(total, 'update')} since {_local(window_start, zone, '%A %-d %B')}",
+        "total": total,
+        "more": total - len(shown),
+        "updates": [
+            {
+                "title": update.title,
+                "body": update.body,
+                "content_type": update.content_type,
+                "media_urls": update.media_urls or [],
+                "posted": _local(update.created_at, zone, "%a %-d %b, %H:%M"),
+            }
+            for update in shown
+        ],
+    }
+    return DigestEmail(render_email(DIGEST_TEMPLATE, data), recipient.email, advance)
+
+
+def _local(instant: datetime, zone: ZoneInfo, pattern: str) -> str:
+    return instant.astimezone(zone).strftime(pattern)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from falcon import testing
 
+from tests.digests import Clock
 from tests.family import family, group_of, recipient_of, user
 from tests.family_api import job_row
 from tribe_api.app import create_app
@@ -17,14 +18,6 @@ from tribe_shared.models import DigestSchedule, NotificationJob
 SCHEDULES = "/api/digest-schedules"
 #: A Wednesday, 10:00 UTC (06:00 in New York, 11:00 in London).
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_a_due_schedule_becomes_one_digest_job_handed_over_and_moves_to_its_next
         fam.owner.id,
     )
     assert job.digest_period == due
-    assert job.content == {"frequency": "daily", "window_end": clock.now.isoformat()}
+    assert job.content == {"window_end": clock.now.isoformat()}
     (message,) = queued_messages(stub_broker)
     assert message.actor_name == Actor.BUILD_DIGEST
     assert message.args == (str(job.id),)

@@ -55,6 +55,16 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
 
 @dataclass(frozen=True)
+class JobRef:
+    """What handing a job over reads of it, for a caller that wrote the row with SQL of its own."""
+
+    id: UUID
+    kind: str
+    urgency: str
+    scheduled_for: datetime
+
+
+@dataclass(frozen=True)
 class Envelope:
     """One broker message and the jobs it carries."""
 
@@ -69,9 +79,9 @@ def batch_key(*parts: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelope]:
+def envelopes_for(jobs: Iterable[NotificationJob | JobRef], now: datetime) -> list[Envelope]:
     """Group jobs into broker messages: batchable emails together (up to 1000), notifications
-    of one update by :data:`NOTIFICATIONS_PER_MESSAGE`, others alone.
+    of one update and digests made together by :data:`NOTIFICATIONS_PER_MESSAGE`, others alone.
 
     Messages keep the order of ``jobs``: a batch goes where its first job stood.
     """
@@ -81,6 +91,8 @@ def envelopes_for(jobs: Iterable[NotificationJob], now: datetime) -> list[Envelo
             key = (job.batch_key, job.scheduled_for, job.urgency)
         elif job.kind == JobKind.NOTIFICATION and job.update_id is not None:
             key = (job.update_id, job.scheduled_for, job.urgency)
+        elif job.kind == JobKind.DIGEST:
+            key = (JobKind.DIGEST, job.scheduled_for, job.urgency)
         else:
             key = job.id
         groups.setdefault(key, []).append(job)
@@ -112,8 +124,6 @@ class Staged:
     broker: dramatiq.Broker | None
     due: list[NotificationJob]
     at: datetime
-    #: The jobs written.
-    written: list[NotificationJob]
 
 
 def stage_jobs(
@@ -121,43 +131,43 @@ def stage_jobs(
     jobs: Sequence[NotificationJob],
     *,
     clock: Callable[[], datetime] = utcnow,
-    skip_conflicts: bool = False,
 ) -> Staged:
     """Write new jobs; with a broker, the due ones as ``queued`` (one INSERT, no second write).
 
     Call inside the caller's transaction, then :func:`send_staged` after the commit.
-    ``skip_conflicts``: a job that would break a unique key is not written, nor sent.
     """
     now = clock()
     due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON] if broker else []
     for job in due:
         job.status, job.queued_at = JobStatus.QUEUED, now
-    written = NotificationJob.insert_new(jobs, skip_conflicts=skip_conflicts)
-    if written is None:
-        return Staged(broker, due, now, list(jobs))
-    return Staged(
-        broker,
-        [job for job in due if job.id in written],
-        now,
-        [job for job in jobs if job.id in written],
-    )
+    NotificationJob.insert_new(jobs)
+    return Staged(broker, due, now)
 
 
 def send_staged(staged: Staged) -> None:
     """Send the messages of committed staged jobs; set back to ``pending`` any not sent."""
-    handed = _send(staged.broker, staged.due, staged.at)
-    unsent = [job for job in staged.due if job.id not in handed]
+    handed = send_queued(staged.broker, staged.due, staged.at)
+    for job in staged.due:
+        if job.id not in handed:
+            job.status, job.queued_at = JobStatus.PENDING, None
+
+
+def send_queued(
+    broker: dramatiq.Broker | None, jobs: Sequence[NotificationJob | JobRef], now: datetime
+) -> set[UUID]:
+    """Send the messages of committed ``queued`` jobs; set back to ``pending`` any not sent.
+
+    Returns the ids sent. The relay hands the others over once the broker is back.
+    """
+    handed = _send(broker, jobs, now)
+    unsent = [job.id for job in jobs if job.id not in handed]
     if unsent:
         (
             NotificationJob.update(status=JobStatus.PENDING, queued_at=None)
-            .where(
-                NotificationJob.id.in_([job.id for job in unsent]),
-                NotificationJob.status == JobStatus.QUEUED,
-            )
+            .where(NotificationJob.id.in_(unsent), NotificationJob.status == JobStatus.QUEUED)
             .execute()
         )
-        for job in unsent:
-            job.status, job.queued_at = JobStatus.PENDING, None
+    return handed
 
 
 def accept_jobs(
@@ -210,7 +220,9 @@ def hand_over(
     return handed
 
 
-def _send(broker: dramatiq.Broker | None, jobs: Sequence[NotificationJob], now) -> set[UUID]:
+def _send(
+    broker: dramatiq.Broker | None, jobs: Sequence[NotificationJob | JobRef], now
+) -> set[UUID]:
     """Enqueue the jobs' messages until the broker fails; return the ids sent."""
     handed: set[UUID] = set()
     if broker is None or not jobs:

@@ -66,31 +66,26 @@ class BaseModel(Model):
     INSERT_BATCH = 500
 
     @classmethod
-    def insert_new(cls, instances: Sequence[BaseModel], *, skip_conflicts: bool = False):
+    def insert_new(cls, instances: Sequence[BaseModel]) -> None:
         """INSERT new instances (ids already set) in as few statements as possible.
 
         What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
         request. All or none: more than one statement runs in a transaction.
-        ``skip_conflicts``: rows that would break a unique key are left out, and the ids of
-        the rows written are returned (else None).
         """
         fields = cls._meta.sorted_fields
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         row = "(" + ", ".join([database.param] * len(fields)) + ")"
         head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
-        tail = ' ON CONFLICT DO NOTHING RETURNING "id"' if skip_conflicts else ""
-        written = set()
         with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
             for start in range(0, len(instances), cls.INSERT_BATCH):
                 chunk = instances[start : start + cls.INSERT_BATCH]
-                params = [_db_value(f, obj.__data__.get(f.name)) for obj in chunk for f in fields]
-                cursor = database.execute_sql(head + ", ".join([row] * len(chunk)) + tail, params)
-                if skip_conflicts:
-                    written.update(cls.id.python_value(value) for (value,) in cursor.fetchall())
-        return written if skip_conflicts else None
+                data = [obj.__data__ for obj in chunk]
+                params = [column_value(f, row.get(f.name)) for row in data for f in fields]
+                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
 
 
-def _db_value(field, value):
+def column_value(field, value):
+    """``value`` of ``field`` as a parameter of hand-written SQL."""
     # JSON as plain text: both databases cast a text parameter into their JSON column.
     if isinstance(field, JSONField):
         return None if value is None else json.dumps(value)

@@ -15,14 +15,15 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dramatiq
 
-from tribe_shared.broker import send_staged, stage_jobs
-from tribe_shared.contract import JobKind, JobStatus, NotificationType
+from tribe_shared.broker import JobRef, send_queued
+from tribe_shared.contract import JobKind, JobStatus, NotificationType, Urgency
 from tribe_shared.db import database, is_postgres, locking_transaction
-from tribe_shared.models import DigestSchedule, NotificationJob, utcnow
+from tribe_shared.models import DigestSchedule, NotificationJob, column_value, utcnow
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,22 @@ BATCH_SIZE = 1000
 
 _DUE_FIELDS = (
     DigestSchedule.id,
-    DigestSchedule.owner,
-    DigestSchedule.recipient,
-    DigestSchedule.group,
     DigestSchedule.frequency,
     DigestSchedule.delivery_time,
     DigestSchedule.delivery_day,
     DigestSchedule.timezone,
     DigestSchedule.next_digest_scheduled,
 )
+#: Columns of a digest job taken from its schedule (``s``) or its run (``runs``); every other
+#: column is the same for the whole batch.
+_PER_ROW = {
+    "id": "CAST(runs.job_id AS {uuid})",
+    "owner": "s.owner_id",
+    "recipient": "s.recipient_id",
+    "group": "s.group_id",
+    "digest_schedule": "s.id",
+    "digest_period": "CAST(runs.period AS {timestamp})",
+}
 
 
 def schedule_due_digests(
@@ -65,59 +73,90 @@ def schedule_due_digests(
             )
             if is_postgres():
                 query = query.for_update(skip_locked=True)
-            schedules = list(query)
-            jobs, next_runs, broken = _plan(schedules, now)
-            _move_on(next_runs, now)
+            due = list(query.tuples())
+            runs, broken = _plan(due, now)
+            written = _write(runs, now, queued=broker is not None)
             if broken:
                 DigestSchedule.update(is_active=False, updated_at=now).where(
                     DigestSchedule.id.in_(broken)
                 ).execute()
-            staged = stage_jobs(broker, jobs, clock=clock, skip_conflicts=True)
-        send_staged(staged)
-        total += len(staged.written)
-        if len(schedules) < batch_size:
+        if broker is not None and written:
+            refs = [JobRef(job_id, JobKind.DIGEST, Urgency.NORMAL, now) for job_id in written]
+            send_queued(broker, refs, now)
+        total += len(written)
+        if len(due) < batch_size:
             break
     if total:
         log.info("scheduled %d digest(s)", total)
     return total
 
 
-def _plan(schedules: list[DigestSchedule], now: datetime):
-    """The digest job and the next run of each schedule; the ids of schedules that cannot run."""
-    jobs, next_runs, broken = [], [], []
-    window_end = now.isoformat()
-    for schedule in schedules:
+def _plan(due: list[tuple], now: datetime):
+    """(job id, schedule id, run, next run) for each due schedule; ids of those that cannot run."""
+    runs, broken = [], []
+    for schedule_id, frequency, delivery_time, delivery_day, timezone, period in due:
         try:
             next_run = next_run_after(
                 now,
-                frequency=schedule.frequency,
-                delivery_time=parse_delivery_time(schedule.delivery_time),
-                delivery_day=schedule.delivery_day,
-                timezone=schedule.timezone,
+                frequency=frequency,
+                delivery_time=_time(delivery_time),
+                delivery_day=delivery_day,
+                timezone=_zone(timezone),
             )
         except (ValueError, ZoneInfoNotFoundError) as exc:
             # Stored before a rule changed or a zone was withdrawn: stop it, loudly, and go on.
-            log.error("digest schedule %s deactivated, it cannot run: %s", schedule.id, exc)
-            broken.append(schedule.id)
+            log.error("digest schedule %s deactivated, it cannot run: %s", schedule_id, exc)
+            broken.append(schedule_id)
             continue
-        next_runs.append((schedule.id, next_run))
-        jobs.append(
-            NotificationJob(
-                id=uuid.uuid4(),
-                kind=JobKind.DIGEST,
-                status=JobStatus.PENDING,
-                owner=schedule.owner_id,
-                recipient=schedule.recipient_id,
-                group=schedule.group_id,
-                digest_schedule=schedule.id,
-                digest_period=schedule.next_digest_scheduled,
-                notification_type=NotificationType.DIGEST,
-                content={"frequency": schedule.frequency, "window_end": window_end},
-                scheduled_for=now,
-                created_at=now,
-            )
-        )
-    return jobs, next_runs, broken
+        runs.append((uuid.uuid4(), schedule_id, period, next_run))
+    return runs, broken
+
+
+def _write(runs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
+    """Write each run's digest job and move its schedule on; return the ids of the jobs written.
+
+    Two statements for the whole batch. A run that already has its job (the unique key on
+    schedule and run) gets none, but its schedule moves on all the same.
+    """
+    if not runs:
+        return set()
+    pg = is_postgres()
+    types = {"uuid": "UUID" if pg else "TEXT", "timestamp": "TIMESTAMP" if pg else "TEXT"}
+    param = database.param
+    uuid_value, time_value = NotificationJob.id.db_value, NotificationJob.digest_period.db_value
+
+    template = NotificationJob(
+        kind=JobKind.DIGEST,
+        status=JobStatus.QUEUED if queued else JobStatus.PENDING,
+        notification_type=NotificationType.DIGEST,
+        content={"window_end": now.isoformat()},
+        scheduled_for=now,
+        created_at=now,
+        queued_at=now if queued else None,
+    )
+    columns, values, constants = [], [], []
+    for field in NotificationJob._meta.sorted_fields:
+        columns.append(f'"{field.column_name}"')
+        if field.name in _PER_ROW:
+            values.append(_PER_ROW[field.name].format(**types))
+        else:
+            values.append(param)
+            constants.append(column_value(field, template.__data__.get(field.name)))
+    rows = ", ".join([f"({param}, {param}, {param})"] * len(runs))
+    params = []
+    for job_id, schedule_id, period, _ in runs:
+        params += [uuid_value(job_id), uuid_value(schedule_id), time_value(period)]
+    cursor = database.execute_sql(
+        f"WITH runs(job_id, schedule_id, period) AS (VALUES {rows}) "
+        f'INSERT INTO "notification_jobs" ({", ".join(columns)}) '
+        f"SELECT {', '.join(values)} FROM runs "
+        f'JOIN "digest_schedules" AS s ON s.id = CAST(runs.schedule_id AS {types["uuid"]}) '
+        'WHERE true ON CONFLICT DO NOTHING RETURNING "id"',
+        [*params, *constants],
+    )
+    written = {NotificationJob.id.python_value(job_id) for (job_id,) in cursor.fetchall()}
+    _move_on([(sid, next_run) for _, sid, _, next_run in runs], now)
+    return written
 
 
 def _move_on(next_runs: list[tuple[uuid.UUID, datetime]], now: datetime) -> None:
@@ -137,3 +176,14 @@ def _move_on(next_runs: list[tuple[uuid.UUID, datetime]], now: datetime) -> None
         f'FROM runs WHERE "digest_schedules"."id" = CAST(runs.id AS {id_type})',
         [*params, DigestSchedule.updated_at.db_value(now)],
     )
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    # ZoneInfo keeps only a few zones strongly; a tick over many zones would reload them.
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=4096)
+def _time(text: str):
+    return parse_delivery_time(text)

@@ -26,7 +26,6 @@ from dramatiq.common import compute_backoff
 
 from tribe_shared.circuit import CircuitBreaker
 from tribe_shared.contract import (
-    CLAIMABLE_STATUSES,
     NOTIFICATION_TEMPLATE,
     DeliveryMethod,
     DeliveryStatus,
@@ -35,6 +34,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.db import execute_together
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
+from tribe_worker import statements
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.ratelimit import RateLimiter
@@ -82,37 +82,9 @@ class Outgoing:
     gated: bool = False
 
 
-#: What delivering a claimed job reads: the claim returns only these columns.
-CLAIMED_FIELDS = (
-    NotificationJob.id,
-    NotificationJob.kind,
-    NotificationJob.status,
-    NotificationJob.recipient,
-    NotificationJob.to_email,
-    NotificationJob.delivery_method,
-    NotificationJob.content,
-    NotificationJob.batch_key,
-    NotificationJob.attempts,
-    NotificationJob.retry_count,
-)
-
-
 def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
     """Atomically move claimable, due jobs to ``processing``; return the ones this call won."""
-    query = (
-        NotificationJob.update(
-            status=JobStatus.PROCESSING,
-            claimed_at=now,
-            attempts=NotificationJob.attempts + 1,
-        )
-        .where(
-            NotificationJob.id.in_(list(job_ids)),
-            NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
-            NotificationJob.scheduled_for <= now + EARLY_CLAIM_SLACK,
-        )
-        .returning(*CLAIMED_FIELDS)
-    )
-    return list(query.execute())
+    return statements.claim(job_ids, now, now + EARLY_CLAIM_SLACK)
 
 
 def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
@@ -349,18 +321,8 @@ def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=N
 
 
 def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int):
-    now = delivery.clock()
-    execute_together(
-        DeliveryLog.insert_many(_logs(outgoing, now, DeliveryStatus.SENT, duration_ms, message_id)),
-        NotificationJob.update(
-            status=JobStatus.SENT,
-            message_id=message_id or None,
-            processed_at=now,
-            failure_reason=None,
-        ).where(
-            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
-            NotificationJob.status == JobStatus.PROCESSING,
-        ),
+    statements.record_sent(
+        outgoing.jobs, outgoing.provider, message_id, duration_ms, delivery.clock()
     )
     log.info(
         "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id

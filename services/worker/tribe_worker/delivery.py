@@ -37,7 +37,7 @@ from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
 from tribe_worker import statements
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
-from tribe_worker.ratelimit import RateLimiter
+from tribe_worker.gates import Gates
 from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,15 @@ class Delivery:
 
     provider: EmailProvider
     sms: SmsProvider
-    circuit: CircuitBreaker
-    limiter: RateLimiter
+    #: The rate limit and the circuit, asked together; ``circuit`` is the latter.
+    gates: Gates
     sender: str
     clock: Callable[[], datetime]
     backoff_ms: int
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        return self.gates.circuit
 
 
 @dataclass(frozen=True)
@@ -256,10 +260,9 @@ def _pass_gates(delivery: Delivery) -> tuple[int, bool]:
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
     """
-    wait_ms = delivery.limiter.acquire(MAX_LIMITER_WAIT_MS)
+    wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
     if wait_ms:
         return wait_ms, False
-    permission = delivery.circuit.allow()
     if permission.allowed:
         return 0, permission.clean
     # Spread the deferred messages so they do not all come back at the same instant.

@@ -1060,8 +1060,8 @@ def render_markdown(report: dict) -> str:
         f"- workers: `{cfg['worker_command']}` ({workers}), "
         "`EMAIL_RATE_LIMIT_PER_SECOND=1000000`; API: gunicorn with "
         f"`services/api/gunicorn.conf.py` ({cfg['api_workers']} x {cfg['api_threads']}); "
-        "fake SendGrid: `bench/fake_sendgrid.py` (asyncio, own process), reached by the real "
-        "`sendgrid` client",
+        "fake SendGrid: `bench/fake_sendgrid.py` (asyncio, own process), reached by the worker's "
+        "real SendGrid provider (kept-alive connection per thread)",
         "",
         "## Targets",
         "",

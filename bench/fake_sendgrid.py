@@ -2,8 +2,8 @@
 
 ``tests/fakes/sendgrid.py`` (a thread per connection, ``http.server``) is fine for tests but
 costs too much CPU per request to measure a worker at hundreds of emails a second on two cores.
-This one speaks the same part of the real API, so the real ``sendgrid`` client in the worker
-talks to it unchanged:
+This one speaks the same part of the real API (HTTP/1.1, kept-alive connections), so the
+worker's real SendGrid provider talks to it unchanged:
 
 * ``POST /v3/mail/send`` with ``Authorization: Bearer <key>`` and a JSON body -> ``202``, empty
   body, ``X-Message-Id: <hex>``; after ``delay_ms`` when set (an ``asyncio`` timer, so any number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -145,3 +146,90 @@ def test_a_thousand_addressees_go_out_in_one_request(provider, sendgrid):
 
     (request,) = sendgrid.wait_for_requests(1)
     assert len(request.body["personalizations"]) == MAX_PERSONALIZATIONS
+
+
+# --- the connection ----------------------------------------------------------------------
+
+
+def test_calls_from_one_thread_share_one_kept_alive_connection(provider, sendgrid):
+    for _ in range(3):
+        provider.send(EMAIL, SENDER, addressees(1))
+
+    requests = sendgrid.wait_for_requests(3)
+    assert len({r.connection for r in requests}) == 1
+
+
+def test_each_thread_has_a_connection_of_its_own(provider, sendgrid):
+    # Given two threads, each sending twice, one after the other
+    def send_twice():
+        provider.send(EMAIL, SENDER, addressees(1))
+        provider.send(EMAIL, SENDER, addressees(1))
+
+    for _ in range(2):
+        thread = threading.Thread(target=send_twice)
+        thread.start()
+        thread.join(timeout=10)
+
+    # Then each thread kept its connection, and the two never shared one
+    first, second, third, fourth = sendgrid.wait_for_requests(4)
+    assert first.connection == second.connection
+    assert third.connection == fourth.connection
+    assert first.connection != third.connection
+
+
+def test_a_connection_sendgrid_closed_while_idle_is_replaced_without_a_failure(provider, sendgrid):
+    # Given a kept-alive connection SendGrid closed after answering
+    sendgrid.script(Reply(close=True))
+    provider.send(EMAIL, SENDER, addressees(1))
+    sendgrid.wait_for_closed_connections(1)
+
+    # When the same thread sends again
+    message_id = provider.send(EMAIL, SENDER, addressees(1))
+
+    # Then it goes out on a new connection, and is accepted
+    first, second = sendgrid.wait_for_requests(2)
+    assert second.message_id == message_id
+    assert second.connection != first.connection
+
+
+def test_a_connection_dropped_during_a_request_is_transient_and_the_next_call_reconnects(
+    provider, sendgrid
+):
+    # Given a connection that broke before SendGrid answered
+    sendgrid.script(Reply(drop=True))
+    error = send_expecting_failure(provider)
+    assert error.transient is True
+    assert "unreachable" in error.reason
+
+    # When the same thread sends again, it connects afresh and is accepted
+    message_id = provider.send(EMAIL, SENDER, addressees(1))
+
+    dropped, accepted = sendgrid.wait_for_requests(2)
+    assert accepted.message_id == message_id
+    assert accepted.connection != dropped.connection
+
+
+def test_after_a_timeout_the_late_answer_is_never_taken_for_the_next_calls(sendgrid):
+    # Given a call abandoned at its timeout, its answer still to come on that connection
+    provider = SendGridProvider(API_KEY, sendgrid.url, timeout=0.3)
+    sendgrid.script(Reply(delay=1))
+    send_expecting_failure(provider)
+
+    # When the same thread sends again
+    to = addressees(1)
+    message_id = provider.send(EMAIL, SENDER, to)
+
+    # Then it gets the answer to its own request, on a new connection
+    requests = sendgrid.wait_for_requests(2)
+    (answered,) = [r for r in requests if r.job_ids == [str(to[0].job_id)]]
+    (late,) = [r for r in requests if r is not answered]
+    assert message_id == answered.message_id
+    assert answered.connection != late.connection
+
+
+def test_sends_carry_the_official_clients_user_agent_and_a_json_body(provider, sendgrid):
+    provider.send(EMAIL, SENDER, addressees(1))
+
+    (request,) = sendgrid.wait_for_requests(1)
+    assert request.headers["User-Agent"].startswith("sendgrid/")
+    assert request.headers["Content-Type"] == "application/json"

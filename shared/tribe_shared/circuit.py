@@ -55,24 +55,31 @@ class CircuitStatus:
         }
 
 
-# KEYS[1] circuit hash. ARGV: now, probe_timeout, recheck_seconds.
-# Returns {allowed (0/1), wait_seconds (string), probe (0/1), clean (closed, no failures: 0/1)}.
-_ALLOW = """
-local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then
-  local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
-  return {1, '0', 0, failures == 0 and 1 or 0}
+#: Lua function ``allow(key, now, probe_timeout, recheck_seconds)`` on the circuit hash: returns
+#: {allowed (0/1), wait_seconds (string), probe (0/1), clean (closed, no failures: 0/1)}.
+#: Run by :meth:`CircuitBreaker.allow` and, after the rate limit's, by the worker's gate script.
+ALLOW_LUA = """
+local function allow(key, now, probe_timeout, recheck)
+  local state = redis.call('HGET', key, 'state') or 'closed'
+  if state == 'closed' then
+    local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
+    return {1, '0', 0, failures == 0 and 1 or 0}
+  end
+  local reopens_at = tonumber(redis.call('HGET', key, 'reopens_at') or '0')
+  if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0, 0} end
+  local probe_until = tonumber(redis.call('HGET', key, 'probe_until') or '0')
+  if now < probe_until then
+    return {0, tostring(math.min(probe_until - now, recheck)), 0, 0}
+  end
+  redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + probe_timeout)
+  return {1, '0', 1, 0}
 end
-local now = tonumber(ARGV[1])
-local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
-if state == 'open' and now < reopens_at then return {0, tostring(reopens_at - now), 0, 0} end
-local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
-if now < probe_until then
-  return {0, tostring(math.min(probe_until - now, tonumber(ARGV[3]))), 0, 0}
-end
-redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[2]))
-return {1, '0', 1, 0}
 """
+
+# KEYS[1] circuit hash. ARGV: now, probe_timeout, recheck_seconds.
+_ALLOW = (
+    ALLOW_LUA + "return allow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
+)
 
 # KEYS[1]. ARGV: now, threshold, reset_seconds. Returns the new state.
 _FAILURE = """
@@ -112,33 +119,33 @@ class _RedisStore:
 
     def __init__(self, client: redis.Redis, key: str):
         self._client = client
-        self._key = key
+        self.key = key
         self._allow = client.register_script(_ALLOW)
         self._failure = client.register_script(_FAILURE)
         self._hold = client.register_script(_HOLD)
         self._success = client.register_script(_SUCCESS)
 
     def allow(self, now: float, probe_timeout: float, recheck: float):
-        allowed, wait, probe, clean = self._allow(
-            keys=[self._key], args=[now, probe_timeout, recheck]
-        )
-        return allowed, float(wait), probe, clean
+        return self._allow(keys=[self.key], args=[now, probe_timeout, recheck])
 
     def failure(self, now: float, threshold: int, reset: float) -> str:
-        return self._failure(keys=[self._key], args=[now, threshold, reset]).decode()
+        return self._failure(keys=[self.key], args=[now, threshold, reset]).decode()
 
     def hold(self, now: float, seconds: float) -> None:
-        self._hold(keys=[self._key], args=[now, seconds])
+        self._hold(keys=[self.key], args=[now, seconds])
 
     def success(self) -> str:
-        return self._success(keys=[self._key]).decode()
+        return self._success(keys=[self.key]).decode()
 
     def read(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self._client.hgetall(self._key).items()}
+        return {k.decode(): v.decode() for k, v in self._client.hgetall(self.key).items()}
 
 
 class _MemoryStore:
     """The same transitions in this process only (development without Redis)."""
+
+    #: No Redis key: the state is here.
+    key = None
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -219,10 +226,21 @@ class CircuitBreaker:
 
     def allow(self) -> Permission:
         """May this caller call the provider now? At most one probe while half-open."""
-        allowed, wait, probe, clean = self._store.allow(
-            self._clock(), self._probe_timeout, self._recheck
-        )
-        return Permission(bool(allowed), wait, bool(probe), bool(clean))
+        return self.permission(*self._store.allow(*self.allow_call()[1]))
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state is in Redis (else in this process)."""
+        return isinstance(self._store, _RedisStore)
+
+    def allow_call(self) -> tuple[str | None, list]:
+        """The key (None in memory) and arguments of :data:`ALLOW_LUA`'s ``allow`` for now."""
+        return self._store.key, [self._clock(), self._probe_timeout, self._recheck]
+
+    @staticmethod
+    def permission(allowed, wait_seconds, probe, clean) -> Permission:
+        """The :class:`Permission` of what ``allow`` returned."""
+        return Permission(bool(allowed), float(wait_seconds), bool(probe), bool(clean))
 
     def record_failure(self) -> CircuitState:
         """Count a transient failure; returns the state after it."""

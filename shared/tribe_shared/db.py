@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlparse
 
 from peewee import Database, DatabaseProxy, SqliteDatabase
@@ -96,8 +97,19 @@ def connection() -> Iterator[None]:
             database.close()
 
 
+class Statement(NamedTuple):
+    """Prebuilt SQL and its parameters, for :func:`execute_together` as a peewee query would be."""
+
+    text: str
+    params: list
+
+    def sql(self) -> tuple[str, list]:
+        return self.text, self.params
+
+
 def execute_together(*queries) -> None:
-    """Run write queries all or none, in one round trip on PostgreSQL.
+    """Run write queries (peewee queries or :class:`Statement`) all or none, in one round trip
+    on PostgreSQL.
 
     PostgreSQL runs the statements of one simple query as one implicit transaction; SQLite takes
     one statement at a time, so there they run in a transaction of their own.

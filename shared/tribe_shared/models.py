@@ -72,16 +72,20 @@ class BaseModel(Model):
         What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
         request. All or none: more than one statement runs in a transaction.
         """
+        with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
+            for start in range(0, len(instances), cls.INSERT_BATCH):
+                database.execute_sql(*cls.insert_sql(instances[start : start + cls.INSERT_BATCH]))
+
+    @classmethod
+    def insert_sql(cls, instances: Sequence[BaseModel]) -> tuple[str, list]:
+        """One INSERT of every instance (ids already set): (SQL, parameters), for a caller that
+        runs it together with other statements. Unbatched: see :meth:`insert_new`."""
         fields = cls._meta.sorted_fields
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         row = "(" + ", ".join([database.param] * len(fields)) + ")"
         head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
-        with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
-            for start in range(0, len(instances), cls.INSERT_BATCH):
-                chunk = instances[start : start + cls.INSERT_BATCH]
-                data = [obj.__data__ for obj in chunk]
-                params = [column_value(f, row.get(f.name)) for row in data for f in fields]
-                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
+        params = [column_value(f, obj.__data__.get(f.name)) for obj in instances for f in fields]
+        return head + ", ".join([row] * len(instances)), params
 
 
 def column_value(field, value):

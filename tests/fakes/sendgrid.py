@@ -2,13 +2,16 @@
 
 It records every request and answers from a script of replies, then with its ``default`` reply
 (202 with an ``X-Message-Id`` unless a test sets another, e.g. ``fake.default = Reply(500)`` for an
-outage): errors, 429 with ``X-RateLimit-Reset``, slow answers. Start it with
-``FakeSendGrid().start()`` and point ``SENDGRID_API_HOST`` at its ``url``.
+outage): errors, 429 with ``X-RateLimit-Reset``, slow answers, a connection closed after the answer
+or dropped before it. Like SendGrid it speaks HTTP/1.1 and keeps connections alive; each request
+notes which connection it came on. Start it with ``FakeSendGrid().start()`` and point
+``SENDGRID_API_HOST`` at its ``url``.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -25,6 +28,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: dict | None = None
     delay: float = 0.0
+    #: Close the connection after answering, without saying so (as a server dropping idle
+    #: keep-alive connections does).
+    close: bool = False
+    #: Drop the connection instead of answering (a reset in the middle of a request).
+    drop: bool = False
 
 
 @dataclass
@@ -36,6 +44,8 @@ class Received:
     received_at: float = field(default_factory=time.time)
     #: The HTTP status the fake answered with.
     status: int | None = None
+    #: The client's (host, port): requests on one kept-alive connection share it.
+    connection: tuple[str, int] | None = None
 
     @property
     def job_ids(self) -> list[str]:
@@ -55,6 +65,8 @@ class FakeSendGrid:
         self.default = Reply()
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
+        #: Connections the fake closed or dropped (by a scripted ``close`` or ``drop``).
+        self.closed_connections = 0
 
     @property
     def url(self) -> str:
@@ -65,6 +77,10 @@ class FakeSendGrid:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            #: An idle kept-alive connection is closed after this many seconds.
+            timeout = 10
+
             def log_message(self, *args):
                 pass
 
@@ -116,16 +132,26 @@ class FakeSendGrid:
             )
         if reply.delay:
             time.sleep(reply.delay)
-        message_id = uuid.uuid4().hex if reply.status == 202 else None
+        message_id = uuid.uuid4().hex if reply.status == 202 and not reply.drop else None
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {"unparseable": raw.decode(errors="replace")}
         # Recorded before answering: whoever saw this answer finds it in ``requests``.
-        received = Received(dict(request.headers), body, message_id, received_at, reply.status)
+        received = Received(
+            dict(request.headers),
+            body,
+            message_id,
+            received_at,
+            None if reply.drop else reply.status,
+            request.client_address[:2],
+        )
         with self._changed:
             self.requests.append(received)
             self._changed.notify_all()
+        if reply.drop:
+            self._close(request)
+            return
         try:
             request.send_response(reply.status)
             for name, value in reply.headers.items():
@@ -136,5 +162,26 @@ class FakeSendGrid:
             request.send_header("Content-Length", str(len(payload)))
             request.end_headers()
             request.wfile.write(payload)
+            request.wfile.flush()
         except OSError:
             received.message_id = None  # the client gave up (timeout): it never saw a 202
+            request.close_connection = True
+            return
+        if reply.close:
+            self._close(request)
+
+    def _close(self, request: BaseHTTPRequestHandler) -> None:
+        request.close_connection = True
+        request.connection.shutdown(socket.SHUT_RDWR)
+        with self._changed:
+            self.closed_connections += 1
+            self._changed.notify_all()
+
+    def wait_for_closed_connections(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.closed_connections < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} closed connections")
+                self._changed.wait(left)

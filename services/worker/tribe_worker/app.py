@@ -28,6 +28,7 @@ from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
 from tribe_worker.digest_scheduler import schedule_due_digests
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.gates import Gates
 from tribe_worker.maintenance import reap_stuck_jobs
 from tribe_worker.middleware import DatabaseConnections
 from tribe_worker.ratelimit import RateLimiter
@@ -87,17 +88,20 @@ def build_worker(
     delivery = Delivery(
         provider=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),
-        circuit=email_circuit(
+        gates=Gates(
             redis_client,
-            namespace,
-            failure_threshold=settings.circuit_failure_threshold,
-            reset_seconds=settings.circuit_reset_seconds,
-        ),
-        limiter=RateLimiter(
-            redis_client,
-            key=f"{namespace}:ratelimit:email",
-            rate_per_second=settings.email_rate_limit_per_second,
-            sleep=sleep,
+            limiter=RateLimiter(
+                redis_client,
+                key=f"{namespace}:ratelimit:email",
+                rate_per_second=settings.email_rate_limit_per_second,
+                sleep=sleep,
+            ),
+            circuit=email_circuit(
+                redis_client,
+                namespace,
+                failure_threshold=settings.circuit_failure_threshold,
+                reset_seconds=settings.circuit_reset_seconds,
+            ),
         ),
         sender=settings.email_from,
         clock=clock,

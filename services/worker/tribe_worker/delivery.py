@@ -26,7 +26,6 @@ from dramatiq.common import compute_backoff
 
 from tribe_shared.circuit import CircuitBreaker
 from tribe_shared.contract import (
-    CLAIMABLE_STATUSES,
     NOTIFICATION_TEMPLATE,
     DeliveryMethod,
     DeliveryStatus,
@@ -35,10 +34,11 @@ from tribe_shared.contract import (
 )
 from tribe_shared.db import execute_together
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
+from tribe_worker import statements
 from tribe_worker.digest_build import DigestSkip, compose_digest
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
-from tribe_worker.ratelimit import RateLimiter
+from tribe_worker.gates import Gates
 from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,15 @@ class Delivery:
 
     provider: EmailProvider
     sms: SmsProvider
-    circuit: CircuitBreaker
-    limiter: RateLimiter
+    #: The rate limit and the circuit, asked together; ``circuit`` is the latter.
+    gates: Gates
     sender: str
     clock: Callable[[], datetime]
     backoff_ms: int
+
+    @property
+    def circuit(self) -> CircuitBreaker:
+        return self.gates.circuit
 
 
 @dataclass(frozen=True)
@@ -85,38 +89,9 @@ class Outgoing:
     on_sent: tuple = ()
 
 
-#: What delivering a claimed job reads: the claim returns only these columns.
-CLAIMED_FIELDS = (
-    NotificationJob.id,
-    NotificationJob.kind,
-    NotificationJob.status,
-    NotificationJob.recipient,
-    NotificationJob.digest_schedule,
-    NotificationJob.to_email,
-    NotificationJob.delivery_method,
-    NotificationJob.content,
-    NotificationJob.batch_key,
-    NotificationJob.attempts,
-    NotificationJob.retry_count,
-)
-
-
 def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
     """Atomically move claimable, due jobs to ``processing``; return the ones this call won."""
-    query = (
-        NotificationJob.update(
-            status=JobStatus.PROCESSING,
-            claimed_at=now,
-            attempts=NotificationJob.attempts + 1,
-        )
-        .where(
-            NotificationJob.id.in_(list(job_ids)),
-            NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
-            NotificationJob.scheduled_for <= now + EARLY_CLAIM_SLACK,
-        )
-        .returning(*CLAIMED_FIELDS)
-    )
-    return list(query.execute())
+    return statements.claim(job_ids, now, now + EARLY_CLAIM_SLACK)
 
 
 def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
@@ -323,10 +298,9 @@ def _pass_gates(delivery: Delivery) -> tuple[int, bool]:
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
     """
-    wait_ms = delivery.limiter.acquire(MAX_LIMITER_WAIT_MS)
+    wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
     if wait_ms:
         return wait_ms, False
-    permission = delivery.circuit.allow()
     if permission.allowed:
         return 0, permission.clean
     # Spread the deferred messages so they do not all come back at the same instant.
@@ -388,19 +362,13 @@ def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=N
 
 
 def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int):
-    now = delivery.clock()
-    execute_together(
-        DeliveryLog.insert_many(_logs(outgoing, now, DeliveryStatus.SENT, duration_ms, message_id)),
-        NotificationJob.update(
-            status=JobStatus.SENT,
-            message_id=message_id or None,
-            processed_at=now,
-            failure_reason=None,
-        ).where(
-            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
-            NotificationJob.status == JobStatus.PROCESSING,
-        ),
-        *outgoing.on_sent,
+    statements.record_sent(
+        outgoing.jobs,
+        outgoing.provider,
+        message_id,
+        duration_ms,
+        delivery.clock(),
+        also=outgoing.on_sent,
     )
     log.info(
         "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id

@@ -14,24 +14,32 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
-# KEYS[1] log of call times (ms). ARGV: limit, window_ms, member.
-# Returns 0 when a slot was taken, else the milliseconds until one frees up.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+T = TypeVar("T")
+
+#: Lua function ``acquire(key, limit, window_ms, member)`` on a log of call times (ms): 0 when a
+#: slot was taken, else the milliseconds until one frees up. Run by :meth:`RateLimiter.try_acquire`
+#: and, together with the circuit's, by the worker's gate script (:mod:`tribe_worker.gates`).
+ACQUIRE_LUA = """
+local function acquire(key, limit, window, member)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+    return 0
+  end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
 """
+
+# KEYS[1] log of call times (ms). ARGV: limit, window_ms, member.
+_ACQUIRE = ACQUIRE_LUA + "return acquire(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
 
 
 def window_for(rate_per_second: float) -> tuple[int, int]:
@@ -61,14 +69,20 @@ class RateLimiter:
             self._lock = threading.Lock()
             self._calls: deque[float] = deque()
 
+    @property
+    def shared(self) -> bool:
+        """Whether the window is in Redis (else in this process)."""
+        return self._script is not None
+
+    def acquire_call(self) -> tuple[str, list]:
+        """The key and arguments of :data:`ACQUIRE_LUA`'s ``acquire`` for a call now."""
+        return self._key, [self._limit, self._window_ms, uuid.uuid4().hex]
+
     def try_acquire(self) -> int:
         """Take a slot if one is free (0), else return the milliseconds until one is."""
         if self._script is not None:
-            return int(
-                self._script(
-                    keys=[self._key], args=[self._limit, self._window_ms, uuid.uuid4().hex]
-                )
-            )
+            key, args = self.acquire_call()
+            return int(self._script(keys=[key], args=args))
         with self._lock:
             now = time.monotonic() * 1000
             while self._calls and self._calls[0] <= now - self._window_ms:
@@ -80,12 +94,19 @@ class RateLimiter:
 
     def acquire(self, max_wait_ms: int) -> int:
         """Wait for a slot up to ``max_wait_ms``; return 0 once taken, else the wait still due."""
+        wait_ms, _ = self.wait_for(lambda: (self.try_acquire(), None), max_wait_ms)
+        return wait_ms
+
+    def wait_for(self, attempt: Callable[[], tuple[int, T]], max_wait_ms: int) -> tuple[int, T]:
+        """Repeat ``attempt`` (it returns the wait for a slot, 0 once one is taken, and a result)
+        sleeping in between, as long as the total wait stays within ``max_wait_ms``.
+
+        Returns (0, result) once a slot is taken, else (the wait still due, last result).
+        """
         waited = 0
         while True:
-            wait_ms = self.try_acquire()
-            if wait_ms == 0:
-                return 0
-            if waited + wait_ms > max_wait_ms:
-                return wait_ms
+            wait_ms, result = attempt()
+            if wait_ms == 0 or waited + wait_ms > max_wait_ms:
+                return wait_ms, result
             self._sleep(wait_ms / 1000)
             waited += wait_ms

@@ -31,6 +31,8 @@ def _environment(autoescape: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the code: no stat() of three files per email to see if they changed.
+        auto_reload=False,
     )
 
 

@@ -123,8 +123,13 @@ def _set_groups(recipient: Recipient, group_ids: list[uuid.UUID], now: datetime)
 
 
 def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Recipient]:
+    """The caller's recipients, oldest first; of ``group_id`` only, which must be the caller's.
+
+    Another user's group is a 404, as it is everywhere else, never an empty list.
+    """
     query = visible(Recipient, principal).order_by(Recipient.created_at, Recipient.id)
     if group_id is not None:
+        owned(Group, group_id, principal, "group_id")
         query = query.join(GroupMembership, on=(GroupMembership.recipient == Recipient.id)).where(
             GroupMembership.group == group_id
         )

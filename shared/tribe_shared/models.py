@@ -16,6 +16,7 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
+    Field,
     ForeignKeyField,
     IntegerField,
     JSONField,
@@ -73,14 +74,31 @@ class BaseModel(Model):
         request. All or none: more than one statement runs in a transaction.
         """
         fields = cls._meta.sorted_fields
+        cls.insert_rows(
+            fields, [[_db_value(f, obj.__data__.get(f.name)) for f in fields] for obj in instances]
+        )
+
+    @classmethod
+    def insert_rows(cls, fields: Sequence[Field], rows: Sequence[Sequence]) -> None:
+        """INSERT rows of database values, one per field of ``fields``, no model instance made.
+
+        The bulk path of :meth:`insert_new` for callers that build many rows at once: each value
+        must already be what the database takes (``Field.db_value``). Columns not among
+        ``fields`` are NULL. All or none: more than one statement runs in a transaction.
+        """
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         row = "(" + ", ".join([database.param] * len(fields)) + ")"
         head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
-        with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
-            for start in range(0, len(instances), cls.INSERT_BATCH):
-                chunk = instances[start : start + cls.INSERT_BATCH]
-                params = [_db_value(f, obj.__data__.get(f.name)) for obj in chunk for f in fields]
+        with database.atomic() if len(rows) > cls.INSERT_BATCH else nullcontext():
+            for start in range(0, len(rows), cls.INSERT_BATCH):
+                chunk = rows[start : start + cls.INSERT_BATCH]
+                params = [value for values in chunk for value in values]
                 database.execute_sql(head + ", ".join([row] * len(chunk)), params)
+
+
+def db_value(field: Field, value):
+    """What ``value`` of ``field`` is in the database (for :meth:`BaseModel.insert_rows`)."""
+    return _db_value(field, value)
 
 
 def _db_value(field, value):

@@ -207,6 +207,54 @@ def test_jobs_sort_by_the_field_asked_in_the_order_asked_with_missing_values_las
     assert set(names[len(expected) :]) == missing
 
 
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_jobs_of_one_status_are_listed_by_creation_time_in_the_order_asked(api, tokens, order):
+    alice = user(tokens.alice_id)
+    start = utcnow() - timedelta(hours=1)
+    # ids in the opposite order of creation, so an order by id alone would show it
+    ids = sorted((uuid.uuid4() for _ in range(4)), reverse=True)
+    created = [
+        job_row(alice.id, id=job_id, status=JobStatus.SENT, created_at=start + timedelta(minutes=i))
+        for i, job_id in enumerate(ids)
+    ]
+    oldest_first = [str(job.id) for job in created]
+
+    body = listed(api, tokens.alice, f"sort=status&order={order}")
+
+    expected = oldest_first if order == "asc" else oldest_first[::-1]
+    assert [job["id"] for job in body["jobs"]] == expected
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 4])
+def test_paging_by_processed_at_shows_every_job_once_the_unprocessed_last(
+    api, tokens, order, limit
+):
+    # Given three processed jobs and four not yet processed
+    alice = user(tokens.alice_id)
+    start = utcnow() - timedelta(hours=1)
+    processed = [
+        job_row(alice.id, status=JobStatus.SENT, processed_at=start + timedelta(minutes=i))
+        for i in range(3)
+    ]
+    unprocessed = {str(job_row(alice.id).id) for _ in range(4)}
+
+    # When Alice pages through them by processed_at, ``limit`` at a time, and one page past
+    # the end
+    seen = []
+    for offset in range(0, 7 + limit, limit):
+        body = listed(
+            api, tokens.alice, f"sort=processed_at&order={order}&limit={limit}&offset={offset}"
+        )
+        assert body["pagination"]["has_more"] == (offset + limit < 7)
+        seen += [job["id"] for job in body["jobs"]]
+
+    # Then each job shows once: the processed ones in order, then the others
+    by_time = [str(job.id) for job in processed]
+    assert seen[:3] == (by_time if order == "asc" else by_time[::-1])
+    assert len(seen) == 7 and set(seen[3:]) == unprocessed
+
+
 def test_by_default_the_newest_job_comes_first(api, tokens, sortable):
     assert names_in(listed(api, tokens.alice), sortable) == ["e", "d", "c", "b", "a"]
 

@@ -26,9 +26,17 @@ def test_jobs_are_indexed_for_the_queries_that_read_them(db_url):
         indexes = database.get_indexes(NotificationJob._meta.table_name)
     indexed = {tuple(index.columns) for index in indexes}
     assert ("status", "scheduled_for") in indexed
-    assert ("recipient_id", "created_at", "id") in indexed
-    assert ("group_id", "created_at", "id") in indexed
     assert ("created_by_id", "created_at") in indexed
+    # the job list: each sort for a user and for the service role
+    for sort in (("created_at",), ("scheduled_for",), ("processed_at",), ("status", "created_at")):
+        assert ("owner_id", *sort, "id") in indexed
+        assert (*sort, "id") in indexed
+    assert ("recipient_id", "created_at", "id", "owner_id") in indexed
+    assert ("group_id", "created_at", "id", "owner_id") in indexed
+    partial = {index.name: index.sql for index in indexes}[
+        "notification_jobs_delivery_method_not_email"
+    ]
+    assert "WHERE" in partial.upper()
 
 
 def test_the_release_command_migrates_an_empty_database_and_is_idempotent(tmp_path):

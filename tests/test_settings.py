@@ -67,6 +67,7 @@ def test_production_without_a_required_variable_names_it(missing, message):
         ("MAX_RETRIES", "-1", "MAX_RETRIES must be at least 0"),
         ("MAX_RETRIES", "2.5", "MAX_RETRIES must be an integer"),
         ("PORT", "70000", "PORT must be 1 to 65535"),
+        ("PUBLIC_BASE_URL", "tribe.example.com", "PUBLIC_BASE_URL must be a URL starting with"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
@@ -77,6 +78,12 @@ def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
 def test_a_short_jwt_secret_is_refused_in_production():
     with pytest.raises(ConfigError, match="JWT_SECRET must be at least 32 characters"):
         Settings.from_env({**PRODUCTION, "JWT_SECRET": "short"})
+
+
+def test_the_public_base_url_is_optional_and_kept_without_a_trailing_slash():
+    assert Settings.from_env({}).public_base_url is None
+    configured = Settings.from_env({"PUBLIC_BASE_URL": "https://app.tribe.example/"})
+    assert configured.public_base_url == "https://app.tribe.example"
 
 
 def test_empty_variables_count_as_unset():

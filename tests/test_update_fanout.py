@@ -141,6 +141,13 @@ def test_an_update_makes_one_immediate_email_job_per_notified_recipient_on_the_b
             str(circle.group.id),
             posted["update"]["id"],
         )
+        # the row is written without a model instance: every column as a model would write it
+        assert (job.owner_id, job.created_by_id) == (tokens.alice_id, tokens.alice_id)
+        assert job.content["title"] == "First steps"
+        assert job.content["update_id"] == posted["update"]["id"]
+        assert job.scheduled_for == job.created_at <= job.queued_at
+        assert (job.attempts, job.retry_count, job.lease_losses) == (0, 0, 0)
+        assert job.processed_at is None and job.batch_key is None
     (message,) = [dramatiq.Message.decode(m) for m in stub_broker.queues[Queue.EMAILS].queue]
     assert message.actor_name == Actor.DISPATCH_NOTIFICATION
     assert sorted(message.args[0]) == sorted(str(job.id) for job in jobs)

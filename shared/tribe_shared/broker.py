@@ -55,16 +55,6 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
 
 @dataclass(frozen=True)
-class JobRef:
-    """What handing a job over reads of it, for a caller that wrote the row with SQL of its own."""
-
-    id: UUID
-    kind: str
-    urgency: str
-    scheduled_for: datetime
-
-
-@dataclass(frozen=True)
 class Envelope:
     """One broker message and the jobs it carries."""
 
@@ -117,6 +107,24 @@ def _envelope(jobs: Sequence[NotificationJob], now: datetime) -> Envelope:
     return Envelope(message, ids, wait_ms if wait_ms > 0 else None)
 
 
+@dataclass(slots=True)
+class JobRef:
+    """What handing a new job over reads of it, for callers that write rows without models.
+
+    Quacks like the :class:`NotificationJob` fields :func:`stage_jobs` and :func:`send_staged`
+    read and set.
+    """
+
+    id: UUID
+    kind: str
+    urgency: str
+    scheduled_for: datetime
+    update_id: UUID | None = None
+    batch_key: str | None = None
+    status: str = JobStatus.PENDING
+    queued_at: datetime | None = None
+
+
 @dataclass
 class Staged:
     """Jobs written in a transaction whose messages are to be sent once it has committed."""
@@ -128,19 +136,21 @@ class Staged:
 
 def stage_jobs(
     broker: dramatiq.Broker | None,
-    jobs: Sequence[NotificationJob],
+    jobs: Sequence[NotificationJob] | Sequence[JobRef],
     *,
     clock: Callable[[], datetime] = utcnow,
+    insert: Callable[[Sequence], None] = NotificationJob.insert_new,
 ) -> Staged:
     """Write new jobs; with a broker, the due ones as ``queued`` (one INSERT, no second write).
 
-    Call inside the caller's transaction, then :func:`send_staged` after the commit.
+    Call inside the caller's transaction, then :func:`send_staged` after the commit. ``insert``
+    writes the jobs once their status is set; given :class:`JobRef` s, it writes their rows.
     """
     now = clock()
     due = [job for job in jobs if job.scheduled_for <= now + HAND_OVER_HORIZON] if broker else []
     for job in due:
         job.status, job.queued_at = JobStatus.QUEUED, now
-    NotificationJob.insert_new(jobs)
+    insert(jobs)
     return Staged(broker, due, now)
 
 

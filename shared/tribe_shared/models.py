@@ -16,6 +16,7 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
+    Field,
     ForeignKeyField,
     IntegerField,
     JSONField,
@@ -72,24 +73,46 @@ class BaseModel(Model):
         What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
         request. All or none: more than one statement runs in a transaction.
         """
-        with database.atomic() if len(instances) > cls.INSERT_BATCH else nullcontext():
-            for start in range(0, len(instances), cls.INSERT_BATCH):
-                database.execute_sql(*cls.insert_sql(instances[start : start + cls.INSERT_BATCH]))
+        fields = cls._meta.sorted_fields
+        cls.insert_rows(
+            fields, [[db_value(f, obj.__data__.get(f.name)) for f in fields] for obj in instances]
+        )
 
     @classmethod
     def insert_sql(cls, instances: Sequence[BaseModel]) -> tuple[str, list]:
         """One INSERT of every instance (ids already set): (SQL, parameters), for a caller that
         runs it together with other statements. Unbatched: see :meth:`insert_new`."""
         fields = cls._meta.sorted_fields
+        params = [db_value(f, obj.__data__.get(f.name)) for obj in instances for f in fields]
+        return cls._insert_head(fields) + ", ".join([_row(fields)] * len(instances)), params
+
+    @classmethod
+    def insert_rows(cls, fields: Sequence[Field], rows: Sequence[Sequence]) -> None:
+        """INSERT rows of database values, one per field of ``fields``, no model instance made.
+
+        The bulk path of :meth:`insert_new` for callers that build many rows at once: each value
+        must already be what the database takes (:func:`db_value`). Columns not among
+        ``fields`` are NULL. All or none: more than one statement runs in a transaction.
+        """
+        head, row = cls._insert_head(fields), _row(fields)
+        with database.atomic() if len(rows) > cls.INSERT_BATCH else nullcontext():
+            for start in range(0, len(rows), cls.INSERT_BATCH):
+                chunk = rows[start : start + cls.INSERT_BATCH]
+                params = [value for values in chunk for value in values]
+                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
+
+    @classmethod
+    def _insert_head(cls, fields: Sequence[Field]) -> str:
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
-        row = "(" + ", ".join([database.param] * len(fields)) + ")"
-        head = f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
-        params = [column_value(f, obj.__data__.get(f.name)) for obj in instances for f in fields]
-        return head + ", ".join([row] * len(instances)), params
+        return f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
 
 
-def column_value(field, value):
-    """``value`` of ``field`` as a parameter of hand-written SQL."""
+def _row(fields: Sequence[Field]) -> str:
+    return "(" + ", ".join([database.param] * len(fields)) + ")"
+
+
+def db_value(field: Field, value):
+    """What ``value`` of ``field`` is in the database, as a parameter of hand-written SQL."""
     # JSON as plain text: both databases cast a text parameter into their JSON column.
     if isinstance(field, JSONField):
         return None if value is None else json.dumps(value)
@@ -188,14 +211,18 @@ class NotificationJob(BaseModel):
     status = CharField(max_length=20, default=JobStatus.PENDING)
     #: Whose job it is: the owner of its recipient, or whoever sent it.
     owner = ForeignKeyField(User, null=True, backref="owned_jobs", on_delete="CASCADE", index=False)
-    created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL")
-    recipient = ForeignKeyField(Recipient, null=True, backref="jobs", on_delete="SET NULL")
-    group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL")
+    # These three are indexed first in the composite indexes of Meta.
+    created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL", index=False)
+    recipient = ForeignKeyField(
+        Recipient, null=True, backref="jobs", on_delete="SET NULL", index=False
+    )
+    group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL", index=False)
     family_update = ForeignKeyField(
         Update, null=True, column_name="update_id", backref="jobs", on_delete="SET NULL"
     )
+    #: Indexed by the unique (digest_schedule, digest_period) key below.
     digest_schedule = ForeignKeyField(
-        DigestSchedule, null=True, backref="jobs", on_delete="SET NULL"
+        DigestSchedule, null=True, backref="jobs", on_delete="SET NULL", index=False
     )
     #: The run of the schedule a digest job is for (the ``next_digest_scheduled`` that fell due):
     #: unique per schedule, so a repeated or doubled scheduler tick cannot make a second job.
@@ -228,13 +255,21 @@ class NotificationJob(BaseModel):
         table_name = "notification_jobs"
         indexes = (
             (("status", "scheduled_for"), False),
-            (("recipient", "created_at", "id"), False),
-            (("group", "created_at", "id"), False),
             (("created_by", "created_at"), False),
-            # A user's list, newest first, ties broken by id: read in index order.
+            # The job list (GET /api/jobs) reads every sort in index order, for a user (owner
+            # first) and for the service role, ties broken by id (status: by creation, then id).
             (("owner", "created_at", "id"), False),
+            (("owner", "scheduled_for", "id"), False),
+            (("owner", "processed_at", "id"), False),
             (("owner", "status", "created_at", "id"), False),
             (("created_at", "id"), False),
+            (("scheduled_for", "id"), False),
+            (("processed_at", "id"), False),
+            (("status", "created_at", "id"), False),
+            # The owner after the id never changes the order; a user's filter is checked in
+            # the index alone.
+            (("recipient", "created_at", "id", "owner"), False),
+            (("group", "created_at", "id", "owner"), False),
             (("digest_schedule", "digest_period"), True),
         )
 
@@ -248,6 +283,19 @@ class NotificationJob(BaseModel):
             else:
                 self.owner_id = self.created_by_id
         return super().save(*args, **kwargs)
+
+
+# Jobs by the rare delivery methods (SMS, WhatsApp): email jobs, nearly all, never enter it.
+NotificationJob.add_index(
+    NotificationJob.index(
+        NotificationJob.delivery_method,
+        NotificationJob.created_at,
+        NotificationJob.id,
+        NotificationJob.owner,
+        name="notification_jobs_delivery_method_not_email",
+        where=NotificationJob.delivery_method != DeliveryMethod.EMAIL.value,
+    )
+)
 
 
 class DeliveryLog(BaseModel):

@@ -70,6 +70,8 @@ class Settings:
     queued_stale_seconds: int = DEFAULT_QUEUED_STALE_SECONDS
     #: Prefix of every Redis key of ours (broker queues, circuit, rate limit).
     redis_namespace: str = "tribe"
+    #: Where the Tribe app is served; emails link to it (the mute link). None: no such links.
+    public_base_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -129,6 +131,11 @@ class Settings:
         if not local or "." not in domain or any(c in email_from for c in " \r\n<>"):
             raise ConfigError(f"EMAIL_FROM must be an email address, not {email_from!r}")
 
+        public_base_url = env.get("PUBLIC_BASE_URL")
+        if public_base_url is not None:
+            public_base_url = public_base_url.rstrip("/")
+            _check_url("PUBLIC_BASE_URL", public_base_url, ("http", "https"))
+
         return cls(
             app_env=app_env,
             database_url=database_url,
@@ -157,6 +164,7 @@ class Settings:
                 "QUEUED_STALE_SECONDS", DEFAULT_QUEUED_STALE_SECONDS, int, 1
             ),
             redis_namespace=_namespace(env.get("REDIS_NAMESPACE", "tribe")),
+            public_base_url=public_base_url,
         )
 
 

@@ -19,7 +19,7 @@ from peewee import JOIN, fn
 
 from tribe_api.auth import Principal
 from tribe_api.errors import ValidationFailed
-from tribe_shared.broker import send_staged, stage_jobs
+from tribe_shared.broker import JobRef, send_staged, stage_jobs
 from tribe_shared.contract import (
     CLAIMABLE_STATUSES,
     DeliveryMethod,
@@ -36,6 +36,7 @@ from tribe_shared.models import (
     NotificationJob,
     Recipient,
     Update,
+    db_value,
 )
 
 
@@ -123,8 +124,13 @@ def _set_groups(recipient: Recipient, group_ids: list[uuid.UUID], now: datetime)
 
 
 def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Recipient]:
+    """The caller's recipients, oldest first; of ``group_id`` only, which must be the caller's.
+
+    Another user's group is a 404, as it is everywhere else, never an empty list.
+    """
     query = visible(Recipient, principal).order_by(Recipient.created_at, Recipient.id)
     if group_id is not None:
+        owned(Group, group_id, principal, "group_id")
         query = query.join(GroupMembership, on=(GroupMembership.recipient == Recipient.id)).where(
             GroupMembership.group == group_id
         )
@@ -224,14 +230,37 @@ def notification_job(
 @dataclass(frozen=True)
 class FanOut:
     update: Update
-    jobs: list[NotificationJob]
+    jobs: list[JobRef]
     in_digest: int
     muted: int
     unreachable: int
 
 
+#: The columns of a notification job an update writes; the others are NULL.
+_FAN_OUT_FIELDS = [
+    f
+    for f in NotificationJob._meta.sorted_fields
+    if f.name
+    not in (
+        "batch_key",
+        "digest_schedule",
+        "claimed_at",
+        "processed_at",
+        "message_id",
+        "failure_reason",
+        "dead_letter",
+    )
+]
+_COLUMN = {f.name: i for i, f in enumerate(_FAN_OUT_FIELDS)}
+
+
 class UpdatePoster:
-    """Posts an update and notifies, at once, every recipient who should hear of it now."""
+    """Posts an update and notifies, at once, every recipient who should hear of it now.
+
+    A group may have thousands of recipients: they are read in one query, with whether each is
+    on an active digest for the group or muted, and their jobs are written as rows in a few
+    multi-row INSERTs, then handed to the broker in pipelined batches.
+    """
 
     def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
         self._broker = broker
@@ -250,18 +279,6 @@ class UpdatePoster:
             media_urls=[str(url) for url in fields.get("media_urls") or []],
             created_at=now,
         )
-        recipients = list(
-            Recipient.select(Recipient.id, Recipient.owner, Recipient.email, Recipient.muted_until)
-            .join(GroupMembership, on=(GroupMembership.recipient == Recipient.id))
-            .where(GroupMembership.group == group.id)
-        )
-        in_digest = {
-            s.recipient_id
-            for s in DigestSchedule.select(DigestSchedule.recipient).where(
-                DigestSchedule.group == group.id,
-                DigestSchedule.is_active == True,  # noqa: E712
-            )
-        }
         content = {
             "title": update.title,
             "body": update.body,
@@ -270,29 +287,89 @@ class UpdatePoster:
             "media_urls": update.media_urls,
             "update_id": str(update.id),
         }
-        muted = unreachable = 0
-        jobs = []
-        for recipient in recipients:
-            if recipient.id in in_digest:
-                continue
-            if recipient.is_muted(now):
+        in_digest = muted = unreachable = 0
+        notified = []  # (owner id, recipient id, email) as the database gave them
+        for owner_id, recipient_id, email, has_digest, is_muted in _members(group.id, now):
+            if has_digest:
+                in_digest += 1
+            elif is_muted:
                 muted += 1
-                continue
-            if not recipient.email:
+            elif not email:
                 unreachable += 1
-                continue
-            jobs.append(
-                notification_job(
-                    principal,
-                    recipient,
-                    group.id,
-                    content,
-                    now,
-                    update_id=update.id,
-                )
+            else:
+                notified.append((owner_id, recipient_id, email))
+        jobs = [
+            JobRef(
+                id=uuid.uuid4(),
+                kind=JobKind.NOTIFICATION,
+                urgency=Urgency.NORMAL,
+                scheduled_for=now,
+                update_id=update.id,
             )
+            for _ in notified
+        ]
+        template = _job_row(principal, group.id, update.id, content, now)
+
+        def insert(staged_jobs: list[JobRef]) -> None:
+            rows = []
+            for job, (owner_id, recipient_id, email) in zip(staged_jobs, notified, strict=True):
+                row = template.copy()
+                row[_COLUMN["id"]] = db_value(NotificationJob.id, job.id)
+                row[_COLUMN["owner"]] = owner_id
+                row[_COLUMN["recipient"]] = recipient_id
+                row[_COLUMN["to_email"]] = email
+                row[_COLUMN["status"]] = job.status
+                row[_COLUMN["queued_at"]] = db_value(NotificationJob.queued_at, job.queued_at)
+                rows.append(row)
+            NotificationJob.insert_rows(_FAN_OUT_FIELDS, rows)
+
         with database.atomic():
             update.save(force_insert=True)
-            staged = stage_jobs(self._broker, jobs, clock=self._clock)
+            staged = stage_jobs(self._broker, jobs, clock=self._clock, insert=insert)
         send_staged(staged)
-        return FanOut(update, jobs, len(in_digest & {r.id for r in recipients}), muted, unreachable)
+        return FanOut(update, jobs, in_digest, muted, unreachable)
+
+
+def _members(group_id: uuid.UUID, now: datetime) -> list[tuple]:
+    """Each recipient of the group: (owner id, id, email, on an active digest for it, muted).
+
+    One query; ids and addresses stay as the database gave them, to be written back as such.
+    """
+    schedule = (
+        (DigestSchedule.recipient == GroupMembership.recipient)
+        & (DigestSchedule.group == GroupMembership.group)
+        & (DigestSchedule.is_active == True)  # noqa: E712
+    )
+    query = (
+        GroupMembership.select(
+            Recipient.owner,
+            Recipient.id,
+            Recipient.email,
+            DigestSchedule.id.is_null(False),
+            Recipient.muted_until.is_null(False) & (Recipient.muted_until > now),
+        )
+        .join(Recipient, on=(GroupMembership.recipient == Recipient.id))
+        .join(DigestSchedule, JOIN.LEFT_OUTER, on=schedule)
+        .where(GroupMembership.group == group_id)
+    )
+    return list(database.execute(query))
+
+
+def _job_row(principal, group_id, update_id, content: dict, now: datetime) -> list:
+    """A row of :data:`_FAN_OUT_FIELDS` with what every job of an update shares."""
+    shared = {
+        "kind": JobKind.NOTIFICATION,
+        "created_by": principal.user_id,
+        "group": group_id,
+        "family_update": update_id,
+        "notification_type": NotificationType.IMMEDIATE,
+        "urgency": Urgency.NORMAL,
+        "delivery_method": DeliveryMethod.EMAIL,
+        "content": content,
+        "scheduled_for": now,
+        "created_at": now,
+        "attempts": 0,
+        "retry_count": 0,
+        "lease_losses": 0,
+    }
+    return [db_value(f, shared.get(f.name)) for f in _FAN_OUT_FIELDS]

@@ -106,6 +106,7 @@ def build_worker(
         sender=settings.email_from,
         clock=clock,
         backoff_ms=settings.retry_backoff_ms,
+        public_base_url=settings.public_base_url,
     )
 
     def run_delivery(arg: str | list[str]) -> None:

@@ -50,6 +50,9 @@ MAX_BACKOFF_MS = 60 * 60 * 1000
 #: Longest a worker thread waits for the rate limiter before it defers the message instead.
 MAX_LIMITER_WAIT_MS = 2_000
 
+#: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
+MUTE_URL = "{base}/recipients/{recipient_id}/mute"
+
 
 class Deferred(Exception):
     """Try this message again after ``delay_ms`` without counting a retry (a gate was closed)."""
@@ -70,6 +73,14 @@ class Delivery:
     sender: str
     clock: Callable[[], datetime]
     backoff_ms: int
+    #: ``PUBLIC_BASE_URL``: where the Tribe app is; None leaves links to it out of emails.
+    public_base_url: str | None = None
+
+    def mute_url(self, recipient_id: UUID | None) -> str | None:
+        """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
+        if self.public_base_url is None or recipient_id is None:
+            return None
+        return MUTE_URL.format(base=self.public_base_url, recipient_id=recipient_id)
 
     @property
     def circuit(self) -> CircuitBreaker:
@@ -269,7 +280,8 @@ def _notification(job, recipient: Recipient | None, delivery: Delivery) -> Outgo
         if not address:
             return Outgoing([job], name, problem="The recipient has no email address")
         try:
-            email = render_email(NOTIFICATION_TEMPLATE, content, content.get("subject"))
+            data = {**content, "mute_url": delivery.mute_url(job.recipient_id)}
+            email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"))
         except RenderError as exc:
             return Outgoing([job], name, problem=str(exc))
         to = [Addressee(address, job.id)]

@@ -23,7 +23,7 @@ import dramatiq
 from tribe_shared.broker import JobRef, send_queued
 from tribe_shared.contract import JobKind, JobStatus, NotificationType, Urgency
 from tribe_shared.db import database, is_postgres, locking_transaction
-from tribe_shared.models import DigestSchedule, NotificationJob, column_value, utcnow
+from tribe_shared.models import DigestSchedule, NotificationJob, db_value, utcnow
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def _write(runs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
             values.append(_PER_ROW[field.name].format(**types))
         else:
             values.append(param)
-            constants.append(column_value(field, template.__data__.get(field.name)))
+            constants.append(db_value(field, template.__data__.get(field.name)))
     rows = ", ".join([f"({param}, {param}, {param})"] * len(runs))
     params = []
     for job_id, schedule_id, period, _ in runs:

@@ -81,10 +81,12 @@ class RecipientsResource:
         self._clock = clock
 
     @spec.validate(
-        query=RecipientQuery, resp=Response(HTTP_200=RecipientList, **ERRORS), tags=["family"]
+        query=RecipientQuery,
+        resp=Response(HTTP_200=RecipientList, HTTP_404=Error, **ERRORS),
+        tags=["family"],
     )
     def on_get(self, req, resp, query: RecipientQuery):
-        """The caller's recipients, optionally of one group."""
+        """The caller's recipients, optionally of one of their groups (another's is a 404)."""
         recipients = family.list_recipients(req.context.principal, query.group_id)
         resp.media = {"recipients": present_recipients(recipients)}
 

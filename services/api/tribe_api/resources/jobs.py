@@ -47,6 +47,48 @@ def visible_jobs(principal: Principal):
     return query.where(NotificationJob.owner == principal.user_id)
 
 
+#: What each sort orders by: the field, then ties broken stably (status: newest first, when
+#: descending). Every key reads in the order of an index, with or without the owner before it.
+SORT_KEYS = {
+    "created_at": (NotificationJob.created_at, NotificationJob.id),
+    "scheduled_for": (NotificationJob.scheduled_for, NotificationJob.id),
+    "processed_at": (NotificationJob.processed_at, NotificationJob.id),
+    "status": (NotificationJob.status, NotificationJob.created_at, NotificationJob.id),
+}
+
+
+def sorted_parts(jobs, sort: str, descending: bool) -> list:
+    """``jobs`` in the order of ``sort``: queries to read one after the other, each in the order
+    of an index.
+
+    One query, except for ``processed_at``: jobs not yet processed have none and come last in
+    either order, which no single index order gives; they are a second part, after the
+    processed ones, so neither part is ever sorted in full.
+    """
+    keys = [key.desc() if descending else key.asc() for key in SORT_KEYS[sort]]
+    if sort != "processed_at":
+        return [jobs.order_by(*keys)]
+    processed_at = NotificationJob.processed_at
+    return [
+        jobs.where(processed_at.is_null(False)).order_by(*keys),
+        jobs.where(processed_at.is_null()).order_by(*keys),
+    ]
+
+
+def list_page(jobs, sort: str, descending: bool, limit: int, offset: int) -> list:
+    """``limit`` jobs of ``jobs`` from ``offset``, in the order of ``sort``."""
+    page: list = []
+    parts = sorted_parts(jobs, sort, descending)
+    for number, part in enumerate(parts, start=1):
+        rows = list(part.limit(limit - len(page)).offset(offset))
+        page += rows
+        if len(page) == limit or number == len(parts):
+            break
+        # This part ran out: within the page (the next starts at once) or before it.
+        offset = 0 if rows else max(0, offset - part.count())
+    return page
+
+
 def _ms(delta) -> int:
     return int(delta.total_seconds() * 1000)
 
@@ -207,14 +249,7 @@ class JobsResource:
             value = getattr(query, name)
             if value is not None:
                 jobs = jobs.where(getattr(NotificationJob, name) == value)
-        column = getattr(NotificationJob, query.sort)
-        # Only processed_at can be null (not yet processed): those go last either way. The
-        # other sorts keep the plain order their indexes serve; id breaks ties stably.
-        nulls = {"nulls": "LAST"} if query.sort == "processed_at" else {}
-        descending = query.order == "desc"
-        ordering = column.desc(**nulls) if descending else column.asc(**nulls)
-        id_order = NotificationJob.id.desc() if descending else NotificationJob.id.asc()
-        page = list(jobs.order_by(ordering, id_order).limit(query.limit + 1).offset(query.offset))
+        page = list_page(jobs, query.sort, query.order == "desc", query.limit + 1, query.offset)
         # Counting a huge match exactly costs more than the page: count up to a cap.
         counted = jobs.select(NotificationJob.id).limit(COUNT_CAP + 1).count()
         now = self._clock()

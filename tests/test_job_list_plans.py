@@ -1,0 +1,41 @@
+"""GET /api/jobs reads a page in the order of an index, whatever the sort: PostgreSQL's plans.
+
+How fast that is with a million jobs is measured by ``bench/jobs_list.py``; here, with sorting
+made prohibitively expensive for the planner, every query of a page must still plan without
+one: proof that an index gives its order, for a user and for the service role.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tribe_api.auth import Principal
+from tribe_api.resources.jobs import SORT_KEYS, sorted_parts, visible_jobs
+from tribe_shared.db import database
+
+USER = Principal(user_id=uuid.uuid4(), role="authenticated")
+SERVICE = Principal(user_id=uuid.uuid4(), role="service_role")
+
+
+def plan_of(query) -> str:
+    sql, params = query.limit(51).offset(100).sql()
+    rows = database.execute_sql(f"EXPLAIN {sql}", params).fetchall()
+    return "\n".join(line for (line,) in rows)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("sort", list(SORT_KEYS))
+@pytest.mark.parametrize("principal", [USER, SERVICE], ids=["user", "service role"])
+def test_every_sort_reads_a_page_in_index_order(db_url, principal, sort, order):
+    with database.atomic():
+        database.execute_sql("SET LOCAL enable_sort = off")
+        plans = [
+            plan_of(part) for part in sorted_parts(visible_jobs(principal), sort, order == "desc")
+        ]
+
+    for plan in plans:
+        assert "Index" in plan and "Sort" not in plan, plan

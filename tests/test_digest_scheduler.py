@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,8 @@ from tests.family import Family, family, group_of, recipient_of, user
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Queue
 from tribe_shared.models import DigestSchedule
-from tribe_worker.digest_scheduler import schedule_due_digests
+from tribe_worker.app import DIGEST_TICK_HELPERS
+from tribe_worker.digest_scheduler import BATCH_SIZE, schedule_due_digests
 
 #: Created on Monday 2 November 2026, 12:00 UTC.
 CREATED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -247,3 +249,67 @@ def test_two_schedulers_at_once_make_exactly_one_digest_per_period(db_url):
     expected = [datetime(2026, 11, 3 + day, 9, 0, tzinfo=UTC) for day in range(3)]
     assert len(periods) == len(schedules)
     assert all(sorted(runs) == expected for runs in periods.values())
+
+
+def test_a_tick_with_more_due_than_one_batch_calls_for_help_once(worker_app, stub_broker):
+    # Given more due schedules than one batch holds
+    owner = user()
+    group = group_of(owner)
+    schedules = [schedule_for(family_of(owner, group, f"R{n}"), CREATED) for n in range(25)]
+    calls: list[int] = []
+    clock = Clock(datetime(2026, 11, 3, 9, 0, 10, tzinfo=UTC))
+
+    # When the scan runs with batches of 10
+    made = schedule_due_digests(
+        None, clock=clock, batch_size=10, on_backlog=lambda: calls.append(len(digest_jobs()))
+    )
+
+    # Then it asked for help once, after its first batch, and still did every schedule
+    assert calls == [10]
+    assert made == len(digest_jobs()) == len(schedules)
+
+
+def test_the_digest_tick_actor_sends_helpers_for_a_backlog_and_helpers_send_none(
+    worker_app, stub_broker
+):
+    # Given more due schedules than one batch of the actor (1,000)
+    owner = user()
+    group = group_of(owner)
+    fams = [family_of(owner, group, f"R{n}") for n in range(BATCH_SIZE + 1)]
+    due = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    DigestSchedule.insert_many(
+        [
+            {
+                "id": uuid.uuid4(),
+                "owner": owner.id,
+                "recipient": fam.recipient.id,
+                "group": group.id,
+                "frequency": "daily",
+                "delivery_time": "09:00:00",
+                "timezone": "UTC",
+                "next_digest_scheduled": due,
+                "created_at": CREATED,
+                "updated_at": CREATED,
+            }
+            for fam in fams
+        ]
+    ).execute()
+    tick = worker_app.actors[Actor.SCHEDULE_DUE_DIGESTS]
+
+    # When the scheduler's tick runs
+    tick()
+
+    # Then every schedule got its digest, and three helper ticks were sent for the backlog
+    assert len(digest_jobs()) == len(fams)
+    helpers = [
+        m
+        for m in (dramatiq.Message.decode(d) for d in stub_broker.queues[Queue.MAINTENANCE].queue)
+        if m.actor_name == Actor.SCHEDULE_DUE_DIGESTS
+    ]
+    assert [m.args for m in helpers] == [(True,)] * DIGEST_TICK_HELPERS
+
+    # And a helper that finds a backlog itself sends no more helpers
+    DigestSchedule.update(next_digest_scheduled=due + timedelta(days=1)).execute()
+    stub_broker.flush_all()
+    tick(True)
+    assert list(stub_broker.queues[Queue.MAINTENANCE].queue) == []

@@ -43,6 +43,9 @@ DEFAULT_OUTBOX = Path("var/outbox")
 TICK_SKIP_DELAY = 30
 #: A relay tick repeats every ``OUTBOX_POLL_SECONDS`` for this long (less than its minute).
 TICK_SECONDS = 45.0
+#: Extra messages a digest tick sends when more schedules are due than one batch: each runs the
+#: scan too, on another worker thread or process, taking batches the others have not locked.
+DIGEST_TICK_HELPERS = 3
 #: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
 NORMAL_PRIORITY = 10
 URGENT_PRIORITY = 0
@@ -143,8 +146,13 @@ def build_worker(
             stale=timedelta(seconds=settings.queued_stale_seconds),
         )
 
-    def schedule_digests(*_) -> None:
-        schedule_due_digests(broker, clock=clock)
+    def schedule_digests(helping: bool = False) -> None:
+        def call_for_help() -> None:
+            if not helping:
+                for _ in range(DIGEST_TICK_HELPERS):
+                    digests_actor.send(True)
+
+        schedule_due_digests(broker, clock=clock, on_backlog=call_for_help)
 
     def declare(fn, name: str, queue: Queue, **options) -> dramatiq.Actor:
         return dramatiq.actor(fn, actor_name=name, queue_name=queue.value, broker=broker, **options)
@@ -174,9 +182,8 @@ def build_worker(
     relay_actor = declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute)
     actors.append(relay_actor)
     actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))
-    actors.append(
-        declare(
-            schedule_digests, Actor.SCHEDULE_DUE_DIGESTS.value, Queue.MAINTENANCE, **every_minute
-        )
+    digests_actor = declare(
+        schedule_digests, Actor.SCHEDULE_DUE_DIGESTS.value, Queue.MAINTENANCE, **every_minute
     )
+    actors.append(digests_actor)
     return Worker(broker=broker, actors={a.actor_name: a for a in actors}, delivery=delivery)

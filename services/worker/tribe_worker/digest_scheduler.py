@@ -56,8 +56,13 @@ def schedule_due_digests(
     *,
     clock: Callable[[], datetime] = utcnow,
     batch_size: int = BATCH_SIZE,
+    on_backlog: Callable[[], None] | None = None,
 ) -> int:
-    """Turn every due schedule into a digest job, batch by batch; return how many jobs."""
+    """Turn every due schedule into a digest job, batch by batch; return how many jobs.
+
+    ``on_backlog`` is called once if the first batch was full: more are due than one batch,
+    and other workers can help (each takes batches the others have not locked).
+    """
     total = 0
     while True:
         now = clock()
@@ -83,9 +88,12 @@ def schedule_due_digests(
         if broker is not None and written:
             refs = [JobRef(job_id, JobKind.DIGEST, Urgency.NORMAL, now) for job_id in written]
             send_queued(broker, refs, now)
-        total += len(written)
         if len(due) < batch_size:
+            total += len(written)
             break
+        if total == 0 and on_backlog is not None:
+            on_backlog()
+        total += len(written)
     if total:
         log.info("scheduled %d digest(s)", total)
     return total

@@ -27,6 +27,8 @@ ROUTES = {
     "/api/recipients": {"get", "post"},
     "/api/recipients/{recipient_id}": {"get", "patch", "delete"},
     "/api/updates": {"post"},
+    "/api/digest-schedules": {"get", "post"},
+    "/api/digest-schedules/{schedule_id}": {"get", "patch", "delete"},
 }
 PUBLIC_ROUTES = {"/api/health", "/api/health/redis"}
 
@@ -115,6 +117,29 @@ def test_protected_routes_need_a_bearer_token_and_health_does_not(document):
         names = {name for r in effective_security(document, operation) for name in r}
         expected = set() if path in PUBLIC_ROUTES else {"bearerAuth"}
         assert names == expected, f"{method} {path}"
+
+
+def test_digest_schedule_bodies_say_what_the_api_accepts(document):
+    # What the validation refuses is in the document, so a client (or a fuzzer) can know it
+    for path, method in (
+        ("/api/digest-schedules", "post"),
+        ("/api/digest-schedules/{schedule_id}", "patch"),
+    ):
+        operation = document["paths"][path][method]
+        assert "415" in operation["responses"], f"{method} {path}: a body that is not JSON"
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        properties = resolve(document, schema["$ref"])["properties"]
+        zones = _first_with(properties["timezone"], "enum")
+        assert "America/New_York" in zones and "" not in zones
+        assert _first_with(properties["include_content_types"], "uniqueItems") is True
+        assert _first_with(properties["delivery_time"], "pattern")
+
+
+def _first_with(schema: dict, key: str):
+    """``key`` of a property schema, looking through ``anyOf`` (nullable PATCH fields)."""
+    if key in schema:
+        return schema[key]
+    return next(option[key] for option in schema.get("anyOf", []) if key in option)
 
 
 def test_every_documented_client_error_has_a_title_and_a_description(document):

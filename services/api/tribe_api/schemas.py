@@ -399,7 +399,13 @@ def _distinct(values: list) -> list:
 
 
 TimezoneName = Annotated[
-    str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_known_timezone)
+    str,
+    Field(
+        max_length=64,
+        examples=["Europe/London"],
+        json_schema_extra={"enum": sorted(_zone_names())},
+    ),
+    AfterValidator(_known_timezone),
 ]
 DeliveryTime = Annotated[str, Field(pattern=DELIVERY_TIME_PATTERN, examples=["09:00", "18:30:00"])]
 DeliveryDay = Annotated[
@@ -408,7 +414,9 @@ DeliveryDay = Annotated[
 ]
 MaxUpdates = Annotated[int, Field(ge=1, le=100)]
 ContentTypes = Annotated[
-    list[ContentTypeName], Field(min_length=1, max_length=4), AfterValidator(_distinct)
+    list[ContentTypeName],
+    Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
 ]
 
 

@@ -24,6 +24,8 @@ from tribe_api.spec import spec
 from tribe_shared.models import DigestSchedule
 
 ERRORS = {"HTTP_400": Error, "HTTP_401": Error}
+#: A body that is not JSON (or none at all) is a 415.
+BODY_ERRORS = {**ERRORS, "HTTP_415": Error}
 TAGS = ["digests"]
 
 
@@ -61,7 +63,11 @@ class DigestSchedulesResource:
     @spec.validate(
         json=DigestScheduleCreate,
         resp=Response(
-            HTTP_201=DigestScheduleOut, HTTP_404=Error, HTTP_409=Error, HTTP_422=Error, **ERRORS
+            HTTP_201=DigestScheduleOut,
+            HTTP_404=Error,
+            HTTP_409=Error,
+            HTTP_422=Error,
+            **BODY_ERRORS,
         ),
         tags=TAGS,
     )
@@ -84,7 +90,7 @@ class DigestScheduleResource:
 
     @spec.validate(
         json=DigestSchedulePatch,
-        resp=Response(HTTP_200=DigestScheduleOut, HTTP_404=Error, HTTP_422=Error, **ERRORS),
+        resp=Response(HTTP_200=DigestScheduleOut, HTTP_404=Error, HTTP_422=Error, **BODY_ERRORS),
         tags=TAGS,
     )
     def on_patch(self, req, resp, schedule_id: UUID, json: DigestSchedulePatch):

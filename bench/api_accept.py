@@ -582,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
             "GUNICORN_THREADS": str(args.threads),
             "TRIBE_BENCH_NAMESPACE": args.namespace,
             "REDIS_NAMESPACE": args.namespace,
+            # One bench user sends everything: the limit stays on (its cost is measured), high.
+            "USER_WRITE_RATE_PER_MINUTE": "100000000",
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("GUNICORN_CMD_ARGS", None)

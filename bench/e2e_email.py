@@ -635,6 +635,7 @@ class Bench:
             "SENDGRID_API_KEY": self.api_key,
             "SENDGRID_API_HOST": self.fake.url,
             "EMAIL_RATE_LIMIT_PER_SECOND": "1000000",
+            "USER_WRITE_RATE_PER_MINUTE": "100000000",
             "WEB_CONCURRENCY": str(self.args.api_workers),
             "GUNICORN_THREADS": str(self.args.api_threads),
             "PYTHONUNBUFFERED": "1",

@@ -159,6 +159,8 @@ def settings(db_url, sendgrid, redis_namespace) -> Settings:
         sendgrid_api_key=API_KEY,
         sendgrid_api_host=sendgrid.url,
         retry_backoff_ms=20,
+        # Tests write as few users; the per-user write limit has tests of its own.
+        user_write_rate_per_minute=1_000_000,
     )
 
 

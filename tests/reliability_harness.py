@@ -49,6 +49,8 @@ FAST_PROFILE = {
     "QUEUED_STALE_SECONDS": "3",
     "OUTBOX_POLL_SECONDS": "0.5",
     "EMAIL_RATE_LIMIT_PER_SECOND": "100000",
+    # One test user sends every job: the per-user write limit is tested on its own.
+    "USER_WRITE_RATE_PER_MINUTE": "1000000",
 }
 
 #: The queues a worker consumes, fast lane first, as the Procfile runs it.

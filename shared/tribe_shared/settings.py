@@ -33,6 +33,7 @@ DEFAULT_CIRCUIT_RESET_SECONDS = 30.0
 DEFAULT_OUTBOX_POLL_SECONDS = 10.0
 DEFAULT_JOB_LEASE_SECONDS = 600
 DEFAULT_QUEUED_STALE_SECONDS = 1800
+DEFAULT_USER_WRITE_RATE_PER_MINUTE = 120
 
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -72,6 +73,8 @@ class Settings:
     redis_namespace: str = "tribe"
     #: Where the Tribe app is served; emails link to it (the mute link). None: no such links.
     public_base_url: str | None = None
+    #: Write requests (POST/PUT/PATCH/DELETE) one user may make per minute; 429 past it.
+    user_write_rate_per_minute: int = DEFAULT_USER_WRITE_RATE_PER_MINUTE
 
     @property
     def is_production(self) -> bool:
@@ -165,6 +168,9 @@ class Settings:
             ),
             redis_namespace=_namespace(env.get("REDIS_NAMESPACE", "tribe")),
             public_base_url=public_base_url,
+            user_write_rate_per_minute=env.number(
+                "USER_WRITE_RATE_PER_MINUTE", DEFAULT_USER_WRITE_RATE_PER_MINUTE, int, 1
+            ),
         )
 
 

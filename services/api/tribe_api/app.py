@@ -36,6 +36,7 @@ from tribe_api.resources.notifications import (
     SendEmailResource,
 )
 from tribe_api.spec import PUBLIC_PATHS, spec
+from tribe_api.throttle import WriteThrottle
 from tribe_shared.circuit import CircuitBreaker, email_circuit
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
@@ -86,6 +87,12 @@ def create_app(
             BodyLimit(),
             DatabaseConnection(skip_paths=PUBLIC_PATHS),
             AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+            WriteThrottle(
+                settings.user_write_rate_per_minute,
+                redis_client,
+                settings.redis_namespace,
+                clock=lambda: clock().timestamp(),
+            ),
         ]
     )
     app.req_options.strip_url_path_trailing_slash = True

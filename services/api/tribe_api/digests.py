@@ -29,6 +29,11 @@ TIMING_FIELDS = ("frequency", "delivery_time", "delivery_day", "timezone")
 
 
 def list_schedules(principal: Principal, filters: dict) -> list[DigestSchedule]:
+    """The caller's schedules; a ``recipient_id`` or ``group_id`` not theirs is a 404."""
+    if filters.get("recipient_id") is not None:
+        owned(Recipient, filters["recipient_id"], principal, "recipient_id")
+    if filters.get("group_id") is not None:
+        owned(Group, filters["group_id"], principal, "group_id")
     query = visible(DigestSchedule, principal).order_by(
         DigestSchedule.created_at, DigestSchedule.id
     )

@@ -53,7 +53,9 @@ class DigestSchedulesResource:
         self._clock = clock
 
     @spec.validate(
-        query=DigestScheduleQuery, resp=Response(HTTP_200=DigestScheduleList, **ERRORS), tags=TAGS
+        query=DigestScheduleQuery,
+        resp=Response(HTTP_200=DigestScheduleList, HTTP_404=Error, **ERRORS),
+        tags=TAGS,
     )
     def on_get(self, req, resp, query: DigestScheduleQuery):
         """The caller's digest schedules, oldest first, optionally filtered."""

@@ -12,11 +12,12 @@ from peewee import JOIN
 from spectree import Response
 
 from tribe_api.auth import Principal
+from tribe_api.family import owned
 from tribe_api.schemas import Error, JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
 from tribe_api.spec import spec
 from tribe_shared.broker import forget_dead_letter, hand_over
 from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
-from tribe_shared.models import DeliveryLog, NotificationJob, Recipient
+from tribe_shared.models import DeliveryLog, Group, NotificationJob, Recipient
 
 
 def find_visible_job(job_id: UUID, principal: Principal) -> NotificationJob:
@@ -239,12 +240,20 @@ class JobsResource:
 
     @spec.validate(
         query=JobListQuery,
-        resp=Response(HTTP_200=JobList, HTTP_400=Error, HTTP_401=Error),
+        resp=Response(HTTP_200=JobList, HTTP_400=Error, HTTP_401=Error, HTTP_404=Error),
         tags=["jobs"],
     )
     def on_get(self, req, resp, query: JobListQuery):
-        """The caller's jobs, filtered, sorted and paginated."""
-        jobs = visible_jobs(req.context.principal)
+        """The caller's jobs, filtered, sorted and paginated.
+
+        A ``recipient_id`` or ``group_id`` that is not the caller's is a 404, as everywhere.
+        """
+        principal = req.context.principal
+        if query.recipient_id is not None:
+            owned(Recipient, query.recipient_id, principal, "recipient_id")
+        if query.group_id is not None:
+            owned(Group, query.group_id, principal, "group_id")
+        jobs = visible_jobs(principal)
         for name in ("status", "delivery_method", "notification_type", "recipient_id", "group_id"):
             value = getattr(query, name)
             if value is not None:

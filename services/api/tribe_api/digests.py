@@ -18,8 +18,7 @@ from peewee import IntegrityError
 
 from tribe_api.auth import Principal
 from tribe_api.errors import ValidationFailed
-from tribe_api.family import owned, unprocessable, visible
-from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
+from tribe_api.family import cancel_waiting_jobs, owned, unprocessable, visible
 from tribe_shared.db import database
 from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
 from tribe_shared.schedule import next_run_after, parse_delivery_time
@@ -105,17 +104,8 @@ def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> D
 def delete_schedule(schedule: DigestSchedule, now: datetime) -> int:
     """Delete the schedule and cancel its digests not yet started; return how many."""
     with database.atomic():
-        cancelled = (
-            NotificationJob.update(
-                status=JobStatus.CANCELLED,
-                processed_at=now,
-                failure_reason="The digest schedule was deleted",
-            )
-            .where(
-                NotificationJob.digest_schedule == schedule.id,
-                NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
-            )
-            .execute()
+        cancelled = cancel_waiting_jobs(
+            NotificationJob.digest_schedule == schedule.id, "The digest schedule was deleted", now
         )
         schedule.delete_instance()
     return cancelled

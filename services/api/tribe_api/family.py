@@ -172,20 +172,20 @@ def update_recipient(recipient: Recipient, principal: Principal, changes: dict, 
 def delete_recipient(recipient: Recipient, now: datetime) -> int:
     """Delete the recipient and cancel their jobs not yet started; return how many."""
     with database.atomic():
-        cancelled = (
-            NotificationJob.update(
-                status=JobStatus.CANCELLED,
-                processed_at=now,
-                failure_reason="The recipient was deleted",
-            )
-            .where(
-                NotificationJob.recipient == recipient.id,
-                NotificationJob.status.in_(list(CLAIMABLE_STATUSES)),
-            )
-            .execute()
+        cancelled = cancel_waiting_jobs(
+            NotificationJob.recipient == recipient.id, "The recipient was deleted", now
         )
         recipient.delete_instance()
     return cancelled
+
+
+def cancel_waiting_jobs(condition, reason: str, now: datetime) -> int:
+    """Cancel the jobs matching ``condition`` that no worker has started; return how many."""
+    return (
+        NotificationJob.update(status=JobStatus.CANCELLED, processed_at=now, failure_reason=reason)
+        .where(condition, NotificationJob.status.in_(list(CLAIMABLE_STATUSES)))
+        .execute()
+    )
 
 
 # --- notifications -------------------------------------------------------------------------

@@ -10,6 +10,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import IN_CI
 from tests.processes import REPO
 
 DEPLOY = REPO / "deploy"
@@ -36,6 +39,14 @@ _PROMQL_WORDS = """
     last_over_time quantile_over_time stddev_over_time stdvar_over_time
 """
 PROMQL_WORDS = frozenset(_PROMQL_WORDS.split())
+
+
+def missing_tool(what: str) -> None:
+    """Skip a test that needs a Prometheus tool, or fail it under CI=true."""
+    message = f"{what} is not installed (Debian: apt-get install prometheus; .ci/run does it)"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
+    pytest.skip(message)
 
 
 @dataclass(frozen=True)

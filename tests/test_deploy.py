@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import IN_CI
 from tests.deploy_files import (
     DASHBOARD,
     PROMETHEUS_DIR,
@@ -35,6 +34,7 @@ from tests.deploy_files import (
     dockerfile,
     github_anchors,
     metric_names,
+    missing_tool,
     procfile,
     readme_variables,
     with_dependencies,
@@ -64,13 +64,6 @@ PROCESS_VARIABLES = {
     "dramatiq_prom_port",
     "dramatiq_prom_db",
 }
-
-
-def missing_tool(what: str) -> None:
-    message = f"{what} is not installed (Debian: apt-get install prometheus; .ci/run does it)"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

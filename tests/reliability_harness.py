@@ -98,6 +98,10 @@ class Deployment:
         self.namespace = f"tribe-rel-{RUN_ID}-{uuid.uuid4().hex[:6]}"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        #: The worker's metrics exposition server (Dramatiq's Prometheus middleware).
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        self.metrics_dir = log_dir / f"dramatiq-prom-{self.namespace}"
         self.env = {
             "APP_ENV": "test",
             "DATABASE_URL": database_url,
@@ -108,6 +112,9 @@ class Deployment:
             "SENDGRID_API_HOST": sendgrid.url,
             "PORT": str(self.port),
             "WEB_CONCURRENCY": "2",
+            "dramatiq_prom_host": "127.0.0.1",
+            "dramatiq_prom_port": str(self.metrics_port),
+            "dramatiq_prom_db": str(self.metrics_dir),
             **FAST_PROFILE,
             **env,
         }

@@ -284,3 +284,62 @@ def test_workers_with_their_own_clients_share_one_circuit_under_the_namespace(
     finally:
         for c in clients:
             c.close()
+
+
+# --- transitions, told to the caller that made them ----------------------------------------
+
+
+@pytest.fixture
+def transitions() -> list[CircuitState]:
+    return []
+
+
+@pytest.fixture
+def told(client, redis_namespace, clock, transitions) -> CircuitBreaker:
+    """The breaker of these tests, telling ``transitions`` each move it makes."""
+    return email_circuit(
+        client,
+        redis_namespace,
+        failure_threshold=THRESHOLD,
+        reset_seconds=RESET_SECONDS,
+        probe_timeout=PROBE_TIMEOUT,
+        recheck_seconds=RECHECK_SECONDS,
+        clock=clock,
+        on_transition=transitions.append,
+    )
+
+
+def test_each_transition_is_told_once_to_the_call_that_made_it(told, clock, transitions):
+    # Failures below the threshold, and a failure while already open, move nothing
+    for _ in range(THRESHOLD):
+        told.record_failure()
+    told.record_failure()
+    assert transitions == [CircuitState.OPEN]
+
+    # The probe half-opens it; the other callers' refusals move nothing
+    clock.advance(RESET_SECONDS)
+    assert told.allow().half_opened
+    assert not told.allow().allowed
+    # A probe handed out again after a silent one is no new transition
+    clock.advance(PROBE_TIMEOUT)
+    probe = told.allow()
+    assert probe.probe and not probe.half_opened
+    assert transitions == [CircuitState.OPEN, CircuitState.HALF_OPEN]
+
+    # The probe's success closes it; a success while closed moves nothing
+    told.record_success()
+    told.record_success()
+    assert transitions == [CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.CLOSED]
+
+
+def test_hold_is_a_transition_only_when_the_circuit_was_not_open(told, transitions):
+    told.hold(5.0)
+    told.hold(10.0)
+
+    assert transitions == [CircuitState.OPEN]
+
+
+def test_a_breaker_without_a_listener_behaves_the_same(circuit, clock):
+    half_open_circuit(circuit, clock)
+
+    assert circuit.record_failure() == CircuitState.OPEN

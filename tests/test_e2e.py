@@ -41,6 +41,9 @@ def system(postgres_url, sendgrid, tmp_path):
             "SENDGRID_API_HOST": sendgrid.url,
             "PORT": str(port),
             "RETRY_BACKOFF_MS": "50",
+            "dramatiq_prom_host": "127.0.0.1",
+            "dramatiq_prom_port": str(free_port()),
+            "dramatiq_prom_db": str(tmp_path / "dramatiq-prom"),
         },
     )
     release = processes.start("release", f"{BIN}/tribe-migrate")

@@ -5,7 +5,8 @@ circuit ``open``s: nobody calls the provider for ``reset_seconds``. A provider t
 to wait (429 with a reset time) opens it for that long (:meth:`CircuitBreaker.hold`). Then it is
 ``half_open``: one caller at a time wins the probe; its success closes the circuit, its failure
 opens it again.
-Each transition is one Lua script, so concurrent workers always agree on the state.
+Each transition is one Lua script, so concurrent workers always agree on the state, and the one
+caller whose script made a transition learns it (``on_transition``: the worker counts them).
 
 The API reads the state for ``/api/health/redis``; without Redis (development) the same logic runs
 in memory for the one process there is.
@@ -37,6 +38,9 @@ class Permission:
     probe: bool = False
     #: Closed with no failure counted: a success has nothing to reset.
     clean: bool = False
+    #: This call moved the circuit from ``open`` to ``half_open`` (a probe after a timed-out
+    #: probe is a probe too, but no transition).
+    half_opened: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class CircuitStatus:
 
 
 #: Lua function ``allow(key, now, probe_timeout, recheck_seconds)`` on the circuit hash: returns
-#: {allowed (0/1), wait_seconds (string), probe (0/1), clean (closed, no failures: 0/1)}.
+#: {allowed (0/1), wait_seconds (string), probe (0 no, 1 after open, 2 after a timed-out probe),
+#: clean (closed, no failures: 0/1)}.
 #: Run by :meth:`CircuitBreaker.allow` and, after the rate limit's, by the worker's gate script.
 ALLOW_LUA = """
 local function allow(key, now, probe_timeout, recheck)
@@ -72,7 +77,7 @@ local function allow(key, now, probe_timeout, recheck)
     return {0, tostring(math.min(probe_until - now, recheck)), 0, 0}
   end
   redis.call('HSET', key, 'state', 'half_open', 'probe_until', now + probe_timeout)
-  return {1, '0', 1, 0}
+  return {1, '0', state == 'open' and 1 or 2, 0}
 end
 """
 
@@ -81,7 +86,7 @@ _ALLOW = (
     ALLOW_LUA + "return allow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
 )
 
-# KEYS[1]. ARGV: now, threshold, reset_seconds. Returns the new state.
+# KEYS[1]. ARGV: now, threshold, reset_seconds. Returns {the state before, the state after}.
 _FAILURE = """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
@@ -89,21 +94,23 @@ if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[2]))
   local now = tonumber(ARGV[1])
   redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', now,
              'reopens_at', now + tonumber(ARGV[3]), 'probe_until', 0)
-  return 'open'
+  return {state, 'open'}
 end
-return state
+return {state, state}
 """
 
 # KEYS[1]. ARGV: now, seconds. Open now and stay open at least that long (provider said wait).
+# Returns the state before.
 _HOLD = """
 local now = tonumber(ARGV[1])
 local until_at = now + tonumber(ARGV[2])
 local reopens_at = tonumber(redis.call('HGET', KEYS[1], 'reopens_at') or '0')
-if (redis.call('HGET', KEYS[1], 'state') or 'closed') ~= 'open' then
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state ~= 'open' then
   redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', now)
 end
 redis.call('HSET', KEYS[1], 'reopens_at', math.max(reopens_at, until_at), 'probe_until', 0)
-return 'open'
+return state
 """
 
 # KEYS[1]. Returns the previous state.
@@ -128,11 +135,12 @@ class _RedisStore:
     def allow(self, now: float, probe_timeout: float, recheck: float):
         return self._allow(keys=[self.key], args=[now, probe_timeout, recheck])
 
-    def failure(self, now: float, threshold: int, reset: float) -> str:
-        return self._failure(keys=[self.key], args=[now, threshold, reset]).decode()
+    def failure(self, now: float, threshold: int, reset: float) -> tuple[str, str]:
+        before, after = self._failure(keys=[self.key], args=[now, threshold, reset])
+        return before.decode(), after.decode()
 
-    def hold(self, now: float, seconds: float) -> None:
-        self._hold(keys=[self.key], args=[now, seconds])
+    def hold(self, now: float, seconds: float) -> str:
+        return self._hold(keys=[self.key], args=[now, seconds]).decode()
 
     def success(self) -> str:
         return self._success(keys=[self.key]).decode()
@@ -164,9 +172,9 @@ class _MemoryStore:
             if now < probe_until:
                 return 0, min(probe_until - now, recheck), 0, 0
             h.update(state="half_open", probe_until=str(now + probe_timeout))
-            return 1, 0.0, 1, 0
+            return 1, 0.0, 1 if state == "open" else 2, 0
 
-    def failure(self, now: float, threshold: int, reset: float) -> str:
+    def failure(self, now: float, threshold: int, reset: float) -> tuple[str, str]:
         with self._lock:
             h = self._h
             state = h.get("state", "closed")
@@ -176,16 +184,18 @@ class _MemoryStore:
                 h.update(
                     state="open", opened_at=str(now), reopens_at=str(now + reset), probe_until="0"
                 )
-                return "open"
-            return state
+                return state, "open"
+            return state, state
 
-    def hold(self, now: float, seconds: float) -> None:
+    def hold(self, now: float, seconds: float) -> str:
         with self._lock:
             h = self._h
-            if h.get("state", "closed") != "open":
+            state = h.get("state", "closed")
+            if state != "open":
                 h.update(state="open", opened_at=str(now))
             reopens_at = max(float(h.get("reopens_at", 0)), now + seconds)
             h.update(reopens_at=str(reopens_at), probe_until="0")
+            return state
 
     def success(self) -> str:
         with self._lock:
@@ -200,6 +210,9 @@ class _MemoryStore:
 
 class CircuitBreaker:
     """The shared breaker. ``client`` None keeps the state in this process (development).
+
+    ``on_transition`` is called with the new state each time a call of this breaker moved the
+    circuit (the worker counts them; see ``tribe_worker.metrics``).
 
     While a probe is out, the others are told to look again within ``recheck_seconds``, not at
     the end of ``probe_timeout``: a probe usually answers at once, and a closed circuit should
@@ -216,6 +229,7 @@ class CircuitBreaker:
         probe_timeout: float = 30.0,
         recheck_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
+        on_transition: Callable[[CircuitState], None] | None = None,
     ):
         self._store = _RedisStore(client, key) if client is not None else _MemoryStore()
         self._threshold = failure_threshold
@@ -223,6 +237,7 @@ class CircuitBreaker:
         self._probe_timeout = probe_timeout
         self._recheck = recheck_seconds
         self._clock = clock
+        self._on_transition = on_transition
 
     def allow(self) -> Permission:
         """May this caller call the provider now? At most one probe while half-open."""
@@ -237,22 +252,35 @@ class CircuitBreaker:
         """The key (None in memory) and arguments of :data:`ALLOW_LUA`'s ``allow`` for now."""
         return self._store.key, [self._clock(), self._probe_timeout, self._recheck]
 
-    @staticmethod
-    def permission(allowed, wait_seconds, probe, clean) -> Permission:
-        """The :class:`Permission` of what ``allow`` returned."""
-        return Permission(bool(allowed), float(wait_seconds), bool(probe), bool(clean))
+    def permission(self, allowed, wait_seconds, probe, clean) -> Permission:
+        """The :class:`Permission` of what ``allow`` returned; a transition is told as such."""
+        granted = Permission(
+            bool(allowed), float(wait_seconds), bool(probe), bool(clean), int(probe) == 1
+        )
+        if granted.half_opened:
+            self._transitioned(CircuitState.OPEN, CircuitState.HALF_OPEN)
+        return granted
 
     def record_failure(self) -> CircuitState:
         """Count a transient failure; returns the state after it."""
-        return CircuitState(self._store.failure(self._clock(), self._threshold, self._reset))
+        before, after = self._store.failure(self._clock(), self._threshold, self._reset)
+        return self._transitioned(CircuitState(before), CircuitState(after))
 
     def hold(self, seconds: float) -> None:
         """Open now and let nobody call for ``seconds`` (the provider asked us to wait)."""
-        self._store.hold(self._clock(), seconds)
+        before = self._store.hold(self._clock(), seconds)
+        self._transitioned(CircuitState(before), CircuitState.OPEN)
 
     def record_success(self) -> CircuitState:
         """The provider answered: close the circuit. Returns the state before."""
-        return CircuitState(self._store.success())
+        before = CircuitState(self._store.success())
+        self._transitioned(before, CircuitState.CLOSED)
+        return before
+
+    def _transitioned(self, before: CircuitState, after: CircuitState) -> CircuitState:
+        if before != after and self._on_transition is not None:
+            self._on_transition(after)
+        return after
 
     def status(self) -> CircuitStatus:
         raw = self._store.read()

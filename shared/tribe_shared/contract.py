@@ -134,3 +134,9 @@ def route(kind: str, urgency: str, *, batch: bool = False) -> tuple[str, str]:
     if urgency in FAST_LANE:
         return actor.value + URGENT_SUFFIX, Queue.URGENT.value
     return actor.value, Queue.EMAILS.value
+
+
+def worker_heartbeats_key(namespace: str) -> str:
+    """The Redis sorted set where each worker process writes its heartbeat: member
+    ``<hostname>:<pid>``, score the unix time of its last beat (every 15 s)."""
+    return f"{namespace}:worker-heartbeats"

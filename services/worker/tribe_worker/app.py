@@ -21,7 +21,13 @@ from periodiq import PeriodiqMiddleware, cron
 
 from tribe_shared.broker import build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
-from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
+from tribe_shared.contract import (
+    DELIVERY_ACTORS,
+    URGENT_SUFFIX,
+    Actor,
+    Queue,
+    worker_heartbeats_key,
+)
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
@@ -29,8 +35,10 @@ from tribe_worker.digest_scheduler import schedule_due_digests
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.gates import Gates
+from tribe_worker.journal import Attempt
 from tribe_worker.maintenance import reap_stuck_jobs
-from tribe_worker.middleware import DatabaseConnections
+from tribe_worker.metrics import count_transition
+from tribe_worker.middleware import DatabaseConnections, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.relay import relay_pending_jobs
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
@@ -88,6 +96,8 @@ def build_worker(
     broker.add_middleware(DatabaseConnections())
     redis_client = broker.client if isinstance(broker, RedisBroker) else None
     namespace = settings.redis_namespace
+    if redis_client is not None:
+        broker.add_middleware(WorkerHeartbeat(redis_client, key=worker_heartbeats_key(namespace)))
     delivery = Delivery(
         provider=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),
@@ -104,6 +114,7 @@ def build_worker(
                 namespace,
                 failure_threshold=settings.circuit_failure_threshold,
                 reset_seconds=settings.circuit_reset_seconds,
+                on_transition=count_transition,
             ),
         ),
         sender=settings.email_from,
@@ -114,8 +125,13 @@ def build_worker(
 
     def run_delivery(arg: str | list[str]) -> None:
         job_ids = arg if isinstance(arg, list) else [arg]
+        message = CurrentMessage.get_current_message()
+        # The Retries middleware retries while the retries so far are below the maximum.
+        retries = message.options.get("retries", 0) if message else 0
+        actor_name = message.actor_name if message else ""
+        attempt = Attempt(actor_name, will_retry=retries < settings.max_retries)
         try:
-            deliver([UUID(job_id) for job_id in job_ids], delivery)
+            deliver([UUID(job_id) for job_id in job_ids], delivery, attempt)
         except Deferred as deferred:
             # A re-enqueued copy keeps its retry count: waiting at a gate is not a retry.
             broker.enqueue(CurrentMessage.get_current_message(), delay=deferred.delay_ms)
@@ -124,7 +140,13 @@ def build_worker(
         (arg,) = message["args"]
         job_ids = arg if isinstance(arg, list) else [arg]
         dead_letter = dead_letter_of(message)
-        mark_exhausted([UUID(j) for j in job_ids], retry_info.get("retries", 0), dead_letter, clock)
+        mark_exhausted(
+            [UUID(j) for j in job_ids],
+            retry_info.get("retries", 0),
+            dead_letter,
+            clock,
+            actor=message["actor_name"],
+        )
 
     def relay(ends_at: float | None = None) -> None:
         """Hand pending jobs over; the minute's tick repeats every OUTBOX_POLL_SECONDS.

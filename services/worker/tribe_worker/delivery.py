@@ -39,6 +39,7 @@ from tribe_worker.digest_build import DigestSkip, compose_digest
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.gates import Gates
+from tribe_worker.journal import Attempt, Journal
 from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ MAX_LIMITER_WAIT_MS = 2_000
 
 #: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
 MUTE_URL = "{base}/recipients/{recipient_id}/mute"
+#: The gates, as metrics and logs name them.
+RATE_LIMIT_GATE = "rate_limit"
+CIRCUIT_GATE = "circuit"
 
 
 class Deferred(Exception):
@@ -105,41 +109,51 @@ def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
     return statements.claim(job_ids, now, now + EARLY_CLAIM_SLACK)
 
 
-def deliver(job_ids: Sequence[UUID], delivery: Delivery) -> None:
+def deliver(job_ids: Sequence[UUID], delivery: Delivery, attempt: Attempt | None = None) -> None:
     """Claim the jobs and deliver each (identical emails in one provider call), recording it all.
 
     Raises :class:`dramatiq.Retry` after recording when a job hit a transient failure, or
     :class:`Deferred` when a gate held jobs back; the next run re-claims only jobs still waiting.
+    ``attempt`` says which actor runs it and whether a transient failure will be retried (for
+    the logs and metrics, :mod:`tribe_worker.journal`).
     """
+    journal = Journal(attempt or Attempt())
     now = delivery.clock()
-    jobs = _skip_muted(claim_jobs(job_ids, now), now)
+    claimed = claim_jobs(job_ids, now)
+    journal.claimed(claimed)
+    jobs = _skip_muted(claimed, now, journal)
     retries: list[int] = []
     deferrals: list[int] = []
-    for outgoing in _compose(jobs, delivery):
+    for outgoing in _compose(jobs, delivery, journal):
         if outgoing.problem is not None:
             failure = DeliveryError(outgoing.problem, transient=False)
-            _record_failure(outgoing, delivery, failure, 0)
+            _record_failure(outgoing, delivery, failure, 0, journal)
             continue
         clean = True
         if outgoing.gated:
-            wait_ms, clean = _pass_gates(delivery)
+            wait_ms, clean, gate = _pass_gates(delivery)
             if wait_ms:
                 _release(outgoing.jobs)
+                journal.deferred(outgoing.jobs, gate, wait_ms)
                 deferrals.append(wait_ms)
                 continue
         started = time.perf_counter()
         try:
             message_id = outgoing.send()
         except DeliveryError as exc:
+            outcome = "transient" if exc.transient else "permanent"
+            journal.called(outgoing.provider, outcome, time.perf_counter() - started)
             if outgoing.gated:
                 _observe(delivery.circuit, exc, clean)
-            _record_failure(outgoing, delivery, exc, _ms_since(started))
+            backoff_ms = _backoff_ms(outgoing.jobs, delivery, exc) if exc.transient else 0
+            _record_failure(outgoing, delivery, exc, _ms_since(started), journal, backoff_ms)
             if exc.transient:
-                retries.append(_backoff_ms(outgoing.jobs, delivery, exc))
+                retries.append(backoff_ms)
             continue
+        journal.called(outgoing.provider, "sent", time.perf_counter() - started)
         if outgoing.gated and not clean:
             delivery.circuit.record_success()
-        _record_success(outgoing, delivery, message_id, _ms_since(started))
+        _record_success(outgoing, delivery, message_id, _ms_since(started), journal)
     if retries:
         raise dramatiq.Retry(delay=max(retries))
     if deferrals:
@@ -151,19 +165,22 @@ def mark_exhausted(
     retries: int,
     dead_letter: str | None,
     clock: Callable[[], datetime],
+    *,
+    actor: str = "",
 ) -> int:
     """Fail jobs whose retries ran out (the ``on_retry_exhausted`` callback); return how many.
 
-    ``dead_letter`` locates their dead-lettered message, for a manual retry to remove.
+    ``dead_letter`` locates their dead-lettered message, for a manual retry to remove; ``actor``
+    is the one whose retries ran out.
     """
     now = clock()
     jobs = NotificationJob.select().where(
         NotificationJob.id.in_(list(job_ids)), NotificationJob.status == JobStatus.QUEUED
     )
-    failed = 0
+    failed = []
     for job in jobs:
         reason = f"Retries exhausted after {retries + 1} attempts: {job.failure_reason or ''}"
-        failed += (
+        if (
             NotificationJob.update(
                 status=JobStatus.FAILED,
                 failure_reason=reason.strip(),
@@ -172,8 +189,10 @@ def mark_exhausted(
             )
             .where(NotificationJob.id == job.id, NotificationJob.status == JobStatus.QUEUED)
             .execute()
-        )
-    return failed
+        ):
+            failed.append(job)
+    Journal(Attempt(actor, will_retry=False)).exhausted(failed, retries)
+    return len(failed)
 
 
 # --- composing ---------------------------------------------------------------------------
@@ -183,17 +202,23 @@ def mark_exhausted(
 _TO_RECIPIENTS = (JobKind.NOTIFICATION, JobKind.DIGEST)
 
 
-def _skip(job_ids: list, reason: str, now: datetime, *also) -> None:
+def _skip(jobs: list, reason: str, now: datetime, journal: Journal, *also) -> None:
     """Record claimed jobs as ``skipped`` (nothing to send), with statements that go with it."""
     execute_together(
         NotificationJob.update(
             status=JobStatus.SKIPPED, failure_reason=reason, processed_at=now
-        ).where(NotificationJob.id.in_(job_ids), NotificationJob.status == JobStatus.PROCESSING),
+        ).where(
+            NotificationJob.id.in_([job.id for job in jobs]),
+            NotificationJob.status == JobStatus.PROCESSING,
+        ),
         *also,
     )
+    journal.skipped(jobs, reason)
 
 
-def _skip_muted(jobs: list[NotificationJob], now: datetime) -> list[NotificationJob]:
+def _skip_muted(
+    jobs: list[NotificationJob], now: datetime, journal: Journal
+) -> list[NotificationJob]:
     """Skip jobs to recipients muted at send time; return the jobs still to deliver."""
     recipient_ids = {job.recipient_id for job in jobs if job.kind in _TO_RECIPIENTS}
     if not recipient_ids:
@@ -204,13 +229,13 @@ def _skip_muted(jobs: list[NotificationJob], now: datetime) -> list[Notification
             Recipient.id.in_(list(recipient_ids)), Recipient.muted_until > now
         )
     }
-    skipped = [job.id for job in jobs if job.kind in _TO_RECIPIENTS and job.recipient_id in muted]
+    skipped = [job for job in jobs if job.kind in _TO_RECIPIENTS and job.recipient_id in muted]
     if skipped:
-        _skip(skipped, "muted", now)
-    return [job for job in jobs if job.id not in skipped]
+        _skip(skipped, "muted", now, journal)
+    return [job for job in jobs if job not in skipped]
 
 
-def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
+def _compose(jobs: list[NotificationJob], delivery: Delivery, journal: Journal) -> list[Outgoing]:
     emails: dict[str, list[NotificationJob]] = {}
     notifications = []
     for job in jobs:
@@ -229,7 +254,7 @@ def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
         for job in notifications:
             recipient = recipients.get(job.recipient_id)
             if job.kind == JobKind.DIGEST:
-                digest = _digest(job, recipient, delivery)
+                digest = _digest(job, recipient, delivery, journal)
                 if digest is not None:
                     outgoing.append(digest)
             else:
@@ -237,7 +262,7 @@ def _compose(jobs: list[NotificationJob], delivery: Delivery) -> list[Outgoing]:
     return outgoing
 
 
-def _digest(job, recipient: Recipient | None, delivery: Delivery) -> Outgoing | None:
+def _digest(job, recipient: Recipient | None, delivery: Delivery, journal: Journal):
     """The digest's email, or None when there was nothing to send (the job is then skipped)."""
     try:
         digest = compose_digest(job, recipient)
@@ -245,7 +270,7 @@ def _digest(job, recipient: Recipient | None, delivery: Delivery) -> Outgoing | 
         return Outgoing([job], delivery.provider.name, problem=str(exc))
     if isinstance(digest, DigestSkip):
         also = () if digest.advance is None else (digest.advance,)
-        _skip([job.id], digest.reason, delivery.clock(), *also)
+        _skip([job], digest.reason, delivery.clock(), journal, *also)
         return None
     to = [Addressee(digest.address, job.id)]
     return Outgoing(
@@ -305,18 +330,20 @@ def _notification(job, recipient: Recipient | None, delivery: Delivery) -> Outgo
 # --- gates and timing --------------------------------------------------------------------
 
 
-def _pass_gates(delivery: Delivery) -> tuple[int, bool]:
-    """(0, clean) when this call may go ahead now, else (milliseconds to defer it by, False).
+def _pass_gates(delivery: Delivery) -> tuple[int, bool, str | None]:
+    """(0, clean, None) when this call may go ahead now, else (milliseconds to defer it by,
+    False, the gate that held it).
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
     """
     wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
     if wait_ms:
-        return wait_ms, False
+        return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:
-        return 0, permission.clean
+        return 0, permission.clean, None
     # Spread the deferred messages so they do not all come back at the same instant.
-    return math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1, False
+    wait_ms = math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
+    return wait_ms, False, CIRCUIT_GATE
 
 
 def _observe(circuit: CircuitBreaker, exc: DeliveryError, clean: bool) -> None:
@@ -373,21 +400,24 @@ def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=N
     ]
 
 
-def _record_success(outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int):
+def _record_success(
+    outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int, journal: Journal
+):
+    now = delivery.clock()
     statements.record_sent(
-        outgoing.jobs,
-        outgoing.provider,
-        message_id,
-        duration_ms,
-        delivery.clock(),
-        also=outgoing.on_sent,
+        outgoing.jobs, outgoing.provider, message_id, duration_ms, now, also=outgoing.on_sent
     )
-    log.info(
-        "sent %d job(s) via %s, message id %s", len(outgoing.jobs), outgoing.provider, message_id
-    )
+    journal.sent(outgoing.jobs, outgoing.provider, message_id, now)
 
 
-def _record_failure(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, duration_ms):
+def _record_failure(
+    outgoing: Outgoing,
+    delivery: Delivery,
+    exc: DeliveryError,
+    duration_ms: int,
+    journal: Journal,
+    backoff_ms: int = 0,
+):
     now = delivery.clock()
     if exc.transient:
         status = DeliveryStatus.TRANSIENT_FAILURE
@@ -407,4 +437,8 @@ def _record_failure(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, 
             NotificationJob.status == JobStatus.PROCESSING,
         ),
     )
-    log.warning("%s for %d job(s): %s", status, len(outgoing.jobs), exc.reason)
+    provider = outgoing.provider if outgoing.problem is None else None
+    if exc.transient:
+        journal.failed_transiently(outgoing.jobs, exc.reason, outgoing.provider, backoff_ms)
+    else:
+        journal.failed(outgoing.jobs, exc.reason, provider)

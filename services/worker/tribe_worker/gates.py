@@ -59,4 +59,4 @@ class Gates:
         reply = self._script(keys=[limit_key, circuit_key], args=[*limit_args, *circuit_args])
         if reply[0]:
             return int(reply[0]), None
-        return 0, CircuitBreaker.permission(*reply[1:])
+        return 0, self.circuit.permission(*reply[1:])

@@ -1,10 +1,22 @@
-"""Worker middleware: each message runs with its own pooled database connection."""
+"""Worker middleware: a pooled database connection per message, and the worker heartbeat."""
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
+
 import dramatiq
+import redis
 
 from tribe_shared.db import database
+
+log = logging.getLogger(__name__)
+
+#: How often a worker process writes its heartbeat (readers allow 60 s).
+HEARTBEAT_SECONDS = 15.0
 
 
 class DatabaseConnections(dramatiq.Middleware):
@@ -18,3 +30,48 @@ class DatabaseConnections(dramatiq.Middleware):
             database.close()
 
     after_skip_message = after_process_message
+
+
+class WorkerHeartbeat(dramatiq.Middleware):
+    """Tell readers (the API's health and metrics) that this worker process is alive.
+
+    From worker boot to worker shutdown a daemon thread puts ``<hostname>:<pid>`` into the Redis
+    sorted set ``key`` scored with the time, every ``interval`` seconds; a clean shutdown removes
+    it. A reader counts the members scored within the last minute.
+    """
+
+    def __init__(self, client: redis.Redis, *, key: str, interval: float = HEARTBEAT_SECONDS):
+        self.client = client
+        self.key = key
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def member(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def after_worker_boot(self, broker, worker):
+        self._stop.clear()
+        self._beat()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker, worker):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.client.zrem(self.key, self.member)
+        except redis.RedisError as exc:
+            log.warning("could not remove the worker heartbeat: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        try:
+            self.client.zadd(self.key, {self.member: time.time()})
+        except redis.RedisError as exc:  # Redis down: the next beat tries again
+            log.warning("could not write the worker heartbeat: %s", exc)

@@ -25,6 +25,7 @@ CLAIMED_FIELDS = (
     NotificationJob.status,
     NotificationJob.recipient,
     NotificationJob.digest_schedule,
+    NotificationJob.digest_period,
     NotificationJob.to_email,
     NotificationJob.delivery_method,
     NotificationJob.content,

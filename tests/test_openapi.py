@@ -27,8 +27,9 @@ ROUTES = {
     "/api/recipients": {"get", "post"},
     "/api/recipients/{recipient_id}": {"get", "patch", "delete"},
     "/api/updates": {"post"},
+    "/metrics": {"get"},
 }
-PUBLIC_ROUTES = {"/api/health", "/api/health/redis"}
+PUBLIC_ROUTES = {"/api/health", "/api/health/redis", "/metrics"}
 
 
 @pytest.fixture

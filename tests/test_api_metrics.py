@@ -94,6 +94,17 @@ def test_requests_are_counted_by_route_template_and_status(api, tokens):
     assert metrics.value(latency, method="GET", route="/api/jobs") == 2
 
 
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # the test client's WSGI check
+def test_a_made_up_method_is_counted_as_other_not_as_a_series_of_its_own(api):
+    api.simulate_request("BREW", "/api/jobs")
+
+    metrics = scrape(api)
+
+    assert [
+        s.labels["method"] for s in metrics.samples if s.name == "tribe_http_requests_total"
+    ] == ["other"]
+
+
 def test_metrics_need_no_token(api):
     assert api.simulate_get("/metrics").status_code == 200
 

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Latency buckets (seconds): the API answers in milliseconds; anything over a second is news.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: The ``method`` label's values; any other method (a client may send anything) is ``other``,
+#: so no client can add series at will.
+KNOWN_METHODS = frozenset(falcon.constants.COMBINED_METHODS)
 #: The ``state`` label of ``tribe_queue_messages`` and the depth it reports.
 QUEUE_STATES = {"waiting": "waiting", "delayed": "delayed", "dead": "failed"}
 
@@ -79,6 +82,9 @@ class RequestMetrics:
 
     def __init__(self, metrics: HttpMetrics):
         self._metrics = metrics
+        # The labelled children by label values: a dict hit instead of ``labels()``'s checks.
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._timers: dict[tuple[str, str], Histogram] = {}
 
     def process_request(self, req, resp):
         req.context.metrics_started = time.perf_counter()
@@ -87,9 +93,18 @@ class RequestMetrics:
         started = getattr(req.context, "metrics_started", None)
         if started is None:
             return
-        route = route_of(req)
-        self._metrics.duration.labels(req.method, route).observe(time.perf_counter() - started)
-        self._metrics.requests.labels(req.method, route, str(resp.status_code)).inc()
+        elapsed = time.perf_counter() - started
+        method = req.method if req.method in KNOWN_METHODS else "other"
+        timed = (method, route_of(req))
+        timer = self._timers.get(timed) or self._timers.setdefault(
+            timed, self._metrics.duration.labels(*timed)
+        )
+        timer.observe(elapsed)
+        counted = (*timed, str(resp.status_code))
+        counter = self._counters.get(counted) or self._counters.setdefault(
+            counted, self._metrics.requests.labels(*counted)
+        )
+        counter.inc()
 
 
 class StateCollector(Collector):

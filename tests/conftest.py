@@ -20,6 +20,7 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 from falcon import testing
 
+from tests.fakes.redis_server import free_port
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
@@ -90,6 +91,16 @@ def db_url(request, tmp_path) -> Iterator[str]:
     yield url
     _truncate_all(database)
     database.close_all()
+
+
+@pytest.fixture
+def database_down(db_url):
+    """Point the shared database handle at a PostgreSQL port nobody listens on, then back."""
+    bound = shared_db.database.obj
+    unreachable = shared_db.bind(f"postgresql://postgres@127.0.0.1:{free_port()}/tribe")
+    yield
+    unreachable.close_all()
+    shared_db.database.initialize(bound)
 
 
 @pytest.fixture

@@ -11,18 +11,8 @@ from falcon import testing
 
 from tests.fakes.redis_server import free_port
 from tests.http_assertions import assert_json_error
+from tests.workers import heartbeat
 from tribe_api.app import create_app
-from tribe_shared import db
-
-
-@pytest.fixture
-def database_down(db_url):
-    """Point the shared database handle at a PostgreSQL port nobody listens on, then back."""
-    bound = db.database.obj
-    unreachable = db.bind(f"postgresql://postgres@127.0.0.1:{free_port()}/tribe")
-    yield
-    unreachable.close_all()
-    db.database.initialize(bound)
 
 
 def test_health_is_ok_with_the_database_connected_and_redis_not_configured(api):
@@ -35,8 +25,9 @@ def test_health_is_ok_with_the_database_connected_and_redis_not_configured(api):
     assert body["redis"] == {"configured": False, "connected": False}
 
 
-def test_health_is_ok_when_the_configured_redis_answers(settings, redis_url):
+def test_health_is_ok_when_the_configured_redis_answers_and_a_worker_is_alive(settings, redis_url):
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+    heartbeat(client, settings.redis_namespace)
     api = testing.TestClient(create_app(settings, redis_client=client))
 
     response = api.simulate_get("/api/health")
@@ -45,6 +36,7 @@ def test_health_is_ok_when_the_configured_redis_answers(settings, redis_url):
     assert response.json["status"] == "ok"
     assert response.json["redis"]["configured"] is True
     assert response.json["redis"]["connected"] is True
+    assert response.json["warnings"] == []
 
 
 def test_health_is_degraded_when_the_configured_redis_is_unreachable(settings):

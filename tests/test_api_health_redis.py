@@ -12,6 +12,7 @@ from falcon import testing
 
 from tests.fakes.redis_server import free_port
 from tests.family import family
+from tests.workers import heartbeat
 from tribe_api.app import create_app
 from tribe_shared.broker import build_broker
 from tribe_shared.circuit import email_circuit
@@ -58,7 +59,11 @@ def health(api) -> dict:
 
 
 @pytest.mark.redis
-def test_a_healthy_redis_reports_latency_a_closed_circuit_and_empty_queues(redis_api):
+def test_a_healthy_redis_reports_latency_a_closed_circuit_and_empty_queues(
+    redis_api, redis_client, redis_settings
+):
+    heartbeat(redis_client, redis_settings.redis_namespace)
+
     body = health(redis_api)
 
     assert body["configured"] is True
@@ -75,6 +80,7 @@ def test_a_healthy_redis_reports_latency_a_closed_circuit_and_empty_queues(redis
     assert set(metrics["queues"]) == set(QUEUES)
     for depths in metrics["queues"].values():
         assert depths == dict.fromkeys(DEPTHS, 0)
+    assert body["workers_alive"] == 1
     assert body["warnings"] == []
 
 

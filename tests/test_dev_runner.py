@@ -6,6 +6,7 @@ import requests
 
 from tests.fakes.redis_server import free_port
 from tests.processes import BIN, Processes
+from tests.prometheus import Scrape
 from tests.waiting import wait_until
 
 
@@ -37,5 +38,15 @@ def test_the_dev_runner_accepts_an_email_and_writes_it_to_the_outbox(tmp_path):
         wait_until(eml.exists, timeout=10, what=f"{eml}\n{processes.log('dev')}")
         assert "Subject: Welcome to Tribe, Nana!" in eml.read_text()
         assert (tmp_path / "var" / "tribe.db").exists()
+        # One process, no multiprocess directory: /metrics counts from the app's own registry
+        metrics = Scrape(requests.get(f"{base}/metrics", timeout=5).text)
+        sent = metrics.value(
+            "tribe_http_requests_total",
+            method="POST",
+            route="/api/notifications/send-email",
+            status="202",
+        )
+        assert sent == 1
+        assert "POST /api/notifications/send-email 202" in processes.log("dev")
     finally:
         processes.stop_all()

@@ -29,8 +29,9 @@ ROUTES = {
     "/api/updates": {"post"},
     "/api/digest-schedules": {"get", "post"},
     "/api/digest-schedules/{schedule_id}": {"get", "patch", "delete"},
+    "/metrics": {"get"},
 }
-PUBLIC_ROUTES = {"/api/health", "/api/health/redis"}
+PUBLIC_ROUTES = {"/api/health", "/api/health/redis", "/metrics"}
 
 
 @pytest.fixture

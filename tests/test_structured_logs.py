@@ -35,7 +35,7 @@ def test_a_record_becomes_one_json_line_with_its_extra_fields():
     assert entry["message"] == "job j1 sent"
     assert (entry["level"], entry["logger"]) == ("INFO", "tribe.test")
     assert (entry["job_id"], entry["attempt"]) == ("j1", 2)
-    assert entry["time"].endswith("+00:00")
+    assert entry["time"].endswith("Z")
 
 
 def test_an_exception_is_kept_in_the_same_line():

@@ -3,6 +3,7 @@ something up before any message is processed, or need a given number of threads)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,3 +18,9 @@ def running_worker(broker: dramatiq.Broker, *, threads: int = 2) -> Iterator[dra
         yield worker
     finally:
         worker.stop()
+
+
+def heartbeat(client, namespace: str, member: str = "worker-host:1", *, age: float = 0.0) -> None:
+    """Score a worker's heartbeat ``age`` seconds ago, as a worker process does (METRICS.md:
+    ``{namespace}:worker-heartbeats``, member ``<hostname>:<pid>``, score the unix time)."""
+    client.zadd(f"{namespace}:worker-heartbeats", {member: time.time() - age})

@@ -41,6 +41,9 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):
+        pass  # the API logs each request itself (tribe_api.access), with its route
+
     def log_message(self, format, *args):
         log.info("%s %s", self.address_string(), format % args)
 

@@ -1,11 +1,32 @@
-"""gunicorn settings for the API (``web`` in the Procfile)."""
+"""gunicorn settings for the API (``web`` in the Procfile).
+
+Metrics: each worker process writes its request counts to files in ``PROMETHEUS_MULTIPROC_DIR``
+(a fresh temporary directory unless the variable names one), which ``GET /metrics`` sums. The
+variable is set here, in the master, before any process imports prometheus-client; the directory
+is emptied when gunicorn starts (counts of a previous run would be summed too).
+
+Logs: one JSON line per record on stderr (:mod:`tribe_shared.logs`), the request log included
+(``tribe_api.access``: method, route template, status, duration), so gunicorn's own access log
+is off.
+"""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from tribe_shared.settings import load_or_exit
 
 # Fail fast, in the master, with a one-line message naming the bad variable.
 _settings = load_or_exit()
+
+#: Where the worker processes' metric files go (prometheus-client reads this variable).
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The temporary directory made when none was configured (kept across a reload), removed at exit.
+_TEMPORARY_DIR_ENV = "TRIBE_API_TEMPORARY_METRICS_DIR"
+if MULTIPROC_DIR_ENV not in os.environ:
+    os.environ[MULTIPROC_DIR_ENV] = tempfile.mkdtemp(prefix="tribe-api-metrics-")
+    os.environ[_TEMPORARY_DIR_ENV] = os.environ[MULTIPROC_DIR_ENV]
 
 wsgi_app = "tribe_api.wsgi:app"
 bind = f"0.0.0.0:{_settings.port}"
@@ -15,5 +36,45 @@ worker_class = "gthread"
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
-accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+accesslog = None
+loglevel = "info"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "tribe_shared.logs.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        # The request log is tribe_api.access (with the route template); this one stays off.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
+
+
+def on_starting(server):
+    """Empty the metrics directory: counts of an earlier run must not be summed with ours."""
+    directory = Path(os.environ[MULTIPROC_DIR_ENV])
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.iterdir():
+        if path.is_file():
+            path.unlink()
+
+
+def child_exit(server, worker):
+    """A worker process is gone: drop its live gauges (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    temporary = os.environ.get(_TEMPORARY_DIR_ENV)
+    if temporary and temporary == os.environ.get(MULTIPROC_DIR_ENV):
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -58,6 +58,18 @@ class CircuitStatus:
             "reopens_at": self.reopens_at,
         }
 
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> CircuitStatus:
+        """The status stored in the breaker's Redis hash (an empty hash is a closed circuit)."""
+        state = CircuitState(raw.get("state", "closed"))
+        is_open = state != CircuitState.CLOSED
+        return cls(
+            state=state,
+            consecutive_failures=int(raw.get("failures", 0)),
+            opened_at=float(raw["opened_at"]) if is_open else None,
+            reopens_at=float(raw["reopens_at"]) if is_open else None,
+        )
+
 
 #: Lua function ``allow(key, now, probe_timeout, recheck_seconds)`` on the circuit hash: returns
 #: {allowed (0/1), wait_seconds (string), probe (0 no, 1 after open, 2 after a timed-out probe),
@@ -283,17 +295,14 @@ class CircuitBreaker:
         return after
 
     def status(self) -> CircuitStatus:
-        raw = self._store.read()
-        state = CircuitState(raw.get("state", "closed"))
-        is_open = state != CircuitState.CLOSED
-        return CircuitStatus(
-            state=state,
-            consecutive_failures=int(raw.get("failures", 0)),
-            opened_at=float(raw["opened_at"]) if is_open else None,
-            reopens_at=float(raw["reopens_at"]) if is_open else None,
-        )
+        return CircuitStatus.from_hash(self._store.read())
+
+
+def email_circuit_key(namespace: str) -> str:
+    """The Redis hash of the email provider's breaker (readers may ``HGETALL`` it)."""
+    return f"{namespace}:circuit:email"
 
 
 def email_circuit(client: redis.Redis | None, namespace: str, **options) -> CircuitBreaker:
     """The breaker of the email provider, under the deployment's Redis namespace."""
-    return CircuitBreaker(client, key=f"{namespace}:circuit:email", **options)
+    return CircuitBreaker(client, key=email_circuit_key(namespace), **options)

@@ -19,7 +19,8 @@ from tribe_api import errors
 from tribe_api.auth import AuthMiddleware
 from tribe_api.emails import EmailIntake
 from tribe_api.family import UpdatePoster
-from tribe_api.middleware import BodyLimit, DatabaseConnection
+from tribe_api.metrics import build_metrics
+from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
 from tribe_api.notifications import NotificationIntake
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.family import (
@@ -28,7 +29,7 @@ from tribe_api.resources.family import (
     RecipientsResource,
     UpdatesResource,
 )
-from tribe_api.resources.health import HealthResource, RedisHealthResource
+from tribe_api.resources.health import HealthChecks, HealthResource, RedisHealthResource
 from tribe_api.resources.jobs import JobResource, JobRetryResource, JobsResource
 from tribe_api.resources.notifications import (
     NotificationsResource,
@@ -82,8 +83,18 @@ def create_app(
     ``redis_client``). The database must already be bound (:func:`tribe_shared.db.bind`).
     """
     circuit = circuit or email_circuit(redis_client, settings.redis_namespace)
+    checks = HealthChecks(settings, redis_client, circuit, clock)
+    request_metrics, metrics_resource = build_metrics(
+        namespace=settings.redis_namespace,
+        redis_client=checks.redis_client,
+        circuit=circuit,
+        clock=clock,
+    )
     app = falcon.App(
         middleware=[
+            # First: they see every request, and their process_response runs last.
+            request_metrics,
+            AccessLog(),
             BodyLimit(),
             DatabaseConnection(skip_paths=PUBLIC_PATHS),
             AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
@@ -106,8 +117,9 @@ def create_app(
     errors.install(app)
 
     intake = EmailIntake(broker, clock)
-    app.add_route("/api/health", HealthResource(settings, redis_client))
-    app.add_route("/api/health/redis", RedisHealthResource(settings, redis_client, circuit))
+    app.add_route("/metrics", metrics_resource)
+    app.add_route("/api/health", HealthResource(checks))
+    app.add_route("/api/health/redis", RedisHealthResource(checks))
     app.add_route("/api/notifications/send-email", SendEmailResource(intake))
     app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(intake))
     app.add_route(

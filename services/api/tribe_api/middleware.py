@@ -1,8 +1,13 @@
-"""Request middleware: the body size limit and the per-request database connection."""
+"""Request middleware: the body size limit, the per-request database connection, the access
+log."""
 
 from __future__ import annotations
 
 import io
+import logging
+import re
+import time
+from functools import cache
 
 import falcon
 
@@ -10,6 +15,27 @@ from tribe_shared.db import database
 
 #: Largest request body accepted (1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
+#: A client's ``X-Request-ID`` is logged up to this many characters.
+REQUEST_ID_MAX = 128
+
+#: The route of a request no route matched (a 404), in logs and metrics.
+UNMATCHED_ROUTE = "unmatched"
+_CONVERTER = re.compile(r"{(\w+):[^}]*}")
+
+access_log = logging.getLogger("tribe_api.access")
+
+
+def route_of(req) -> str:
+    """The route template the request matched, as documented (``/api/jobs/{job_id}``, without
+    the ``:uuid`` converter), or :data:`UNMATCHED_ROUTE`. Never the raw path: its ids would make
+    a metric series per job."""
+    template = req.uri_template
+    return _without_converters(template) if template else UNMATCHED_ROUTE
+
+
+@cache  # one entry per route template: a handful
+def _without_converters(template: str) -> str:
+    return _CONVERTER.sub(r"{\1}", template)
 
 
 class BodyLimit:
@@ -64,3 +90,36 @@ class DatabaseConnection:
     def process_response(self, req, resp, resource, req_succeeded):
         if not database.is_closed():
             database.close()
+
+
+class AccessLog:
+    """One log record per request: method, route template, status, duration, request id.
+
+    Never the headers (the bearer token) nor the body. Rendered as a JSON line under gunicorn
+    (:mod:`tribe_shared.logs`); a disabled INFO level costs one check.
+    """
+
+    def __init__(self, logger: logging.Logger = access_log):
+        self._log = logger
+
+    def process_request(self, req, resp):
+        req.context.access_started = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "access_started", None)
+        if started is None or not self._log.isEnabledFor(logging.INFO):
+            return
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        route = route_of(req)
+        fields = {
+            "method": req.method,
+            "route": route,
+            "status": resp.status_code,
+            "duration_ms": duration_ms,
+        }
+        request_id = req.get_header("X-Request-ID")
+        if request_id:
+            fields["request_id"] = request_id[:REQUEST_ID_MAX]
+        self._log.info(
+            "%s %s %s %.1f ms", req.method, route, resp.status_code, duration_ms, extra=fields
+        )

@@ -357,6 +357,8 @@ class CircuitBreakerState(BaseModel):
 class RedisHealthDetail(RedisHealth):
     circuit_breaker: CircuitBreakerState
     queue_metrics: QueueMetrics | None
+    #: Worker processes with a heartbeat in the last 60 s (None when Redis was not read).
+    workers_alive: int | None = None
     warnings: list[str]
 
 
@@ -365,6 +367,8 @@ class Health(BaseModel):
     environment: str
     database: DatabaseHealth
     redis: RedisHealth
+    #: What an operator should look at; any makes the status ``degraded``.
+    warnings: list[str] = []
 
 
 class Error(BaseModel):

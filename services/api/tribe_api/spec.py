@@ -13,7 +13,9 @@ from tribe_api.errors import ValidationFailed, field_errors
 from tribe_api.schemas import Error
 
 DOCS_PATH = "api"
-PUBLIC_PATHS = ("/api/openapi.json", "/api/docs")
+#: Served without a token, and without a database connection (``/metrics`` must not be exposed
+#: to the public internet: see the README).
+PUBLIC_PATHS = ("/api/openapi.json", "/api/docs", "/metrics")
 
 
 def _reject_invalid(req, resp, validation_error, instance, model_adapter) -> None:

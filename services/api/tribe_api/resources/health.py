@@ -1,22 +1,45 @@
-"""``GET /api/health`` (database, Redis) and ``GET /api/health/redis`` (circuit, queues)."""
+"""``GET /api/health`` (database, Redis) and ``GET /api/health/redis`` (circuit, queues), each
+with the warnings an operator should act on.
+
+Every check is bounded: Redis reads give up after :data:`~tribe_api.snapshot.REDIS_TIMEOUT`,
+queries after :data:`~tribe_api.snapshot.STATEMENT_TIMEOUT_MS` (PostgreSQL), so both answer
+within a second even when Redis hangs. Only an unreachable database makes ``/api/health`` 503.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import falcon
 import redis
 from spectree import Response
 
 from tribe_api.schemas import Health, RedisHealthDetail
+from tribe_api.snapshot import (
+    FAILURE_RATE_WINDOW,
+    HEARTBEAT_FRESH_SECONDS,
+    BrokerState,
+    probe_client,
+    read_broker_state,
+    read_job_health,
+)
 from tribe_api.spec import spec
 from tribe_shared.circuit import CircuitBreaker, CircuitState
 from tribe_shared.db import database
-from tribe_shared.queues import queue_depths, total
+from tribe_shared.queues import total
 from tribe_shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: More messages than this waiting on the broker is worth a warning.
 WAITING_WARNING = 1000
+#: A failure rate over the last hour above this is worth a warning.
+FAILURE_RATE_WARNING = 0.05
+#: A due job still ``pending`` after this long is worth a warning.
+PENDING_AGE_WARNING = timedelta(minutes=5)
 
 
 def _elapsed_ms(started: float) -> float:
@@ -44,31 +67,113 @@ def check_redis(client: redis.Redis | None) -> dict:
     return {"configured": True, "connected": True, "latency_ms": _elapsed_ms(started)}
 
 
+class HealthChecks:
+    """The checks both health routes run, and the warnings they give.
+
+    ``redis_client`` None means Redis is not configured (development); the checks use their own
+    client of the same Redis with short timeouts and no retries.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis_client: redis.Redis | None,
+        circuit: CircuitBreaker,
+        clock: Callable[[], datetime],
+    ):
+        self.settings = settings
+        #: The checks' own client of the Redis (short timeouts, no retries); None without Redis.
+        self.redis_client = probe_client(redis_client) if redis_client is not None else None
+        self._circuit = circuit
+        self._clock = clock
+
+    def redis(self) -> dict:
+        return check_redis(self.redis_client)
+
+    def circuit_status(self) -> dict:
+        """The in-memory breaker's status (development); with Redis, :meth:`broker` reads it."""
+        return self._circuit.status().as_dict()
+
+    def broker(self, redis_health: dict) -> tuple[BrokerState | None, list[str]]:
+        """Queues, circuit and heartbeats with their warnings (read only if Redis answered)."""
+        if not redis_health["configured"]:
+            warnings = ["Redis is not configured: the broker runs in memory (development)"]
+            if self._circuit.status().state == CircuitState.OPEN:
+                warnings.append("The email circuit breaker is open: sending is paused")
+            return None, warnings
+        if not redis_health["connected"]:
+            return None, ["Redis is unreachable: new jobs wait as pending for the relay"]
+        try:
+            state = read_broker_state(
+                self.redis_client, self.settings.redis_namespace, self._circuit
+            )
+        except redis.RedisError as exc:
+            return None, [f"Queue depths unreadable: {type(exc).__name__}: {exc}"]
+        warnings = []
+        if state.circuit.state == CircuitState.OPEN:
+            warnings.append("The email circuit breaker is open: sending is paused")
+        if total(state.queues)["waiting"] > WAITING_WARNING:
+            warnings.append(f"More than {WAITING_WARNING} messages are waiting")
+        if state.workers_alive == 0:
+            warnings.append(
+                f"No worker heartbeat in the last {HEARTBEAT_FRESH_SECONDS:g} s: "
+                "no worker is running"
+            )
+        return state, warnings
+
+    def jobs(self) -> list[str]:
+        """Warnings from the jobs table: the last hour's failure rate, the oldest pending job."""
+        now = self._clock()
+        try:
+            health = read_job_health(now)
+        except Exception as exc:  # whatever the database raised, the jobs are unreadable
+            return [f"Jobs unreadable: {type(exc).__name__}: {exc}"]
+        warnings = []
+        rate = health.failure_rate()
+        if rate is not None and rate > FAILURE_RATE_WARNING:
+            hours = FAILURE_RATE_WINDOW / timedelta(hours=1)
+            warnings.append(
+                f"{rate:.0%} of the jobs finished in the last {hours:g} h failed "
+                f"(above {FAILURE_RATE_WARNING:.0%})"
+            )
+        if health.oldest_pending_age(now) > PENDING_AGE_WARNING.total_seconds():
+            minutes = PENDING_AGE_WARNING / timedelta(minutes=1)
+            warnings.append(
+                f"A due job has been pending for more than {minutes:g} minutes: "
+                "is the scheduler's relay running?"
+            )
+        return warnings
+
+
 class HealthResource:
     auth_required = False
     uses_database = False
 
-    def __init__(self, settings: Settings, redis_client: redis.Redis | None):
-        self._settings = settings
-        self._redis = redis_client
+    def __init__(self, checks: HealthChecks):
+        self._checks = checks
 
     @spec.validate(resp=Response(HTTP_200=Health, HTTP_503=Health), tags=["health"], security={})
     def on_get(self, req, resp):
-        """200 ``ok``, or ``degraded`` when Redis is configured but down; 503 without a database."""
+        """200 ``ok``, or ``degraded`` with warnings (Redis down, circuit open, backlog, failure
+        rate, stale pending jobs, no worker); 503 ``down`` without a database."""
         db_health = check_database()
-        redis_health = check_redis(self._redis)
-        if not db_health["connected"]:
-            status = "down"
-        elif redis_health["configured"] and not redis_health["connected"]:
-            status = "degraded"
+        redis_health = self._checks.redis()
+        _, warnings = self._checks.broker(redis_health)
+        if not redis_health["configured"]:
+            # Development runs without Redis on purpose: not a problem for this summary.
+            warnings = [w for w in warnings if "not configured" not in w]
+        if db_health["connected"]:
+            warnings = self._checks.jobs() + warnings
+            status = "degraded" if warnings else "ok"
         else:
-            status = "ok"
+            status = "down"
         resp.status = falcon.HTTP_503 if status == "down" else falcon.HTTP_200
         resp.media = {
             "status": status,
-            "environment": self._settings.app_env,
+            "environment": self._checks.settings.app_env,
             "database": db_health,
             "redis": redis_health,
+            "warnings": warnings,
         }
 
 
@@ -76,34 +181,23 @@ class RedisHealthResource:
     auth_required = False
     uses_database = False
 
-    def __init__(self, settings: Settings, redis_client: redis.Redis | None, circuit):
-        self._namespace = settings.redis_namespace
-        self._redis = redis_client
-        self._circuit: CircuitBreaker = circuit
+    def __init__(self, checks: HealthChecks):
+        self._checks = checks
 
     @spec.validate(resp=Response(HTTP_200=RedisHealthDetail), tags=["health"], security={})
     def on_get(self, req, resp):
-        """The broker's Redis: reachability, the email circuit breaker, queue depths, warnings."""
-        body = check_redis(self._redis)
-        warnings = []
-        if not body["configured"]:
-            warnings.append("Redis is not configured: the broker runs in memory (development)")
-        elif not body["connected"]:
-            warnings.append("Redis is unreachable: new jobs wait as pending for the relay")
-        try:
-            body["circuit_breaker"] = self._circuit.status().as_dict()
-        except redis.RedisError as exc:
-            body["circuit_breaker"] = {"state": "unknown", "error": str(exc)}
-        if body["circuit_breaker"]["state"] == CircuitState.OPEN:
-            warnings.append("The email circuit breaker is open: sending is paused")
-        body["queue_metrics"] = None
-        if body["connected"]:
-            try:
-                depths = queue_depths(self._redis, self._namespace)
-                body["queue_metrics"] = {**total(depths), "queues": depths}
-            except redis.RedisError as exc:
-                warnings.append(f"Queue depths unreadable: {exc}")
-        if body["queue_metrics"] and body["queue_metrics"]["waiting"] > WAITING_WARNING:
-            warnings.append(f"More than {WAITING_WARNING} messages are waiting")
-        body["warnings"] = warnings
+        """The broker's Redis: reachability, the email circuit breaker, queue depths, and the
+        warnings of ``/api/health`` (the jobs table's included)."""
+        body = self._checks.redis()
+        state, warnings = self._checks.broker(body)
+        if state is not None:
+            body["circuit_breaker"] = state.circuit.as_dict()
+            body["queue_metrics"] = {**total(state.queues), "queues": state.queues}
+            body["workers_alive"] = state.workers_alive
+        else:
+            body["circuit_breaker"] = (
+                {"state": "unknown"} if body["configured"] else self._checks.circuit_status()
+            )
+            body["queue_metrics"] = None
+        body["warnings"] = warnings + self._checks.jobs()
         resp.media = body

@@ -110,7 +110,6 @@ def monitored(redis_url, tmp_path_factory) -> Iterator[Monitored]:
         sendgrid.stop()
 
 
-@pytest.mark.xfail(reason="needs the API metrics branch", strict=False)
 def test_prometheus_counts_the_api_s_requests_by_route(monitored):
     # Given three requests to the health route
     for _ in range(3):
@@ -125,7 +124,6 @@ def test_prometheus_counts_the_api_s_requests_by_route(monitored):
     assert monitored.value('up{job="api"}') == 1
 
 
-@pytest.mark.xfail(reason="needs the worker metrics branch", strict=False)
 def test_prometheus_sees_a_sent_job_in_the_worker_s_metrics(monitored):
     # Given an email accepted by the API and sent by the worker
     headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET)}"}

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import dramatiq
 
+from tribe_shared.contract import worker_heartbeats_key
+
 
 @contextmanager
 def running_worker(broker: dramatiq.Broker, *, threads: int = 2) -> Iterator[dramatiq.Worker]:
@@ -23,4 +25,4 @@ def running_worker(broker: dramatiq.Broker, *, threads: int = 2) -> Iterator[dra
 def heartbeat(client, namespace: str, member: str = "worker-host:1", *, age: float = 0.0) -> None:
     """Score a worker's heartbeat ``age`` seconds ago, as a worker process does (METRICS.md:
     ``{namespace}:worker-heartbeats``, member ``<hostname>:<pid>``, score the unix time)."""
-    client.zadd(f"{namespace}:worker-heartbeats", {member: time.time() - age})
+    client.zadd(worker_heartbeats_key(namespace), {member: time.time() - age})

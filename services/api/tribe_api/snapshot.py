@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tribe_shared.circuit import CircuitBreaker, CircuitStatus, email_circuit_key
-from tribe_shared.contract import JobStatus
+from tribe_shared.contract import JobStatus, worker_heartbeats_key
 from tribe_shared.db import database, is_postgres
 from tribe_shared.models import NotificationJob
 from tribe_shared.queues import DEPTH_REPLIES, read_depths
@@ -36,11 +36,6 @@ FAILURE_RATE_WINDOW = timedelta(hours=1)
 HEARTBEAT_FRESH_SECONDS = 60.0
 #: Heartbeats older than this are dropped from the set when it is read.
 HEARTBEAT_PRUNE_SECONDS = 3600.0
-
-
-def heartbeat_key(namespace: str) -> str:
-    """The sorted set each worker process scores with the unix time of its last heartbeat."""
-    return f"{namespace}:worker-heartbeats"
 
 
 def probe_client(client: redis.Redis, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
@@ -187,7 +182,7 @@ def read_broker_state(
     now = time.time() if now is None else now
     pipe = client.pipeline(transaction=False)
     depths_of = read_depths(pipe, namespace)
-    beats = heartbeat_key(namespace)
+    beats = worker_heartbeats_key(namespace)
     pipe.zremrangebyscore(beats, "-inf", now - HEARTBEAT_PRUNE_SECONDS)
     pipe.zcount(beats, now - HEARTBEAT_FRESH_SECONDS, "+inf")
     if circuit.shared:

@@ -283,6 +283,17 @@ class CircuitBreaker:
         before = self._store.hold(self._clock(), seconds)
         self._transitioned(CircuitState(before), CircuitState.OPEN)
 
+    def trip(self) -> None:
+        """Open now, whatever the count, for the reset interval; then one probe as usual.
+
+        For a failure every call would meet (the provider refused our credentials).
+        """
+        self.hold(self._reset)
+
+    @property
+    def reset_seconds(self) -> float:
+        return self._reset
+
     def record_success(self) -> CircuitState:
         """The provider answered: close the circuit. Returns the state before."""
         before = CircuitState(self._store.success())

@@ -141,6 +141,10 @@ def deliver(job_ids: Sequence[UUID], delivery: Delivery, attempt: Attempt | None
         try:
             message_id = outgoing.send()
         except DeliveryError as exc:
+            if exc.refused:
+                journal.called(outgoing.provider, "refused", time.perf_counter() - started)
+                deferrals.append(_pause(outgoing, delivery, exc, _ms_since(started), journal))
+                continue
             outcome = "transient" if exc.transient else "permanent"
             journal.called(outgoing.provider, outcome, time.perf_counter() - started)
             if outgoing.gated:
@@ -353,6 +357,29 @@ def _observe(circuit: CircuitBreaker, exc: DeliveryError, clean: bool) -> None:
         circuit.record_failure()
     elif not clean:
         circuit.record_success()  # the provider answered: it is up, the email was bad
+
+
+def _pause(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, duration_ms, journal):
+    """The provider refused our credentials: stop every worker's sending (the circuit opens for
+    its reset interval, then lets one probe through) and put the jobs back without spending a
+    retry, logging the attempt. Returns the milliseconds to defer their message by."""
+    delivery.circuit.trip()
+    now = delivery.clock()
+    execute_together(
+        DeliveryLog.insert_many(
+            _logs(outgoing, now, DeliveryStatus.TRANSIENT_FAILURE, duration_ms, error=exc.reason)
+        ),
+        NotificationJob.update(
+            status=JobStatus.QUEUED, queued_at=now, failure_reason=exc.reason
+        ).where(
+            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
+            NotificationJob.status == JobStatus.PROCESSING,
+        ),
+    )
+    wait_ms = math.ceil(delivery.circuit.reset_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
+    journal.deferred(outgoing.jobs, "circuit", wait_ms)
+    log.error("sending paused for every worker: %s", exc.reason)
+    return wait_ms
 
 
 def _backoff_ms(jobs: list[NotificationJob], delivery: Delivery, exc: DeliveryError) -> int:

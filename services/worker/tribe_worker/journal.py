@@ -53,7 +53,8 @@ class Journal:
         metrics.gate_deferrals.labels(gate=gate).inc()
 
     def called(self, provider: str, outcome: str, seconds: float) -> None:
-        """A provider call returned ``outcome`` (``sent``, ``transient``, ``permanent``)."""
+        """A provider call returned ``outcome`` (``sent``, ``transient``, ``permanent``, or
+        ``refused``: the provider refused our credentials)."""
         metrics.provider_calls.labels(provider=provider, outcome=outcome).inc()
         metrics.provider_call_duration.labels(provider=provider).observe(seconds)
 

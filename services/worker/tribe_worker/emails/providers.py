@@ -36,13 +36,23 @@ class DeliveryError(Exception):
 
     ``transient`` failures (timeouts, 429, 5xx) are retried; the others fail the job at once.
     ``retry_after`` is the provider's own wait in seconds, when it gave one.
+    ``refused``: the provider refused our credentials (401/403). Nothing can be sent until
+    someone fixes the key; it is no fault of the email's, so its job is not failed.
     """
 
-    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        refused: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after
+        self.refused = refused
 
 
 class EmailProvider(Protocol):

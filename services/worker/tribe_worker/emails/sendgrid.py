@@ -32,6 +32,8 @@ DEFAULT_TIMEOUT = 10.0
 
 #: HTTP statuses worth retrying; every other error status fails the job at once.
 TRANSIENT_STATUSES = {408, 429} | set(range(500, 600))
+#: SendGrid refused the API key: sending pauses for everyone (see ``DeliveryError.refused``).
+REFUSED_STATUSES = {401, 403}
 
 #: The v3 mail-send endpoint, under the configured host.
 MAIL_SEND_PATH = "/v3/mail/send"
@@ -135,4 +137,9 @@ def _from_error_status(status: int, headers, payload: bytes) -> DeliveryError:
             retry_after = max(0.0, float(reset) - time.time()) if reset else None
         except ValueError:
             retry_after = None
-    return DeliveryError(reason, transient=status in TRANSIENT_STATUSES, retry_after=retry_after)
+    return DeliveryError(
+        reason,
+        transient=status in TRANSIENT_STATUSES,
+        retry_after=retry_after,
+        refused=status in REFUSED_STATUSES,
+    )

@@ -2,7 +2,7 @@
 failing or throttling, two schedulers at once, priority, the global rate limit, cancellation.
 
 Each test runs release + web (gunicorn) + worker (dramatiq CLI) on a redis-server of its own with
-shortened timings (:data:`tests.reliability_harness.FAST_PROFILE`). Instead of waiting for
+shortened timings (:data:`tests.faults.harness.FAST_PROFILE`). Instead of waiting for
 periodiq's minute, the periodic work (relay, reaper) runs on demand: called from the test process,
 or as tick messages that worker processes consume. Each test prints its figures: accepted, sent,
 lost, duplicates, seconds (``pytest -s`` shows them).
@@ -15,65 +15,25 @@ import re
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 
-from tests.fakes.redis_server import RedisProcess
 from tests.fakes.sendgrid import Reply
-from tests.reliability_harness import (
+from tests.faults.harness import (
     DELIVERY_TIMEOUT,
-    Deployment,
+    PAST_GRACE,
     concurrently,
     delivered,
     figures_for,
+    ids_of,
+    requests_for,
     settle,
-    truncate_all,
 )
 from tests.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_worker.relay import GRACE
-
-pytestmark = pytest.mark.e2e
-
-#: Lets the test relay jobs the API has just left ``pending`` (the relay skips younger ones).
-PAST_GRACE = GRACE + timedelta(seconds=1)
-
-
-@pytest.fixture
-def deploy(postgres_url, sendgrid, tmp_path):
-    """Start a :class:`Deployment`: ``deploy(worker=(processes, threads) | None, **env)``."""
-    if not RedisProcess.available():
-        pytest.fail("redis-server is not installed")
-    database = db.bind(postgres_url)
-    truncate_all()
-    started: list[Deployment] = []
-
-    def start(*, worker: tuple[int, int] | None = (1, 2), **env: str) -> Deployment:
-        deployment = Deployment(tmp_path, postgres_url, sendgrid, env)
-        started.append(deployment)
-        deployment.start_web()
-        if worker is not None:
-            deployment.start_worker(*worker)
-        return deployment
-
-    yield start
-    try:
-        for deployment in started:
-            deployment.stop()
-    finally:
-        truncate_all()
-        database.close_all()
-
-
-def ids_of(accepted: list[dict]) -> list[str]:
-    return [job["jobId"] for job in accepted]
-
-
-def requests_for(sendgrid, job_id: str) -> list:
-    return [r for r in sendgrid.requests if job_id in r.job_ids]
 
 
 def test_a_worker_killed_mid_batch_loses_no_job_and_duplicates_only_its_crash_window(

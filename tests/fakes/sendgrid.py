@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -63,6 +64,13 @@ class Received:
         return [to["email"] for p in self.body["personalizations"] for to in p["to"]]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that vanished (a killed worker, a timeout) is no error of the fake's."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeSendGrid:
     def __init__(self, api_key: str = API_KEY):
         self.api_key = api_key
@@ -99,7 +107,7 @@ class FakeSendGrid:
             def do_POST(self):
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlparse
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 #: The one database handle every model uses; :func:`bind` points it at a real database.
 database = DatabaseProxy()
+
+#: What peewee raises when the database cannot be reached (down, restarting, connection cut).
+DATABASE_DOWN_ERRORS = (OperationalError, InterfaceError)
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",

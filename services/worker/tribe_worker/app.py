@@ -7,6 +7,7 @@ fresh worker on a ``StubBroker`` and production builds one on Redis, with no imp
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from periodiq import PeriodiqMiddleware, cron
 from tribe_shared.broker import build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
+from tribe_shared.db import DATABASE_DOWN_ERRORS
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
@@ -46,6 +48,8 @@ TICK_SECONDS = 45.0
 #: Extra messages a digest tick sends when more schedules are due than one batch: each runs the
 #: scan too, on another worker thread or process, taking batches the others have not locked.
 DIGEST_TICK_HELPERS = 3
+#: Longest a worker thread keeps trying to record a provider's answer while the database is down.
+MAX_RECORD_PATIENCE = 60.0
 #: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
 NORMAL_PRIORITY = 10
 URGENT_PRIORITY = 0
@@ -110,6 +114,8 @@ def build_worker(
         clock=clock,
         backoff_ms=settings.retry_backoff_ms,
         public_base_url=settings.public_base_url,
+        # Well inside the lease: the reaper must not take back a job still being recorded.
+        record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
     )
 
     def run_delivery(arg: str | list[str]) -> None:
@@ -119,6 +125,12 @@ def build_worker(
         except Deferred as deferred:
             # A re-enqueued copy keeps its retry count: waiting at a gate is not a retry.
             broker.enqueue(CurrentMessage.get_current_message(), delay=deferred.delay_ms)
+        except DATABASE_DOWN_ERRORS as exc:
+            # Nor is waiting for the database: an outage must not fail jobs. A job claimed
+            # before it struck stays ``processing`` until the reaper's lease takes it back.
+            log.warning("database unreachable, delivery deferred: %s", exc)
+            delay_ms = int(settings.outbox_poll_seconds * 1000 * random.uniform(1.0, 2.0))
+            broker.enqueue(CurrentMessage.get_current_message(), delay=delay_ms)
 
     def mark_job_failed(message: dict, retry_info: dict) -> None:
         (arg,) = message["args"]

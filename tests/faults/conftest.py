@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import unavailable
 from tests.fakes.postgres_server import PostgresProcess
 from tests.fakes.redis_server import RedisProcess
-from tests.faults.harness import Deployment, truncate_all
+from tests.faults.harness import FAST_PROFILE, Deployment, truncate_all
 from tribe_shared import db
 from tribe_shared.migrate import apply_migrations
 
@@ -31,15 +31,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def deploy(postgres_url, sendgrid, tmp_path) -> Iterator[Callable[..., Deployment]]:
     """Start a :class:`Deployment` on this run's PostgreSQL database:
-    ``deploy(worker=(processes, threads) | None, **env)``. Everything started is stopped after."""
+    ``deploy(worker=(processes, threads) | None, profile=FAST_PROFILE, **env)``. Everything
+    started is stopped after."""
     if not RedisProcess.available():
         pytest.fail("redis-server is not installed")
     database = db.bind(postgres_url)
     truncate_all()
     started: list[Deployment] = []
 
-    def start(*, worker: tuple[int, int] | None = (1, 2), **env: str) -> Deployment:
-        deployment = Deployment(tmp_path, postgres_url, sendgrid, env)
+    def start(
+        *, worker: tuple[int, int] | None = (1, 2), profile=FAST_PROFILE, **env: str
+    ) -> Deployment:
+        deployment = Deployment(tmp_path, postgres_url, sendgrid, env, profile=profile)
         started.append(deployment)
         deployment.start_web()
         if worker is not None:

@@ -20,7 +20,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.broker import build_broker, dead_letter_of
+from tribe_shared.broker import BROKER_DOWN_ERRORS, build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
 from tribe_shared.db import DATABASE_DOWN_ERRORS
@@ -53,6 +53,22 @@ MAX_RECORD_PATIENCE = 60.0
 #: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
 NORMAL_PRIORITY = 10
 URGENT_PRIORITY = 0
+
+
+class TickActor(dramatiq.Actor):
+    """A periodic actor, whose tick is skipped, not fatal, when the broker cannot be reached.
+
+    periodiq sends ticks from its main loop, where one exception ends the scheduler process
+    (and with it every later tick, unless something restarts it). The next minute's tick does
+    the same work, so a tick lost to a Redis outage only delays it.
+    """
+
+    def send_with_options(self, **kwargs):
+        try:
+            return super().send_with_options(**kwargs)
+        except BROKER_DOWN_ERRORS as exc:
+            log.warning("%s: tick not sent, the broker is unreachable: %s", self.actor_name, exc)
+            return None
 
 
 @dataclass(frozen=True)
@@ -190,7 +206,7 @@ def build_worker(
                 on_retry_exhausted=exhausted,
             )
         )
-    every_minute = {"periodic": cron("* * * * *"), "max_retries": 0}
+    every_minute = {"periodic": cron("* * * * *"), "max_retries": 0, "actor_class": TickActor}
     relay_actor = declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute)
     actors.append(relay_actor)
     actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))

@@ -56,7 +56,9 @@ def test_a_hanging_provider_times_out_within_10_s_as_a_transient_failure(deploy,
     done = system.run_periodic_work_until(
         lambda: system.all_have(job_ids, JobStatus.SENT) and system.drained()
     )
-    timeouts = transient_logs(job_ids)
+    # (a probe held when the fake let go of its held requests was cut, not timed out)
+    failures = transient_logs(job_ids)
+    timeouts = [log for log in failures if "timed out" in log.error.lower()]
     longest = max(log.duration_ms for log in timeouts) / 1000 if timeouts else 0.0
     figures = figures_for(
         "provider hangs",
@@ -64,6 +66,7 @@ def test_a_hanging_provider_times_out_within_10_s_as_a_transient_failure(deploy,
         job_ids,
         started,
         timed_out_calls=len(timeouts),
+        other_transient_failures=len(failures) - len(timeouts),
         longest_call_seconds=round(longest, 3),
         calls_held_by_the_hang=hung_before_open,
         drained_seconds_after_recovery=round(time.monotonic() - recovered_at, 2),
@@ -71,8 +74,7 @@ def test_a_hanging_provider_times_out_within_10_s_as_a_transient_failure(deploy,
     assert done, system.statuses(job_ids)
     assert figures.lost == 0
     # Each held call ended at the client's timeout, no later, as a transient failure
-    assert timeouts, "the hung calls were recorded as transient failures"
-    assert all("timed out" in log.error.lower() for log in timeouts), [t.error for t in timeouts]
+    assert len(timeouts) >= hung_before_open, [log.error for log in failures]
     assert longest <= TIMEOUT_BOUND + MARGIN
     # ... and the circuit kept the hang from taking every thread again and again: at most one
     # call per thread before it opened

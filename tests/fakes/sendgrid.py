@@ -87,6 +87,8 @@ class FakeSendGrid:
         self.intercept: Callable[[Received], Reply | None] | None = None
         self._released = threading.Event()
         self._stopping = False
+        #: Requests being handled right now (received, not yet answered or dropped).
+        self.in_flight = 0
 
     @property
     def url(self) -> str:
@@ -105,7 +107,13 @@ class FakeSendGrid:
                 pass
 
             def do_POST(self):
-                fake._handle(self)
+                with fake._changed:
+                    fake.in_flight += 1
+                try:
+                    fake._handle(self)
+                finally:
+                    with fake._changed:
+                        fake.in_flight -= 1
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -11,6 +11,7 @@ import time
 
 from tests.fakes.sendgrid import Received, Reply
 from tests.faults.harness import delivered, figures_for, ids_of, pid_of_connection, requests_for
+from tests.waiting import wait_until
 from tribe_shared.contract import JobStatus
 from tribe_worker.maintenance import MAX_LEASE_LOSSES
 
@@ -32,6 +33,8 @@ def test_a_worker_sigkilled_five_times_under_1000_jobs_loses_none(deploy, sendgr
         target = 100 + 150 * kill
         system.run_periodic_work_until(lambda t=target: len(sendgrid.requests) >= t, timeout=60)
         system.kill_worker()
+        # (the fake has finished answering what the dead worker had sent)
+        wait_until(lambda: sendgrid.in_flight == 0, what="the fake to answer its last requests")
         # Accepted by SendGrid but not yet recorded sent: the crash window of this kill.
         statuses = {str(job.id): job.status for job in system.jobs(job_ids)}
         in_the_window |= {

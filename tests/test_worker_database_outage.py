@@ -66,6 +66,14 @@ def test_recording_gives_up_when_the_outage_outlasts_its_patience(sqlite_url):
     assert write.calls == 2.0 / RECORD_RETRY_SECONDS + 1
 
 
+def test_a_bad_statement_is_not_taken_for_an_outage(sqlite_url):
+    def bad_statement():
+        db.database.execute_sql("SELECT no_such_column FROM notification_jobs")
+
+    with pytest.raises(peewee.OperationalError):
+        record_patiently(bad_statement, 10.0, sleep=pytest.fail)
+
+
 def test_a_delivery_that_meets_a_database_outage_waits_without_using_up_a_retry(
     sqlite_url, stub_broker, sendgrid
 ):

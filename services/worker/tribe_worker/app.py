@@ -23,7 +23,7 @@ from periodiq import PeriodiqMiddleware, cron
 from tribe_shared.broker import BROKER_DOWN_ERRORS, build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import DELIVERY_ACTORS, URGENT_SUFFIX, Actor, Queue
-from tribe_shared.db import DATABASE_DOWN_ERRORS
+from tribe_shared.db import DATABASE_DOWN_ERRORS, is_unreachable
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
@@ -142,6 +142,8 @@ def build_worker(
             # A re-enqueued copy keeps its retry count: waiting at a gate is not a retry.
             broker.enqueue(CurrentMessage.get_current_message(), delay=deferred.delay_ms)
         except DATABASE_DOWN_ERRORS as exc:
+            if not is_unreachable(exc):
+                raise
             # Nor is waiting for the database: an outage must not fail jobs. A job claimed
             # before it struck stays ``processing`` until the reaper's lease takes it back.
             log.warning("database unreachable, delivery deferred: %s", exc)

@@ -33,7 +33,7 @@ from tribe_shared.contract import (
     JobKind,
     JobStatus,
 )
-from tribe_shared.db import DATABASE_DOWN_ERRORS, database, execute_together
+from tribe_shared.db import DATABASE_DOWN_ERRORS, database, execute_together, is_unreachable
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
 from tribe_worker import statements
 from tribe_worker.digest_build import DigestSkip, compose_digest
@@ -397,8 +397,8 @@ def record_patiently(
         try:
             write()
             return
-        except DATABASE_DOWN_ERRORS:
-            if monotonic() >= deadline:
+        except DATABASE_DOWN_ERRORS as exc:
+            if not is_unreachable(exc) or monotonic() >= deadline:
                 raise
             # A broken connection goes back to the pool to be discarded; the next try connects.
             with contextlib.suppress(*DATABASE_DOWN_ERRORS):

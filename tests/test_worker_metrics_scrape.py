@@ -2,7 +2,7 @@
 serves one exposition (``dramatiq_prom_port``) summing the ``dramatiq_*`` and ``tribe_*`` metrics
 of both worker processes; each process beats while it runs and removes its beat when stopped;
 the worker's log is JSON lines. Release + web (gunicorn) + worker on a redis-server of the
-test's own, the run's PostgreSQL database and the fake SendGrid (see reliability_harness)."""
+test's own, the run's PostgreSQL database and the fake SendGrid (see tests/faults/harness.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.redis_server import RedisProcess
-from tests.reliability_harness import DELIVERY_TIMEOUT, Deployment, truncate_all
+from tests.faults.harness import DELIVERY_TIMEOUT, Deployment, truncate_all
 from tests.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, worker_heartbeats_key

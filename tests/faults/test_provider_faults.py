@@ -1,15 +1,18 @@
 """SendGrid misbehaving at the wire: hanging without an answer, resetting connections.
 
-(500s, 429 with a reset time and a 400 are in ``test_reliability.py``.)
+(500s, 429 with a reset time and a 400 are in ``test_reliability.py``.) And SendGrid refusing our
+API key (401): sending pauses for every worker until it is fixed.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
 from tests.fakes.sendgrid import Reply
-from tests.faults.harness import figures_for, ids_of, requests_for
+from tests.faults.harness import DELIVERY_TIMEOUT, figures_for, ids_of, requests_for, settle
+from tests.test_worker_metrics_scrape import scrape, total
 from tests.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import DeliveryStatus, JobStatus
@@ -115,3 +118,61 @@ def test_connections_reset_mid_request_are_retried_and_nothing_is_sent_twice(dep
         (job_id,) = request.job_ids
         assert [r.status for r in requests_for(sendgrid, job_id)][-1] == 202
     assert (figures.lost, figures.duplicates) == (0, 0)
+
+
+def test_a_refused_api_key_pauses_every_worker_without_a_retry_storm_or_a_lost_job(
+    deploy, sendgrid
+):
+    # Given SendGrid refuses our key (401), and two worker processes of four threads
+    processes, threads = 2, 4
+    system = deploy(worker=(processes, threads))
+    settings = system.settings
+    sendgrid.default = Reply(401, body={"errors": [{"message": "authorization grant is invalid"}]})
+    started = time.monotonic()
+    job_ids = ids_of(system.send_emails(40))
+
+    # When the workers meet the refusal, sending pauses for all of them: the circuit opens
+    wait_until(
+        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
+        timeout=15,
+        what="the circuit to open on the refusal",
+    )
+    opened_at = time.time()
+    wait_until(
+        lambda: sum(1 for r in sendgrid.requests if r.received_at > opened_at + 0.2) >= 3,
+        timeout=15,
+        what="three probes while the key is refused",
+    )
+    # ... and the alerting metric counts the refusals
+    refused = total(scrape(system.metrics_url), "tribe_provider_calls_total", outcome="refused")
+    # Then, the key fixed, every job goes out
+    sendgrid.default = Reply()
+    recovered_at = time.monotonic()
+    done = settle(
+        lambda: system.all_have(job_ids, JobStatus.SENT) and system.drained(),
+        timeout=DELIVERY_TIMEOUT,
+    )
+    jobs = system.jobs(job_ids)
+    answered_401 = [r for r in sendgrid.requests if r.status == 401]
+    probe_times = sorted(r.received_at for r in answered_401 if r.received_at > opened_at + 0.2)
+    probe_gaps = [later - earlier for earlier, later in itertools.pairwise(probe_times)]
+    figures = figures_for(
+        "provider refuses the API key (401)",
+        system,
+        job_ids,
+        started,
+        answered_401=len(answered_401),
+        refused_metric=refused,
+        total_retries=sum(job.retry_count for job in jobs),
+        shortest_gap_between_probes=f"{min(probe_gaps):.3f}s" if probe_gaps else "-",
+        drained_seconds_after_fix=round(time.monotonic() - recovered_at, 2),
+    )
+    assert done, system.statuses(job_ids)
+    assert (figures.lost, figures.duplicates) == (0, 0)
+    assert not [job for job in jobs if job.status == JobStatus.FAILED]
+    assert sum(job.retry_count for job in jobs) == 0, "a refusal spent no job's retries"
+    assert refused >= 3
+    # No retry storm: past the calls on their way when the first refusal came, one probe per
+    # reset interval across both processes (less 5% for timers)
+    assert len(answered_401) <= processes * threads + len(probe_times)
+    assert all(gap >= 0.95 * settings.circuit_reset_seconds for gap in probe_gaps), probe_gaps

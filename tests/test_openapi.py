@@ -10,6 +10,7 @@ import pytest
 from falcon import testing
 
 from tribe_api.app import create_app
+from tribe_shared import db as shared_db
 from tribe_shared.settings import Settings
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -164,3 +165,20 @@ def test_the_docs_page_is_html_that_loads_the_document(sqlite_url):
     assert "<html" in response.text.lower()
     spec_urls = re.findall(r"""url:\s*["']([^"']+)["']""", response.text)
     assert [urljoin("/api/docs", url) for url in spec_urls] == ["/api/openapi.json"]
+
+
+def test_the_document_is_served_before_any_database_is_bound():
+    # Given an app whose database handle was never bound (a tool that only wants the document)
+    bound = shared_db.database.obj
+    shared_db.database.initialize(None)
+    try:
+        api = testing.TestClient(create_app(Settings(app_env="test")))
+
+        # When it is asked for its document
+        response = api.simulate_get("/api/openapi.json")
+    finally:
+        shared_db.database.initialize(bound)
+
+    # Then it serves it
+    assert response.status_code == 200, response.text
+    assert response.json["paths"]

@@ -121,6 +121,23 @@ def test_protected_routes_need_a_bearer_token_and_health_does_not(document):
         assert names == expected, f"{method} {path}"
 
 
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def test_every_operation_documents_the_errors_the_middleware_and_body_parsing_give(document):
+    # What a request can get before its resource runs is in the document, on every route
+    for path, method, operation in operations(document):
+        codes = set(operation["responses"])
+        assert "413" in codes, f"{method} {path}: a body over 1 MiB"
+        if path in PUBLIC_ROUTES:
+            continue
+        assert {"401", "503"} <= codes, f"{method} {path}: no token, no database"
+        if "requestBody" in operation:
+            assert "415" in codes, f"{method} {path}: a body that is not JSON, or none"
+        if method in WRITE_METHODS:
+            assert "429" in codes, f"{method} {path}: the per-user write limit"
+
+
 def test_digest_schedule_bodies_say_what_the_api_accepts(document):
     # What the validation refuses is in the document, so a client (or a fuzzer) can know it
     for path, method in (

@@ -17,9 +17,9 @@ from tribe_api.schemas import (
     SendEmail,
     SendEmailAccepted,
 )
-from tribe_api.spec import spec
+from tribe_api.spec import errors, spec
 
-ERRORS = {"HTTP_400": Error, "HTTP_401": Error, "HTTP_413": Error, "HTTP_415": Error}
+ERRORS = errors(body=True, write=True)
 
 
 class SendEmailResource:

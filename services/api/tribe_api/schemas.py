@@ -528,6 +528,33 @@ class DigestScheduleCreate(RequestModel):
     month's last day) digests and must be absent for daily ones.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "frequency": {"const": "daily"},
+                        "delivery_day": {"type": "null"},
+                    }
+                },
+                {
+                    "required": ["delivery_day"],
+                    "properties": {
+                        "frequency": {"const": "weekly"},
+                        "delivery_day": {"type": "integer", "maximum": 7},
+                    },
+                },
+                {
+                    "required": ["delivery_day"],
+                    "properties": {
+                        "frequency": {"const": "monthly"},
+                        "delivery_day": {"type": "integer"},
+                    },
+                },
+            ]
+        }
+    )
+
     recipient_id: UUID
     group_id: UUID
     frequency: FrequencyName

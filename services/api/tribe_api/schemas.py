@@ -6,6 +6,7 @@ CR, LF and NUL, and no stored string may hold NUL.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -58,10 +59,17 @@ def _no_nul_inside(value: Any) -> Any:
     return value
 
 
-def _text_only(value: Any) -> Any:
-    """A date-time in a body is ISO 8601 text, as documented, never a number of seconds."""
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time string with a timezone")
+#: RFC 3339 (what the document's ``format: date-time`` means): date, time and offset.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A date-time in a body is RFC 3339 text, as documented: never a number of seconds, nor
+    ``"0"`` or another form pydantic would also read."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time with a timezone, e.g. 2026-01-31T09:00:00Z")
     return value
 
 
@@ -75,7 +83,7 @@ HeaderText = Annotated[
     Field(json_schema_extra={"pattern": r"^[^\r\n\x00]*$"}),
 ]
 #: An aware date-time given as ISO 8601 text (pydantic would also take a number).
-Instant = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
 def _number_only(value: Any) -> Any:

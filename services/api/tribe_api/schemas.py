@@ -157,6 +157,20 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _not_null(*names: str):
+    """Document optional fields of a PATCH as never null: the API refuses a null (422) where
+    it cannot clear the field, but pydantic needs ``None`` as the "not given" default."""
+
+    def strip_null(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            (kept,) = [option for option in field.pop("anyOf") if option != {"type": "null"}]
+            field.pop("default", None)
+            field.update(kept)
+
+    return strip_null
+
+
 class SendEmail(RequestModel):
     """One email: a template ``type`` rendered with ``templateData``."""
 
@@ -254,7 +268,12 @@ class RecipientCreate(RecipientFields):
 
 
 class RecipientPatch(RecipientFields):
-    """Only the fields given change; ``group_ids`` replaces the memberships."""
+    """Only the fields given change; ``group_ids`` replaces the memberships.
+
+    ``name`` cannot be null (422); ``email`` or ``phone`` can, while the other remains (else 422).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_not_null("name"))
 
     name: HeaderText | None = Field(default=None, min_length=1, max_length=200)
 
@@ -575,7 +594,21 @@ class DigestScheduleCreate(RequestModel):
 
 
 class DigestSchedulePatch(RequestModel):
-    """Only the fields given change; the next run is computed again from now."""
+    """Only the fields given change; the next run is computed again from now.
+
+    Only ``delivery_day`` may be null (a daily digest has none); any other null is a 422.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=_not_null(
+            "frequency",
+            "delivery_time",
+            "timezone",
+            "is_active",
+            "max_updates_per_digest",
+            "include_content_types",
+        )
+    )
 
     frequency: FrequencyName | None = None
     delivery_time: DeliveryTime | None = None

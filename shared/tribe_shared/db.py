@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlparse
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
 
 #: The one database handle every model uses; :func:`bind` points it at a real database.
 database = DatabaseProxy()
+
+#: What peewee raises when the database cannot be reached (down, restarting, connection cut);
+#: :func:`is_unreachable` tells those from a bad statement.
+DATABASE_DOWN_ERRORS = (OperationalError, InterfaceError)
+#: SQLite errors that mean "cannot get at the database now", not "this statement is wrong".
+SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "readonly database")
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -134,6 +140,22 @@ def locking_transaction():
     if is_postgres():
         return database.atomic()
     return database.atomic("IMMEDIATE")
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached now, rather than a bad statement.
+
+    PostgreSQL reports connection trouble (and cancelled or deadlocked statements, worth trying
+    again too) as ``OperationalError``; SQLite reports bad SQL that way as well.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__ or exc.__context__ or exc
+    if type(cause).__module__.startswith("sqlite3"):
+        return any(marker in str(cause).lower() for marker in SQLITE_OUTAGES)
+    return True
 
 
 def is_postgres() -> bool:

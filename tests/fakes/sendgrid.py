@@ -2,20 +2,25 @@
 
 It records every request and answers from a script of replies, then with its ``default`` reply
 (202 with an ``X-Message-Id`` unless a test sets another, e.g. ``fake.default = Reply(500)`` for an
-outage): errors, 429 with ``X-RateLimit-Reset``, slow answers, a connection closed after the answer
-or dropped before it. Like SendGrid it speaks HTTP/1.1 and keeps connections alive; each request
+outage): errors, 429 with ``X-RateLimit-Reset``, slow answers, a request held without an answer
+(a hang), a connection closed after the answer or dropped before it. A test may also look at each
+request as it arrives (``fake.intercept``) and pick its reply, or act, e.g. kill the worker that
+sent it. Like SendGrid it speaks HTTP/1.1 and keeps connections alive; each request
 notes which connection it came on. Start it with ``FakeSendGrid().start()`` and point
 ``SENDGRID_API_HOST`` at its ``url``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +38,9 @@ class Reply:
     close: bool = False
     #: Drop the connection instead of answering (a reset in the middle of a request).
     drop: bool = False
+    #: Never answer: hold the request until :meth:`FakeSendGrid.release` or the fake stops,
+    #: then drop the connection (a provider that hangs).
+    hang: bool = False
 
 
 @dataclass
@@ -56,6 +64,13 @@ class Received:
         return [to["email"] for p in self.body["personalizations"] for to in p["to"]]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that vanished (a killed worker, a timeout) is no error of the fake's."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeSendGrid:
     def __init__(self, api_key: str = API_KEY):
         self.api_key = api_key
@@ -67,6 +82,13 @@ class FakeSendGrid:
         self._server: ThreadingHTTPServer | None = None
         #: Connections the fake closed or dropped (by a scripted ``close`` or ``drop``).
         self.closed_connections = 0
+        #: Called with each request as it arrives (before any delay); a Reply it returns
+        #: replaces the scripted one. It runs on the request's own server thread.
+        self.intercept: Callable[[Received], Reply | None] | None = None
+        self._released = threading.Event()
+        self._stopping = False
+        #: Requests being handled right now (received, not yet answered or dropped).
+        self.in_flight = 0
 
     @property
     def url(self) -> str:
@@ -85,16 +107,29 @@ class FakeSendGrid:
                 pass
 
             def do_POST(self):
-                fake._handle(self)
+                with fake._changed:
+                    fake.in_flight += 1
+                try:
+                    fake._handle(self)
+                finally:
+                    with fake._changed:
+                        fake.in_flight -= 1
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
         return self
 
+    def release(self) -> None:
+        """Let every request held so far by a ``hang`` reply go (its connection is dropped)."""
+        released, self._released = self._released, threading.Event()
+        released.set()
+
     def stop(self) -> None:
+        self._stopping = True
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -130,22 +165,30 @@ class FakeSendGrid:
             reply = Reply(
                 401, body={"errors": [{"message": "The provided authorization grant is invalid"}]}
             )
-        if reply.delay:
-            time.sleep(reply.delay)
-        message_id = uuid.uuid4().hex if reply.status == 202 and not reply.drop else None
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {"unparseable": raw.decode(errors="replace")}
-        # Recorded before answering: whoever saw this answer finds it in ``requests``.
         received = Received(
-            dict(request.headers),
-            body,
-            message_id,
-            received_at,
-            None if reply.drop else reply.status,
-            request.client_address[:2],
+            dict(request.headers), body, None, received_at, None, request.client_address[:2]
         )
+        if self.intercept is not None:
+            reply = self.intercept(received) or reply
+        if reply.hang:
+            with self._changed:
+                self.requests.append(received)
+                self._changed.notify_all()
+            released = self._released
+            if not self._stopping:
+                released.wait()
+            self._close(request)
+            return
+        if reply.delay:
+            time.sleep(reply.delay)
+        received.message_id = uuid.uuid4().hex if reply.status == 202 and not reply.drop else None
+        received.status = None if reply.drop else reply.status
+        message_id = received.message_id
+        # Recorded before answering: whoever saw this answer finds it in ``requests``.
         with self._changed:
             self.requests.append(received)
             self._changed.notify_all()
@@ -172,7 +215,8 @@ class FakeSendGrid:
 
     def _close(self, request: BaseHTTPRequestHandler) -> None:
         request.close_connection = True
-        request.connection.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # the client may have gone already
+            request.connection.shutdown(socket.SHUT_RDWR)
         with self._changed:
             self.closed_connections += 1
             self._changed.notify_all()

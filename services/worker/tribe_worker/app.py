@@ -7,6 +7,7 @@ fresh worker on a ``StubBroker`` and production builds one on Redis, with no imp
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.broker import build_broker, dead_letter_of
+from tribe_shared.broker import BROKER_DOWN_ERRORS, build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import (
     DELIVERY_ACTORS,
@@ -28,6 +29,7 @@ from tribe_shared.contract import (
     Queue,
     worker_heartbeats_key,
 )
+from tribe_shared.db import DATABASE_DOWN_ERRORS, is_unreachable
 from tribe_shared.models import utcnow
 from tribe_shared.settings import Settings
 from tribe_worker.delivery import Deferred, Delivery, deliver, mark_exhausted
@@ -54,9 +56,27 @@ TICK_SECONDS = 45.0
 #: Extra messages a digest tick sends when more schedules are due than one batch: each runs the
 #: scan too, on another worker thread or process, taking batches the others have not locked.
 DIGEST_TICK_HELPERS = 3
+#: Longest a worker thread keeps trying to record a provider's answer while the database is down.
+MAX_RECORD_PATIENCE = 60.0
 #: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
 NORMAL_PRIORITY = 10
 URGENT_PRIORITY = 0
+
+
+class TickActor(dramatiq.Actor):
+    """A periodic actor, whose tick is skipped, not fatal, when the broker cannot be reached.
+
+    periodiq sends ticks from its main loop, where one exception ends the scheduler process
+    (and with it every later tick, unless something restarts it). The next minute's tick does
+    the same work, so a tick lost to a Redis outage only delays it.
+    """
+
+    def send_with_options(self, **kwargs):
+        try:
+            return super().send_with_options(**kwargs)
+        except BROKER_DOWN_ERRORS as exc:
+            log.warning("%s: tick not sent, the broker is unreachable: %s", self.actor_name, exc)
+            return None
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,8 @@ def build_worker(
         clock=clock,
         backoff_ms=settings.retry_backoff_ms,
         public_base_url=settings.public_base_url,
+        # Well inside the lease: the reaper must not take back a job still being recorded.
+        record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
     )
 
     def run_delivery(arg: str | list[str]) -> None:
@@ -135,6 +157,14 @@ def build_worker(
         except Deferred as deferred:
             # A re-enqueued copy keeps its retry count: waiting at a gate is not a retry.
             broker.enqueue(CurrentMessage.get_current_message(), delay=deferred.delay_ms)
+        except DATABASE_DOWN_ERRORS as exc:
+            if not is_unreachable(exc):
+                raise
+            # Nor is waiting for the database: an outage must not fail jobs. A job claimed
+            # before it struck stays ``processing`` until the reaper's lease takes it back.
+            log.warning("database unreachable, delivery deferred: %s", exc)
+            delay_ms = int(settings.outbox_poll_seconds * 1000 * random.uniform(1.0, 2.0))
+            broker.enqueue(CurrentMessage.get_current_message(), delay=delay_ms)
 
     def mark_job_failed(message: dict, retry_info: dict) -> None:
         (arg,) = message["args"]
@@ -200,7 +230,7 @@ def build_worker(
                 on_retry_exhausted=exhausted,
             )
         )
-    every_minute = {"periodic": cron("* * * * *"), "max_retries": 0}
+    every_minute = {"periodic": cron("* * * * *"), "max_retries": 0, "actor_class": TickActor}
     relay_actor = declare(relay, Actor.RELAY_PENDING_JOBS.value, Queue.MAINTENANCE, **every_minute)
     actors.append(relay_actor)
     actors.append(declare(reap, Actor.REAP_STUCK_JOBS.value, Queue.MAINTENANCE, **every_minute))

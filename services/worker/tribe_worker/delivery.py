@@ -12,6 +12,7 @@ message is deferred with :class:`Deferred`, which does not consume a retry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -32,7 +33,7 @@ from tribe_shared.contract import (
     JobKind,
     JobStatus,
 )
-from tribe_shared.db import execute_together
+from tribe_shared.db import DATABASE_DOWN_ERRORS, database, execute_together, is_unreachable
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
 from tribe_worker import statements
 from tribe_worker.digest_build import DigestSkip, compose_digest
@@ -50,6 +51,9 @@ EARLY_CLAIM_SLACK = timedelta(seconds=5)
 MAX_BACKOFF_MS = 60 * 60 * 1000
 #: Longest a worker thread waits for the rate limiter before it defers the message instead.
 MAX_LIMITER_WAIT_MS = 2_000
+
+#: Pause between two tries at recording an outcome while the database is unreachable.
+RECORD_RETRY_SECONDS = 0.5
 
 #: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
 MUTE_URL = "{base}/recipients/{recipient_id}/mute"
@@ -79,6 +83,8 @@ class Delivery:
     backoff_ms: int
     #: ``PUBLIC_BASE_URL``: where the Tribe app is; None leaves links to it out of emails.
     public_base_url: str | None = None
+    #: Seconds to keep trying to record a provider's answer while the database is unreachable.
+    record_patience: float = 0.0
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -365,16 +371,18 @@ def _pause(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, duration_
     retry, logging the attempt. Returns the milliseconds to defer their message by."""
     delivery.circuit.trip()
     now = delivery.clock()
-    execute_together(
-        DeliveryLog.insert_many(
-            _logs(outgoing, now, DeliveryStatus.TRANSIENT_FAILURE, duration_ms, error=exc.reason)
+    logs = _logs(outgoing, now, DeliveryStatus.TRANSIENT_FAILURE, duration_ms, error=exc.reason)
+    record_patiently(
+        lambda: execute_together(
+            DeliveryLog.insert_many(logs),
+            NotificationJob.update(
+                status=JobStatus.QUEUED, queued_at=now, failure_reason=exc.reason
+            ).where(
+                NotificationJob.id.in_([job.id for job in outgoing.jobs]),
+                NotificationJob.status == JobStatus.PROCESSING,
+            ),
         ),
-        NotificationJob.update(
-            status=JobStatus.QUEUED, queued_at=now, failure_reason=exc.reason
-        ).where(
-            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
-            NotificationJob.status == JobStatus.PROCESSING,
-        ),
+        delivery.record_patience,
     )
     wait_ms = math.ceil(delivery.circuit.reset_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
     journal.deferred(outgoing.jobs, "circuit", wait_ms)
@@ -427,12 +435,42 @@ def _logs(outgoing: Outgoing, now, status, duration_ms, message_id=None, error=N
     ]
 
 
+def record_patiently(
+    write: Callable[[], object],
+    patience: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``write``; while the database is unreachable, try again for up to ``patience`` s.
+
+    The provider has already acted. Giving up leaves the job ``processing``, and once its lease
+    runs out the reaper hands it over again: an email sent twice. Waiting out a short database
+    outage here keeps that duplicate away (SendGrid has no idempotency key to do it for us).
+    """
+    deadline = monotonic() + patience
+    while True:
+        try:
+            write()
+            return
+        except DATABASE_DOWN_ERRORS as exc:
+            if not is_unreachable(exc) or monotonic() >= deadline:
+                raise
+            # A broken connection goes back to the pool to be discarded; the next try connects.
+            with contextlib.suppress(*DATABASE_DOWN_ERRORS):
+                database.close()
+            sleep(RECORD_RETRY_SECONDS)
+
+
 def _record_success(
     outgoing: Outgoing, delivery: Delivery, message_id: str, duration_ms: int, journal: Journal
 ):
     now = delivery.clock()
-    statements.record_sent(
-        outgoing.jobs, outgoing.provider, message_id, duration_ms, now, also=outgoing.on_sent
+    record_patiently(
+        lambda: statements.record_sent(
+            outgoing.jobs, outgoing.provider, message_id, duration_ms, now, also=outgoing.on_sent
+        ),
+        delivery.record_patience,
     )
     journal.sent(outgoing.jobs, outgoing.provider, message_id, now)
 
@@ -457,12 +495,15 @@ def _record_failure(
     else:
         status = DeliveryStatus.PERMANENT_FAILURE
         changes = {"status": JobStatus.FAILED, "failure_reason": exc.reason, "processed_at": now}
-    execute_together(
-        DeliveryLog.insert_many(_logs(outgoing, now, status, duration_ms, error=exc.reason)),
-        NotificationJob.update(**changes).where(
-            NotificationJob.id.in_([job.id for job in outgoing.jobs]),
-            NotificationJob.status == JobStatus.PROCESSING,
+    record_patiently(
+        lambda: execute_together(
+            DeliveryLog.insert_many(_logs(outgoing, now, status, duration_ms, error=exc.reason)),
+            NotificationJob.update(**changes).where(
+                NotificationJob.id.in_([job.id for job in outgoing.jobs]),
+                NotificationJob.status == JobStatus.PROCESSING,
+            ),
         ),
+        delivery.record_patience,
     )
     provider = outgoing.provider if outgoing.problem is None else None
     if exc.transient:

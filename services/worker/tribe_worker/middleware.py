@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -11,7 +12,7 @@ import time
 import dramatiq
 import redis
 
-from tribe_shared.db import database
+from tribe_shared.db import DATABASE_DOWN_ERRORS, database
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,11 @@ class DatabaseConnections(dramatiq.Middleware):
     """Open a connection before each message and hand it back to the pool after."""
 
     def before_process_message(self, broker, message):
-        database.connect(reuse_if_open=True)
+        # An unreachable database is not the message's fault: raised here, it would use up one
+        # of its retries. The actor meets the outage at its first statement (peewee connects
+        # on demand) and decides; a delivery waits without counting a retry.
+        with contextlib.suppress(DATABASE_DOWN_ERRORS):
+            database.connect(reuse_if_open=True)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         if not database.is_closed():

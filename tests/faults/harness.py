@@ -1,14 +1,21 @@
-"""A whole deployment on real processes for the reliability tests: release, web (gunicorn, two
-workers) and worker (the dramatiq CLI) on a redis-server of the test's own, the run's PostgreSQL
-database and a fake SendGrid, with timings shortened ("fast profile") so recovery takes seconds.
+"""The fault harness: a whole deployment on real processes: release, web (gunicorn, two
+workers) and worker (the dramatiq CLI) on a redis-server of the test's own, a PostgreSQL database
+(the run's own, or a server of the test's own) and a fake SendGrid whose behaviour the test
+switches at run time, with timings shortened ("fast profile") so recovery takes seconds.
 
-The scheduler process is not started: its minute tick is too slow for a test. The test process
-runs the same periodic work on demand instead (:meth:`Deployment.relay`,
-:meth:`Deployment.reap`), against the same database and broker.
+The scheduler process (periodiq) ticks once a minute, too slowly for most tests: they run the
+same periodic work on demand instead (:meth:`Deployment.relay`, :meth:`Deployment.reap`, or
+:meth:`Deployment.send_tick`, the very message periodiq sends), against the same database and
+broker. :meth:`Deployment.start_scheduler` starts the real one where a test needs it.
+
+Each scenario reports its figures (:class:`Figures`): printed, collected in
+``var/faults/figures.json`` and, with ``FAULTS_RECORD=1``, in ``tests/faults/results/figures.json``,
+which ``docs/RELIABILITY.md`` cites.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dramatiq
@@ -27,7 +34,7 @@ import requests
 from tests.conftest import JWT_SECRET, RUN_ID
 from tests.fakes.redis_server import RedisProcess, free_port
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
-from tests.processes import BIN, Processes
+from tests.processes import BIN, REPO, Processes
 from tests.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
@@ -37,7 +44,13 @@ from tribe_shared.models import ALL_MODELS, NotificationJob, utcnow
 from tribe_shared.queues import queue_depths, total
 from tribe_shared.settings import Settings
 from tribe_worker.maintenance import reap_stuck_jobs
-from tribe_worker.relay import relay_pending_jobs
+from tribe_worker.relay import GRACE, relay_pending_jobs
+
+#: Lets the test relay jobs the API has just left ``pending`` (the relay skips younger ones).
+PAST_GRACE = GRACE + timedelta(seconds=1)
+#: Where every run collects its figures, and where ``FAULTS_RECORD=1`` also writes them.
+FIGURES_FILE = REPO / "var" / "faults" / "figures.json"
+RECORDED_FIGURES_FILE = REPO / "tests" / "faults" / "results" / "figures.json"
 
 #: Shortened timings: retries after 50 ms, a circuit that probes again after 1 s, a dead
 #: worker's jobs taken back after 3 s. The rate limit is lifted unless a test is about it.
@@ -52,6 +65,10 @@ FAST_PROFILE = {
     # One test user sends every job: the per-user write limit is tested on its own.
     "USER_WRITE_RATE_PER_MINUTE": "1000000",
 }
+
+#: The defaults, for the one run that measures real recovery times. Only the per-user write
+#: limit stays lifted: the test is one user sending everything.
+DEFAULT_PROFILE = {"USER_WRITE_RATE_PER_MINUTE": "1000000"}
 
 #: The queues a worker consumes, fast lane first, as the Procfile runs it.
 WORKER_QUEUES = (Queue.URGENT.value, Queue.EMAILS.value, Queue.MAINTENANCE.value)
@@ -79,7 +96,39 @@ class Figures:
             f"\n[reliability {self.scenario}] accepted={self.accepted} sent={self.sent} "
             f"lost={self.lost} duplicates={self.duplicates} seconds={self.seconds:.2f}{more}"
         )
+        files = [FIGURES_FILE]
+        if os.environ.get("FAULTS_RECORD") == "1":
+            files.append(RECORDED_FIGURES_FILE)
+        for path in files:
+            record_figures(path, self)
         return self
+
+
+def record_figures(path: Path, figures: Figures) -> None:
+    """Set ``figures.scenario``'s entry of the JSON file at ``path`` (other entries stay)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        everything = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        everything = {}
+    everything[figures.scenario] = {
+        "accepted": figures.accepted,
+        "sent": figures.sent,
+        "lost": figures.lost,
+        "duplicates": figures.duplicates,
+        "seconds": round(figures.seconds, 2),
+        **{key: _plain(value) for key, value in figures.extra.items()},
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    path.write_text(json.dumps(dict(sorted(everything.items())), indent=2) + "\n")
+
+
+def _plain(value):
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
 
 
 class Deployment:
@@ -91,6 +140,8 @@ class Deployment:
         database_url: str,
         sendgrid: FakeSendGrid,
         env: dict[str, str],
+        *,
+        profile: dict[str, str] = FAST_PROFILE,
     ):
         self.database_url = database_url
         self.sendgrid = sendgrid
@@ -115,7 +166,9 @@ class Deployment:
             "dramatiq_prom_host": "127.0.0.1",
             "dramatiq_prom_port": str(self.metrics_port),
             "dramatiq_prom_db": str(self.metrics_dir),
-            **FAST_PROFILE,
+            # As the Procfile runs the worker.
+            "dramatiq_worker_timeout": "100",
+            **profile,
             **env,
         }
         self.settings = Settings.from_env(self.env)
@@ -165,6 +218,33 @@ class Deployment:
 
     def worker_log(self) -> str:
         return self.processes.log(f"worker-{self._workers_started}")
+
+    def worker_running(self) -> bool:
+        return self.worker is not None and self.worker.poll() is None
+
+    def restart_worker_if_it_died(self, processes: int, threads: int) -> bool:
+        """What a process supervisor does: start the worker again once it has exited."""
+        if self.worker is None or self.worker_running():
+            return False
+        self.start_worker(processes, threads)
+        return True
+
+    def worker_processes(self) -> list[int]:
+        """The pids of the worker's consuming processes (the dramatiq main process's children)."""
+        if not self.worker_running():
+            return []
+        return children_of(self.worker.pid)
+
+    def kill_worker_process(self, pid: int) -> None:
+        """SIGKILL one consuming process, as the kernel's OOM killer or a segfault would.
+
+        Dramatiq's main process then stops the others and exits: the supervisor restarts it.
+        """
+        os.kill(pid, signal.SIGKILL)
+
+    def start_scheduler(self, name: str = "scheduler") -> subprocess.Popen:
+        """The Procfile's ``scheduler``: periodiq, sending the periodic ticks every minute."""
+        return self.processes.start(name, f"{BIN}/periodiq", "tribe_worker.main:broker", TZ="UTC")
 
     def kill_worker(self) -> None:
         """SIGKILL the worker's whole process group: nothing gets to clean up."""
@@ -315,6 +395,53 @@ class Deployment:
         """Every message stored for ``queue`` (waiting or fetched), straight from Redis."""
         raw = self.broker.client.hvals(f"{self.namespace}:{queue}.msgs")
         return [dramatiq.Message.decode(data) for data in raw]
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of the live child processes of ``pid``, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def pid_of_connection(client: tuple[str, int], among: Iterable[int]) -> int | None:
+    """Which of the processes ``among`` owns the TCP connection whose local end is ``client``.
+
+    The fake SendGrid sees a request's client address; /proc tells whose socket it is.
+    """
+    port = client[1]
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in among:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                if os.readlink(fd) in inodes:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def ids_of(accepted: list[dict]) -> list[str]:
+    return [job["jobId"] for job in accepted]
+
+
+def requests_for(sendgrid: FakeSendGrid, job_id: str) -> list:
+    return [r for r in sendgrid.requests if job_id in r.job_ids]
 
 
 def settle(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:

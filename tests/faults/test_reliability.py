@@ -2,7 +2,7 @@
 failing or throttling, two schedulers at once, priority, the global rate limit, cancellation.
 
 Each test runs release + web (gunicorn) + worker (dramatiq CLI) on a redis-server of its own with
-shortened timings (:data:`tests.reliability_harness.FAST_PROFILE`). Instead of waiting for
+shortened timings (:data:`tests.faults.harness.FAST_PROFILE`). Instead of waiting for
 periodiq's minute, the periodic work (relay, reaper) runs on demand: called from the test process,
 or as tick messages that worker processes consume. Each test prints its figures: accepted, sent,
 lost, duplicates, seconds (``pytest -s`` shows them).
@@ -11,69 +11,30 @@ lost, duplicates, seconds (``pytest -s`` shows them).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 
-from tests.fakes.redis_server import RedisProcess
 from tests.fakes.sendgrid import Reply
-from tests.reliability_harness import (
+from tests.faults.harness import (
     DELIVERY_TIMEOUT,
-    Deployment,
+    PAST_GRACE,
     concurrently,
     delivered,
     figures_for,
+    ids_of,
+    requests_for,
     settle,
-    truncate_all,
 )
 from tests.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_worker.relay import GRACE
-
-pytestmark = pytest.mark.e2e
-
-#: Lets the test relay jobs the API has just left ``pending`` (the relay skips younger ones).
-PAST_GRACE = GRACE + timedelta(seconds=1)
-
-
-@pytest.fixture
-def deploy(postgres_url, sendgrid, tmp_path):
-    """Start a :class:`Deployment`: ``deploy(worker=(processes, threads) | None, **env)``."""
-    if not RedisProcess.available():
-        pytest.fail("redis-server is not installed")
-    database = db.bind(postgres_url)
-    truncate_all()
-    started: list[Deployment] = []
-
-    def start(*, worker: tuple[int, int] | None = (1, 2), **env: str) -> Deployment:
-        deployment = Deployment(tmp_path, postgres_url, sendgrid, env)
-        started.append(deployment)
-        deployment.start_web()
-        if worker is not None:
-            deployment.start_worker(*worker)
-        return deployment
-
-    yield start
-    try:
-        for deployment in started:
-            deployment.stop()
-    finally:
-        truncate_all()
-        database.close_all()
-
-
-def ids_of(accepted: list[dict]) -> list[str]:
-    return [job["jobId"] for job in accepted]
-
-
-def requests_for(sendgrid, job_id: str) -> list:
-    return [r for r in sendgrid.requests if job_id in r.job_ids]
 
 
 def test_a_worker_killed_mid_batch_loses_no_job_and_duplicates_only_its_crash_window(
@@ -97,7 +58,7 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_duplicates_only_its_crash_wi
 
     # Then every job is sent, none lost, and duplicates come only from the crash window
     figures = figures_for(
-        "a: worker SIGKILLed mid-batch",
+        "worker SIGKILLed mid-batch",
         system,
         job_ids,
         started,
@@ -142,9 +103,7 @@ def test_jobs_accepted_while_redis_is_down_are_all_sent_exactly_once_after_it_re
     done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
 
     # And every one of them is sent exactly once
-    figures = figures_for(
-        "b: Redis down while accepting", system, job_ids, started, relayed=relayed
-    )
+    figures = figures_for("Redis down while accepting", system, job_ids, started, relayed=relayed)
     assert relayed == 200
     assert done, system.statuses(job_ids)
     assert Counter(sendgrid.job_ids) == dict.fromkeys(job_ids, 1)
@@ -154,9 +113,9 @@ def test_jobs_accepted_while_redis_is_down_are_all_sent_exactly_once_after_it_re
 def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_their_retries(
     deploy, sendgrid
 ):
-    # Given SendGrid answers 500 to everything
-    threads = 4
-    system = deploy(worker=(1, threads))
+    # Given SendGrid answers 500 to everything, and two worker processes of four threads
+    processes, threads = 2, 4
+    system = deploy(worker=(processes, threads))
     settings = system.settings
     sendgrid.default = Reply(500, body={"errors": [{"message": "Internal Server Error"}]})
     started = time.monotonic()
@@ -169,27 +128,36 @@ def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_thei
         what="the circuit to open",
     )
     opened_at = time.time()
-    # ... and stays open through two failed half-open probes, one per reset period
+    # ... and stays open through three failed half-open probes, one per reset period
     wait_until(
-        lambda: sum(1 for r in sendgrid.requests if r.received_at > opened_at) >= 2,
+        lambda: sum(1 for r in sendgrid.requests if r.received_at > opened_at) >= 3,
         timeout=15,
-        what="two half-open probes",
+        what="three half-open probes",
     )
     sendgrid.default = Reply()
+    recovered_at = time.monotonic()
 
     # Then once SendGrid answers 202 again every job is sent, none failed
-    done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
+    done = settle(
+        lambda: system.all_have(job_ids, JobStatus.SENT) and system.drained(),
+        timeout=DELIVERY_TIMEOUT,
+    )
     jobs = system.jobs(job_ids)
     retries = [job.retry_count for job in jobs]
     answered_500 = [r for r in sendgrid.requests if r.status == 500]
+    # The probes: calls after the circuit opened, less those already on their way then.
+    probe_times = sorted(r.received_at for r in answered_500 if r.received_at > opened_at + 0.2)
+    probe_gaps = [later - earlier for earlier, later in itertools.pairwise(probe_times)]
     figures = figures_for(
-        "c: provider 500s, circuit breaker",
+        "provider 500s, circuit breaker",
         system,
         job_ids,
         started,
         answered_500=len(answered_500),
         total_retries=sum(retries),
         max_retry_count=max(retries),
+        shortest_gap_between_probes=f"{min(probe_gaps):.3f}s" if probe_gaps else "-",
+        drained_seconds_after_recovery=round(time.monotonic() - recovered_at, 2),
     )
     assert done, system.statuses(job_ids)
     assert not [job for job in jobs if job.status == JobStatus.FAILED]
@@ -198,7 +166,9 @@ def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_thei
     # circuit opened (at most one per thread beyond the threshold) and one per probe.
     assert sum(retries) == len(answered_500)
     probes = sum(1 for r in answered_500 if r.received_at > opened_at)
-    assert len(answered_500) <= settings.circuit_failure_threshold + threads + probes
+    assert len(answered_500) <= settings.circuit_failure_threshold + processes * threads + probes
+    # At most one probe per half-open interval, across both processes (less 5% for timers).
+    assert all(gap >= 0.95 * settings.circuit_reset_seconds for gap in probe_gaps), probe_gaps
     assert len(answered_500) < len(job_ids), "most jobs never called the failing provider"
     assert max(retries) <= settings.max_retries
     assert system.redis_health()["circuit_breaker"]["state"] == "closed"
@@ -232,7 +202,7 @@ def test_a_429_reset_time_holds_every_worker_and_a_400_fails_its_job_at_once(dep
     # Then no request reached SendGrid before the reset time, from any process; all are sent
     after_429 = sorted(r.received_at for r in sendgrid.requests[1:])
     figures = figures_for(
-        "d: 429 with reset",
+        "429 with reset",
         system,
         everything,
         started,
@@ -289,7 +259,7 @@ def test_two_schedulers_relaying_at_once_hand_over_each_job_once(deploy, sendgri
     system.start_worker(2, 4)
     done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
     figures = figures_for(
-        "e: two relays at once (threads)", system, job_ids, started, relayed=f"{first}+{second}"
+        "two relays at once (threads)", system, job_ids, started, relayed=f"{first}+{second}"
     )
     assert done, system.statuses(job_ids)
     assert Counter(sendgrid.job_ids) == dict.fromkeys(job_ids, 1)
@@ -337,7 +307,7 @@ def test_two_relay_ticks_run_by_worker_processes_at_once_hand_over_each_job_once
     system.start_worker(2, 4)
     done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
     figures = figures_for(
-        "e: two relay ticks in worker processes", system, job_ids, started, passes=relay_passes
+        "two relay ticks in worker processes", system, job_ids, started, passes=relay_passes
     )
     assert done, system.statuses(job_ids)
     assert Counter(sendgrid.job_ids) == dict.fromkeys(job_ids, 1)
@@ -364,7 +334,7 @@ def test_urgent_jobs_overtake_a_backlog_of_normal_ones(deploy, sendgrid):
         for job_id in r.job_ids
     ]
     positions = sorted(order.index(job_id) for job_id in urgent)
-    figures = figures_for("f: priority", system, everything, started, urgent_positions=positions)
+    figures = figures_for("priority", system, everything, started, urgent_positions=positions)
     assert done, system.statuses(everything)
     assert (figures.lost, figures.duplicates) == (0, 0)
     assert positions[-1] < 30
@@ -389,7 +359,7 @@ def test_two_worker_processes_never_exceed_the_global_send_rate(deploy, sendgrid
     # The shortest time in which limit + 1 requests arrived: a second, or the limit was broken.
     tightest = min(times[i + limit] - times[i] for i in range(len(times) - limit))
     figures = figures_for(
-        "g: global rate limit",
+        "global rate limit",
         system,
         job_ids,
         started,
@@ -427,7 +397,7 @@ def test_a_cancelled_job_whose_message_is_already_queued_is_never_sent(deploy, s
         lambda: system.all_have(neighbours, JobStatus.SENT) and system.drained(),
         timeout=DELIVERY_TIMEOUT,
     )
-    figures = figures_for("h: cancelled while queued", system, neighbours, started)
+    figures = figures_for("cancelled while queued", system, neighbours, started)
     assert done, (system.statuses(job_ids), system.queue_depths())
     assert requests_for(sendgrid, cancelled) == []
     assert system.statuses([cancelled]) == {JobStatus.CANCELLED: 1}
@@ -465,7 +435,7 @@ def test_sigterm_during_load_finishes_or_requeues_everything_the_worker_holds(
     if not done:
         done = system.run_periodic_work_until(all_sent)
     figures = figures_for(
-        f"i: SIGTERM during load ({'process group' if whole_group else 'main process'})",
+        f"SIGTERM during load ({'process group' if whole_group else 'main process'})",
         system,
         job_ids,
         started,

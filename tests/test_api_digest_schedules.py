@@ -267,6 +267,7 @@ def test_a_change_of_time_moves_the_next_run(client, tokens):
         ({"delivery_day": 2}, "delivery_day", 422),
         ({"frequency": None}, "frequency", 422),
         ({"is_active": None}, "is_active", 422),
+        ({"delivery_time": None}, "delivery_time", 422),  # was a 500 (found by schemathesis)
         ({"timezone": "Nowhere/Town"}, "timezone", 400),
         ({"recipient_id": str(uuid.uuid4())}, "recipient_id", 400),
         ({"next_digest_scheduled": "2030-01-01T00:00:00Z"}, "next_digest_scheduled", 400),

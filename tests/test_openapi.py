@@ -8,8 +8,10 @@ from urllib.parse import urljoin
 
 import pytest
 from falcon import testing
+from jsonschema_rs import Draft202012Validator
 
 from tribe_api.app import create_app
+from tribe_shared import db as shared_db
 from tribe_shared.settings import Settings
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -120,6 +122,23 @@ def test_protected_routes_need_a_bearer_token_and_health_does_not(document):
         assert names == expected, f"{method} {path}"
 
 
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def test_every_operation_documents_the_errors_the_middleware_and_body_parsing_give(document):
+    # What a request can get before its resource runs is in the document, on every route
+    for path, method, operation in operations(document):
+        codes = set(operation["responses"])
+        assert "413" in codes, f"{method} {path}: a body over 1 MiB"
+        if path in PUBLIC_ROUTES:
+            continue
+        assert {"401", "503"} <= codes, f"{method} {path}: no token, no database"
+        if "requestBody" in operation:
+            assert "415" in codes, f"{method} {path}: a body that is not JSON, or none"
+        if method in WRITE_METHODS:
+            assert "429" in codes, f"{method} {path}: the per-user write limit"
+
+
 def test_digest_schedule_bodies_say_what_the_api_accepts(document):
     # What the validation refuses is in the document, so a client (or a fuzzer) can know it
     for path, method in (
@@ -134,6 +153,71 @@ def test_digest_schedule_bodies_say_what_the_api_accepts(document):
         assert "America/New_York" in zones and "" not in zones
         assert _first_with(properties["include_content_types"], "uniqueItems") is True
         assert _first_with(properties["delivery_time"], "pattern")
+
+
+def body_validator(document: dict, path: str, method: str):
+    """A JSON Schema validator of ``method path``'s documented request body."""
+    ref = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**ref, "components": document["components"]})
+
+
+GROUP = "00000000-0000-4000-8000-0000000000a1"
+RECIPIENT = "00000000-0000-4000-8000-0000000000b1"
+SCHEDULE = {
+    "recipient_id": RECIPIENT,
+    "group_id": GROUP,
+    "delivery_time": "09:00",
+    "timezone": "Europe/London",
+}
+NOTIFICATION = {"recipient_id": RECIPIENT, "group_id": GROUP}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "valid"),
+    [
+        # a new recipient needs an email address or a phone number
+        ("/api/recipients", "post", {"name": "Nana"}, False),
+        ("/api/recipients", "post", {"name": "Nana", "email": None, "phone": None}, False),
+        ("/api/recipients", "post", {"name": "Nana", "phone": "+447700900123"}, True),
+        ("/api/recipients", "post", {"name": "Nana", "email": "a@family.test"}, False),
+        ("/api/recipients", "post", {"name": "Nana\n", "email": "a@example.com"}, False),
+        # delivery_day: none for daily, 1-7 weekly, 1-31 monthly
+        ("/api/digest-schedules", "post", {**SCHEDULE, "frequency": "daily"}, True),
+        (
+            "/api/digest-schedules",
+            "post",
+            {**SCHEDULE, "frequency": "daily", "delivery_day": 1},
+            False,
+        ),
+        ("/api/digest-schedules", "post", {**SCHEDULE, "frequency": "weekly"}, False),
+        (
+            "/api/digest-schedules",
+            "post",
+            {**SCHEDULE, "frequency": "weekly", "delivery_day": 8},
+            False,
+        ),
+        (
+            "/api/digest-schedules",
+            "post",
+            {**SCHEDULE, "frequency": "monthly", "delivery_day": 31},
+            True,
+        ),
+        # scheduled_for or delay_minutes, not both; content holds no NUL, at any depth
+        ("/api/notifications", "post", {**NOTIFICATION, "delay_minutes": 5}, True),
+        (
+            "/api/notifications",
+            "post",
+            {**NOTIFICATION, "delay_minutes": 5, "scheduled_for": "2030-01-01T00:00:00Z"},
+            False,
+        ),
+        ("/api/notifications", "post", {**NOTIFICATION, "content": {"a": [{"b": "\0"}]}}, False),
+        ("/api/notifications", "post", {**NOTIFICATION, "content": {"a": [{"\0": 1}]}}, False),
+        ("/api/notifications", "post", {**NOTIFICATION, "content": {"a": [{"b": None}]}}, True),
+    ],
+)
+def test_request_bodies_state_the_rules_across_fields(document, path, method, body, valid):
+    # What the API refuses across fields, the document refuses too (fuzzers trust it)
+    assert body_validator(document, path, method).is_valid(body) is valid
 
 
 def _first_with(schema: dict, key: str):
@@ -164,3 +248,20 @@ def test_the_docs_page_is_html_that_loads_the_document(sqlite_url):
     assert "<html" in response.text.lower()
     spec_urls = re.findall(r"""url:\s*["']([^"']+)["']""", response.text)
     assert [urljoin("/api/docs", url) for url in spec_urls] == ["/api/openapi.json"]
+
+
+def test_the_document_is_served_before_any_database_is_bound():
+    # Given an app whose database handle was never bound (a tool that only wants the document)
+    bound = shared_db.database.obj
+    shared_db.database.initialize(None)
+    try:
+        api = testing.TestClient(create_app(Settings(app_env="test")))
+
+        # When it is asked for its document
+        response = api.simulate_get("/api/openapi.json")
+    finally:
+        shared_db.database.initialize(bound)
+
+    # Then it serves it
+    assert response.status_code == 200, response.text
+    assert response.json["paths"]

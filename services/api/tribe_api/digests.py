@@ -76,6 +76,17 @@ def create_schedule(principal: Principal, fields: dict, now: datetime) -> Digest
     return schedule
 
 
+#: Fields a change may leave out but not set to null (only ``delivery_day`` can be cleared).
+NOT_NULL = (
+    "frequency",
+    "delivery_time",
+    "timezone",
+    "is_active",
+    "max_updates_per_digest",
+    "include_content_types",
+)
+
+
 def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> DigestSchedule:
     """Apply the fields given and compute the next run again (see the module's note)."""
     was_due = (
@@ -83,13 +94,11 @@ def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> D
         and schedule.next_digest_scheduled is not None
         and schedule.next_digest_scheduled <= now
     )
-    if "delivery_time" in changes:
-        changes["delivery_time"] = _full_time(changes["delivery_time"])
-    for name in ("frequency", "timezone", "is_active", "max_updates_per_digest"):
+    for name in NOT_NULL:
         if name in changes and changes[name] is None:
             raise unprocessable(name, f"{name} cannot be null")
-    if "include_content_types" in changes and changes["include_content_types"] is None:
-        raise unprocessable("include_content_types", "include_content_types cannot be null")
+    if "delivery_time" in changes:
+        changes["delivery_time"] = _full_time(changes["delivery_time"])
     for name, value in changes.items():
         setattr(schedule, name, value)
     if any(name in changes for name in ("frequency", "delivery_day")):

@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 from spectree import Response
 
 from tribe_api.middleware import route_of
+from tribe_api.schemas import Error
 from tribe_api.snapshot import read_broker_state, read_job_counts
 from tribe_api.spec import spec
 from tribe_shared.circuit import CircuitBreaker, CircuitState
@@ -216,7 +217,7 @@ class MetricsResource:
         self._registry = registry
         self._state = state
 
-    @spec.validate(resp=Response(HTTP_200=None), tags=["metrics"], security={})
+    @spec.validate(resp=Response(HTTP_200=None, HTTP_413=Error), tags=["metrics"], security={})
     def on_get(self, req, resp):
         """Prometheus metrics (text exposition format, not JSON): requests by route and status,
         jobs by status, queue depths, circuit state, workers alive. Summed over every gunicorn

@@ -88,7 +88,8 @@ class DatabaseConnection:
             database.connect(reuse_if_open=True)
 
     def process_response(self, req, resp, resource, req_succeeded):
-        if not database.is_closed():
+        # Unbound (an app built only to serve its document) means no connection to close.
+        if database.obj is not None and not database.is_closed():
             database.close()
 
 

@@ -6,6 +6,7 @@ CR, LF and NUL, and no stored string may hold NUL.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -16,12 +17,15 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     HttpUrl,
+    PlainValidator,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 from tribe_shared.contract import (
     EMAIL_TYPES,
@@ -55,8 +59,90 @@ def _no_nul_inside(value: Any) -> Any:
     return value
 
 
-HeaderText = Annotated[str, AfterValidator(_no_control_characters)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul_inside)]
+#: RFC 3339 (what the document's ``format: date-time`` means): date, time and offset.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A date-time in a body is RFC 3339 text, as documented: never a number of seconds, nor
+    ``"0"`` or another form pydantic would also read."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time with a timezone, e.g. 2026-01-31T09:00:00Z")
+    return value
+
+
+#: Checked before surrounding whitespace is stripped, so a trailing line break is refused too,
+#: exactly as the pattern in the document says.
+HeaderText = Annotated[
+    str,
+    BeforeValidator(
+        lambda value: _no_control_characters(value) if isinstance(value, str) else value
+    ),
+    Field(json_schema_extra={"pattern": r"^[^\r\n\x00]*$"}),
+]
+#: An aware date-time given as ISO 8601 text (pydantic would also take a number).
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+
+def _number_only(value: Any) -> Any:
+    """JSON's integers (``5``, or ``5.0`` as JSON Schema counts it), never ``"5"`` or ``true``."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+#: Body integers and booleans are JSON's own, as the document says: not "5", "true" or 1.
+#: (The number check comes after the bounds so that the document keeps them.)
+JsonInt = BeforeValidator(_number_only)
+BodyBool = Annotated[bool, Field(strict=True)]
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    return _no_nul_inside(value)
+
+
+NUL_FREE = r"^[^\x00]*$"
+#: How the document describes a JSON object whose keys and strings hold no NUL, at any depth.
+_NulFreeObject = Annotated[
+    dict[str, "_NulFreeJson"], Field(json_schema_extra={"propertyNames": {"pattern": NUL_FREE}})
+]
+_NulFreeJson = TypeAliasType(
+    "_NulFreeJson",
+    Annotated[str, Field(pattern=NUL_FREE)]
+    | int
+    | float
+    | bool
+    | list["_NulFreeJson"]
+    | _NulFreeObject
+    | None,
+)
+#: Any JSON object, kept as given (strings are not stripped), that PostgreSQL can store.
+JsonObject = Annotated[
+    dict[str, Any], PlainValidator(_json_object, json_schema_input_type=_NulFreeObject)
+]
+
+#: The special-use domains (RFC 6761) that email addresses are refused for, as email-validator
+#: does: ``a@b.test``, ``a@localhost``...
+_SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+#: An address, not one at a special-use domain (what email-validator refuses beyond the format).
+Address = Annotated[
+    EmailStr,
+    Field(
+        json_schema_extra={
+            "pattern": rf"^(?!.*[@.]({'|'.join(_any_case(d) for d in _SPECIAL_USE)})\.?$)"
+        }
+    ),
+]
 EmailType = Literal[EMAIL_TYPES]  # type: ignore[valid-type]
 UrgencyName = Literal[tuple(u.value for u in Urgency)]  # type: ignore[valid-type]
 StatusName = Literal[tuple(s.value for s in JobStatus)]  # type: ignore[valid-type]
@@ -71,14 +157,28 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _not_null(*names: str):
+    """Document optional fields of a PATCH as never null: the API refuses a null (422) where
+    it cannot clear the field, but pydantic needs ``None`` as the "not given" default."""
+
+    def strip_null(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            (kept,) = [option for option in field.pop("anyOf") if option != {"type": "null"}]
+            field.pop("default", None)
+            field.update(kept)
+
+    return strip_null
+
+
 class SendEmail(RequestModel):
     """One email: a template ``type`` rendered with ``templateData``."""
 
-    to: EmailStr
+    to: Address
     type: EmailType
     templateData: JsonObject = Field(default_factory=dict)
     subject: HeaderText | None = Field(default=None, min_length=1, max_length=998)
-    scheduled_for: AwareDatetime | None = Field(
+    scheduled_for: Instant | None = Field(
         default=None, description="When to send (ISO 8601 with a timezone); default now"
     )
     priority: UrgencyName = "normal"
@@ -89,7 +189,22 @@ class SendBulkEmail(RequestModel):
 
 
 class EnqueueNotification(RequestModel):
-    """One notification to a recipient of a group (the original ``enqueue_notification_job``)."""
+    """One notification to a recipient of a group (the original ``enqueue_notification_job``).
+
+    ``scheduled_for`` and ``delay_minutes`` are alternatives: not both.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["scheduled_for", "delay_minutes"],
+                "properties": {
+                    "scheduled_for": {"type": "string"},
+                    "delay_minutes": {"type": "integer"},
+                },
+            }
+        }
+    )
 
     recipient_id: UUID
     group_id: UUID
@@ -101,8 +216,8 @@ class EnqueueNotification(RequestModel):
         default_factory=dict,
         description="Template data: title, body, child_name, media_urls, subject, text (SMS)",
     )
-    scheduled_for: AwareDatetime | None = None
-    delay_minutes: int | None = Field(default=None, ge=0, le=MAX_DELAY_MINUTES)
+    scheduled_for: Instant | None = None
+    delay_minutes: Annotated[int, Field(ge=0, le=MAX_DELAY_MINUTES), JsonInt] | None = None
 
     @model_validator(mode="after")
     def _one_way_to_schedule(self):
@@ -132,19 +247,33 @@ class GroupList(BaseModel):
 
 class RecipientFields(RequestModel):
     name: HeaderText = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
+    email: Address | None = None
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
     relationship: HeaderText | None = Field(default=None, max_length=100)
     group_ids: list[UUID] = Field(default_factory=list, max_length=100)
-    muted_until: AwareDatetime | None = None
+    muted_until: Instant | None = None
 
 
 class RecipientCreate(RecipientFields):
-    """A new recipient; the service checks it has an email address or a phone number."""
+    """A new recipient, with an email address or a phone number (or both)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        }
+    )
 
 
 class RecipientPatch(RecipientFields):
-    """Only the fields given change; ``group_ids`` replaces the memberships."""
+    """Only the fields given change; ``group_ids`` replaces the memberships.
+
+    ``name`` cannot be null (422); ``email`` or ``phone`` can, while the other remains (else 422).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_not_null("name"))
 
     name: HeaderText | None = Field(default=None, min_length=1, max_length=200)
 
@@ -177,15 +306,9 @@ class UpdateCreate(RequestModel):
     group_id: UUID
     content_type: ContentTypeName
     title: HeaderText | None = Field(default=None, max_length=300)
-    body: str = Field(default="", max_length=20_000)
+    body: str = Field(default="", max_length=20_000, pattern=r"^[^\x00]*$")
     media_urls: list[HttpUrl] = Field(default_factory=list, max_length=20)
     child_name: HeaderText | None = Field(default=None, max_length=100)
-
-    @model_validator(mode="after")
-    def _no_nul(self):
-        if "\0" in self.body:
-            raise ValueError("body must not contain NUL characters")
-        return self
 
 
 class UpdateOut(BaseModel):
@@ -415,8 +538,9 @@ DeliveryTime = Annotated[str, Field(pattern=DELIVERY_TIME_PATTERN, examples=["09
 DeliveryDay = Annotated[
     int,
     Field(ge=1, le=31, description="weekly: 1 (Monday) to 7 (Sunday); monthly: 1 to 31"),
+    JsonInt,
 ]
-MaxUpdates = Annotated[int, Field(ge=1, le=100)]
+MaxUpdates = Annotated[int, Field(ge=1, le=100), JsonInt]
 ContentTypes = Annotated[
     list[ContentTypeName],
     Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}),
@@ -431,25 +555,66 @@ class DigestScheduleCreate(RequestModel):
     month's last day) digests and must be absent for daily ones.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "frequency": {"const": "daily"},
+                        "delivery_day": {"type": "null"},
+                    }
+                },
+                {
+                    "required": ["delivery_day"],
+                    "properties": {
+                        "frequency": {"const": "weekly"},
+                        "delivery_day": {"type": "integer", "maximum": 7},
+                    },
+                },
+                {
+                    "required": ["delivery_day"],
+                    "properties": {
+                        "frequency": {"const": "monthly"},
+                        "delivery_day": {"type": "integer"},
+                    },
+                },
+            ]
+        }
+    )
+
     recipient_id: UUID
     group_id: UUID
     frequency: FrequencyName
     delivery_time: DeliveryTime
     delivery_day: DeliveryDay | None = None
     timezone: TimezoneName
-    is_active: bool = True
+    is_active: BodyBool = True
     max_updates_per_digest: MaxUpdates = 10
     include_content_types: ContentTypes = Field(default_factory=lambda: list(ALL_CONTENT_TYPES))
 
 
 class DigestSchedulePatch(RequestModel):
-    """Only the fields given change; the next run is computed again from now."""
+    """Only the fields given change; the next run is computed again from now.
+
+    Only ``delivery_day`` may be null (a daily digest has none); any other null is a 422.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=_not_null(
+            "frequency",
+            "delivery_time",
+            "timezone",
+            "is_active",
+            "max_updates_per_digest",
+            "include_content_types",
+        )
+    )
 
     frequency: FrequencyName | None = None
     delivery_time: DeliveryTime | None = None
     delivery_day: DeliveryDay | None = None
     timezone: TimezoneName | None = None
-    is_active: bool | None = None
+    is_active: BodyBool | None = None
     max_updates_per_digest: MaxUpdates | None = None
     include_content_types: ContentTypes | None = None
 

@@ -41,3 +41,19 @@ spec = SpecTree(
     ],
     security={"bearerAuth": []},
 )
+
+
+def errors(*, body: bool = False, write: bool = False) -> dict[str, type[Error]]:
+    """The error responses every protected operation of its kind can give, named once.
+
+    Any request: 400 (bad parameters), 401 (no valid token), 413 (a body over 1 MiB, whatever
+    the method: :class:`~tribe_api.middleware.BodyLimit`), 503 (database unreachable). With a
+    body: 415 (not JSON, or none). A write: 429 (the per-user limit,
+    :mod:`tribe_api.throttle`). Add what the operation itself refuses (404, 409, 422).
+    """
+    codes = {"HTTP_400": Error, "HTTP_401": Error, "HTTP_413": Error, "HTTP_503": Error}
+    if body:
+        codes["HTTP_415"] = Error
+    if write:
+        codes["HTTP_429"] = Error
+    return codes

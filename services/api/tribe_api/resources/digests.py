@@ -20,12 +20,9 @@ from tribe_api.schemas import (
     DigestScheduleQuery,
     Error,
 )
-from tribe_api.spec import spec
+from tribe_api.spec import errors, spec
 from tribe_shared.models import DigestSchedule
 
-ERRORS = {"HTTP_400": Error, "HTTP_401": Error}
-#: A body that is not JSON (or none at all) is a 415.
-BODY_ERRORS = {**ERRORS, "HTTP_415": Error}
 TAGS = ["digests"]
 
 
@@ -54,7 +51,7 @@ class DigestSchedulesResource:
 
     @spec.validate(
         query=DigestScheduleQuery,
-        resp=Response(HTTP_200=DigestScheduleList, HTTP_404=Error, **ERRORS),
+        resp=Response(HTTP_200=DigestScheduleList, HTTP_404=Error, **errors()),
         tags=TAGS,
     )
     def on_get(self, req, resp, query: DigestScheduleQuery):
@@ -69,7 +66,7 @@ class DigestSchedulesResource:
             HTTP_404=Error,
             HTTP_409=Error,
             HTTP_422=Error,
-            **BODY_ERRORS,
+            **errors(body=True, write=True),
         ),
         tags=TAGS,
     )
@@ -85,14 +82,19 @@ class DigestScheduleResource:
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
 
-    @spec.validate(resp=Response(HTTP_200=DigestScheduleOut, HTTP_404=Error, **ERRORS), tags=TAGS)
+    @spec.validate(resp=Response(HTTP_200=DigestScheduleOut, HTTP_404=Error, **errors()), tags=TAGS)
     def on_get(self, req, resp, schedule_id: UUID):
         schedule = owned(DigestSchedule, schedule_id, req.context.principal)
         resp.media = present_schedule(schedule)
 
     @spec.validate(
         json=DigestSchedulePatch,
-        resp=Response(HTTP_200=DigestScheduleOut, HTTP_404=Error, HTTP_422=Error, **BODY_ERRORS),
+        resp=Response(
+            HTTP_200=DigestScheduleOut,
+            HTTP_404=Error,
+            HTTP_422=Error,
+            **errors(body=True, write=True),
+        ),
         tags=TAGS,
     )
     def on_patch(self, req, resp, schedule_id: UUID, json: DigestSchedulePatch):
@@ -102,7 +104,8 @@ class DigestScheduleResource:
         resp.media = present_schedule(digests.update_schedule(schedule, changes, self._clock()))
 
     @spec.validate(
-        resp=Response(HTTP_200=DigestScheduleDeleted, HTTP_404=Error, **ERRORS), tags=TAGS
+        resp=Response(HTTP_200=DigestScheduleDeleted, HTTP_404=Error, **errors(write=True)),
+        tags=TAGS,
     )
     def on_delete(self, req, resp, schedule_id: UUID):
         """Delete a schedule; its digests not yet started are cancelled."""

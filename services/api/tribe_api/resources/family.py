@@ -24,11 +24,9 @@ from tribe_api.schemas import (
     UpdateCreate,
     UpdatePosted,
 )
-from tribe_api.spec import spec
+from tribe_api.spec import errors, spec
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import Recipient
-
-ERRORS = {"HTTP_400": Error, "HTTP_401": Error}
 
 
 def present_group(group, recipient_count: int) -> dict:
@@ -61,13 +59,17 @@ class GroupsResource:
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
 
-    @spec.validate(resp=Response(HTTP_200=GroupList, **ERRORS), tags=["family"])
+    @spec.validate(resp=Response(HTTP_200=GroupList, **errors()), tags=["family"])
     def on_get(self, req, resp):
         """The caller's groups (every group for the service role)."""
         groups = family.list_groups(req.context.principal)
         resp.media = {"groups": [present_group(g, n) for g, n in groups]}
 
-    @spec.validate(json=GroupCreate, resp=Response(HTTP_201=GroupOut, **ERRORS), tags=["family"])
+    @spec.validate(
+        json=GroupCreate,
+        resp=Response(HTTP_201=GroupOut, **errors(body=True, write=True)),
+        tags=["family"],
+    )
     def on_post(self, req, resp, json: GroupCreate):
         """Create a group (a circle of recipients: grandparents, friends...)."""
         group = family.create_group(req.context.principal, json.name, self._clock())
@@ -82,7 +84,7 @@ class RecipientsResource:
 
     @spec.validate(
         query=RecipientQuery,
-        resp=Response(HTTP_200=RecipientList, HTTP_404=Error, **ERRORS),
+        resp=Response(HTTP_200=RecipientList, HTTP_404=Error, **errors()),
         tags=["family"],
     )
     def on_get(self, req, resp, query: RecipientQuery):
@@ -92,7 +94,7 @@ class RecipientsResource:
 
     @spec.validate(
         json=RecipientCreate,
-        resp=Response(HTTP_201=RecipientOut, HTTP_404=Error, **ERRORS),
+        resp=Response(HTTP_201=RecipientOut, HTTP_404=Error, **errors(body=True, write=True)),
         tags=["family"],
     )
     def on_post(self, req, resp, json: RecipientCreate):
@@ -109,14 +111,21 @@ class RecipientResource:
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
 
-    @spec.validate(resp=Response(HTTP_200=RecipientOut, HTTP_404=Error, **ERRORS), tags=["family"])
+    @spec.validate(
+        resp=Response(HTTP_200=RecipientOut, HTTP_404=Error, **errors()), tags=["family"]
+    )
     def on_get(self, req, resp, recipient_id: UUID):
         recipient = family.owned(Recipient, recipient_id, req.context.principal)
         resp.media = present_recipients([recipient])[0]
 
     @spec.validate(
         json=RecipientPatch,
-        resp=Response(HTTP_200=RecipientOut, HTTP_404=Error, HTTP_422=Error, **ERRORS),
+        resp=Response(
+            HTTP_200=RecipientOut,
+            HTTP_404=Error,
+            HTTP_422=Error,
+            **errors(body=True, write=True),
+        ),
         tags=["family"],
     )
     def on_patch(self, req, resp, recipient_id: UUID, json: RecipientPatch):
@@ -132,7 +141,8 @@ class RecipientResource:
         resp.media = present_recipients([recipient])[0]
 
     @spec.validate(
-        resp=Response(HTTP_200=RecipientDeleted, HTTP_404=Error, **ERRORS), tags=["family"]
+        resp=Response(HTTP_200=RecipientDeleted, HTTP_404=Error, **errors(write=True)),
+        tags=["family"],
     )
     def on_delete(self, req, resp, recipient_id: UUID):
         """Delete a recipient; their jobs not yet started are cancelled."""
@@ -147,7 +157,7 @@ class UpdatesResource:
 
     @spec.validate(
         json=UpdateCreate,
-        resp=Response(HTTP_202=UpdatePosted, HTTP_404=Error, **ERRORS),
+        resp=Response(HTTP_202=UpdatePosted, HTTP_404=Error, **errors(body=True, write=True)),
         tags=["family"],
     )
     def on_post(self, req, resp, json: UpdateCreate):

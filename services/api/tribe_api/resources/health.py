@@ -17,7 +17,7 @@ import falcon
 import redis
 from spectree import Response
 
-from tribe_api.schemas import Health, RedisHealthDetail
+from tribe_api.schemas import Error, Health, RedisHealthDetail
 from tribe_api.snapshot import (
     FAILURE_RATE_WINDOW,
     HEARTBEAT_FRESH_SECONDS,
@@ -152,7 +152,11 @@ class HealthResource:
     def __init__(self, checks: HealthChecks):
         self._checks = checks
 
-    @spec.validate(resp=Response(HTTP_200=Health, HTTP_503=Health), tags=["health"], security={})
+    @spec.validate(
+        resp=Response(HTTP_200=Health, HTTP_413=Error, HTTP_503=Health),
+        tags=["health"],
+        security={},
+    )
     def on_get(self, req, resp):
         """200 ``ok``, or ``degraded`` with warnings (Redis down, circuit open, backlog, failure
         rate, stale pending jobs, no worker); 503 ``down`` without a database."""
@@ -184,7 +188,9 @@ class RedisHealthResource:
     def __init__(self, checks: HealthChecks):
         self._checks = checks
 
-    @spec.validate(resp=Response(HTTP_200=RedisHealthDetail), tags=["health"], security={})
+    @spec.validate(
+        resp=Response(HTTP_200=RedisHealthDetail, HTTP_413=Error), tags=["health"], security={}
+    )
     def on_get(self, req, resp):
         """The broker's Redis: reachability, the email circuit breaker, queue depths, and the
         warnings of ``/api/health`` (the jobs table's included)."""

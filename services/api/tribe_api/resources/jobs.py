@@ -14,7 +14,7 @@ from spectree import Response
 from tribe_api.auth import Principal
 from tribe_api.family import owned
 from tribe_api.schemas import Error, JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
-from tribe_api.spec import spec
+from tribe_api.spec import errors, spec
 from tribe_shared.broker import forget_dead_letter, hand_over
 from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
 from tribe_shared.models import DeliveryLog, Group, NotificationJob, Recipient
@@ -154,7 +154,7 @@ class JobResource:
         self._clock = clock
 
     @spec.validate(
-        resp=Response(HTTP_200=JobCancelled, HTTP_401=Error, HTTP_404=Error, HTTP_409=Error),
+        resp=Response(HTTP_200=JobCancelled, HTTP_404=Error, HTTP_409=Error, **errors(write=True)),
         tags=["jobs"],
     )
     def on_delete(self, req, resp, job_id: UUID):
@@ -177,7 +177,7 @@ class JobResource:
             )
         resp.media = {"success": True, "job": present_job(job, now)}
 
-    @spec.validate(resp=Response(HTTP_200=JobDetail, HTTP_401=Error, HTTP_404=Error), tags=["jobs"])
+    @spec.validate(resp=Response(HTTP_200=JobDetail, HTTP_404=Error, **errors()), tags=["jobs"])
     def on_get(self, req, resp, job_id: UUID):
         """A job with its recipient and every delivery attempt, in attempt order."""
         job = find_visible_job(job_id, req.context.principal)
@@ -200,7 +200,7 @@ class JobRetryResource:
         self._clock = clock
 
     @spec.validate(
-        resp=Response(HTTP_202=JobAccepted, HTTP_401=Error, HTTP_404=Error, HTTP_409=Error),
+        resp=Response(HTTP_202=JobAccepted, HTTP_404=Error, HTTP_409=Error, **errors(write=True)),
         tags=["jobs"],
     )
     def on_post(self, req, resp, job_id: UUID):
@@ -240,7 +240,7 @@ class JobsResource:
 
     @spec.validate(
         query=JobListQuery,
-        resp=Response(HTTP_200=JobList, HTTP_400=Error, HTTP_401=Error, HTTP_404=Error),
+        resp=Response(HTTP_200=JobList, HTTP_404=Error, **errors()),
         tags=["jobs"],
     )
     def on_get(self, req, resp, query: JobListQuery):

@@ -17,9 +17,9 @@ from tribe_api.schemas import (
     SendEmail,
     SendEmailAccepted,
 )
-from tribe_api.spec import spec
+from tribe_api.spec import errors, spec
 
-ERRORS = {"HTTP_400": Error, "HTTP_401": Error, "HTTP_413": Error, "HTTP_415": Error}
+ERRORS = errors(body=True, write=True)
 
 
 class SendEmailResource:
@@ -75,7 +75,11 @@ class NotificationsResource:
         tags=["notifications"],
     )
     def on_post(self, req, resp, json: EnqueueNotification):
-        """Queue one notification to a recipient of a group; owner only (or the service role)."""
+        """Queue one notification to a recipient of a group; owner only (or the service role).
+
+        422 if the recipient is not in the group, the update was not posted to it, or the
+        recipient has no address for the delivery method (an email address, a phone number).
+        """
         job = self._intake.accept(req.context.principal, json)
         resp.status = falcon.HTTP_202
         resp.media = accepted(job, "Notification queued for delivery", self._clock())

@@ -51,6 +51,16 @@ def _expired() -> int:
     return int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
 
 
+def _in_an_hour() -> int:
+    return int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+
+
+def tampered(secret: str) -> str:
+    """A valid user token whose payload was swapped for a service-role one, signature kept."""
+    header, _, signature = jwt.encode(claims(), secret).split(".")
+    return f"{header}.{_b64url(claims(role='service_role'))}.{signature}"
+
+
 #: Authorization headers (built from the right secret) that must each be refused with a 401.
 REJECTED = {
     "no header": lambda secret: {},
@@ -65,6 +75,10 @@ REJECTED = {
     "expired": lambda secret: bearer(jwt.encode(claims(exp=_expired()), secret)),
     "signed with the wrong secret": lambda secret: bearer(jwt.encode(claims(), secret + "x")),
     "alg none": lambda secret: bearer(unsigned_token(claims())),
+    "not yet valid (nbf in an hour)": lambda secret: bearer(
+        jwt.encode(claims(nbf=_in_an_hour()), secret)
+    ),
+    "payload tampered with": lambda secret: bearer(tampered(secret)),
     "HS384 instead of HS256": lambda secret: bearer(
         jwt.encode(claims(), secret, algorithm="HS384")
     ),

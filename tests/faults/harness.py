@@ -506,3 +506,29 @@ def concurrently(*calls: Callable[[], object]) -> list[object]:
     if errors:
         raise errors[0]
     return results
+
+
+#: Calls that reached the provider this soon after the circuit opened were already on their way.
+IN_FLIGHT_SECONDS = 0.2
+
+
+def wait_for_open_circuit_and_probes(system, sendgrid, probes: int = 3) -> float:
+    """Wait until the health payload shows the circuit open, then until ``probes`` calls have
+    reached the provider since (past those already on their way); return when it opened."""
+    wait_until(
+        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
+        timeout=15,
+        what="the circuit to open",
+    )
+    opened_at = time.time()
+    wait_until(
+        lambda: len(probe_times(sendgrid.requests, opened_at)) >= probes,
+        timeout=15,
+        what=f"{probes} probes while the circuit is open",
+    )
+    return opened_at
+
+
+def probe_times(requests, opened_at: float) -> list[float]:
+    """When the calls made once the circuit had opened reached the provider, in order."""
+    return sorted(r.received_at for r in requests if r.received_at > opened_at + IN_FLIGHT_SECONDS)

@@ -11,7 +11,15 @@ import time
 import uuid
 
 from tests.fakes.sendgrid import Reply
-from tests.faults.harness import DELIVERY_TIMEOUT, figures_for, ids_of, requests_for, settle
+from tests.faults.harness import (
+    DELIVERY_TIMEOUT,
+    figures_for,
+    ids_of,
+    probe_times,
+    requests_for,
+    settle,
+    wait_for_open_circuit_and_probes,
+)
 from tests.test_worker_metrics_scrape import scrape, total
 from tests.waiting import wait_until
 from tribe_shared import db
@@ -132,17 +140,7 @@ def test_a_refused_api_key_pauses_every_worker_without_a_retry_storm_or_a_lost_j
     job_ids = ids_of(system.send_emails(40))
 
     # When the workers meet the refusal, sending pauses for all of them: the circuit opens
-    wait_until(
-        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
-        timeout=15,
-        what="the circuit to open on the refusal",
-    )
-    opened_at = time.time()
-    wait_until(
-        lambda: sum(1 for r in sendgrid.requests if r.received_at > opened_at + 0.2) >= 3,
-        timeout=15,
-        what="three probes while the key is refused",
-    )
+    opened_at = wait_for_open_circuit_and_probes(system, sendgrid)
     # ... and the alerting metric counts the refusals
     refused = total(scrape(system.metrics_url), "tribe_provider_calls_total", outcome="refused")
     # Then, the key fixed, every job goes out
@@ -154,8 +152,8 @@ def test_a_refused_api_key_pauses_every_worker_without_a_retry_storm_or_a_lost_j
     )
     jobs = system.jobs(job_ids)
     answered_401 = [r for r in sendgrid.requests if r.status == 401]
-    probe_times = sorted(r.received_at for r in answered_401 if r.received_at > opened_at + 0.2)
-    probe_gaps = [later - earlier for earlier, later in itertools.pairwise(probe_times)]
+    probes = probe_times(answered_401, opened_at)
+    probe_gaps = [b - a for a, b in itertools.pairwise(probes)]
     figures = figures_for(
         "provider refuses the API key (401)",
         system,
@@ -174,5 +172,5 @@ def test_a_refused_api_key_pauses_every_worker_without_a_retry_storm_or_a_lost_j
     assert refused >= 3
     # No retry storm: past the calls on their way when the first refusal came, one probe per
     # reset interval across both processes (less 5% for timers)
-    assert len(answered_401) <= processes * threads + len(probe_times)
+    assert len(answered_401) <= processes * threads + len(probes)
     assert all(gap >= 0.95 * settings.circuit_reset_seconds for gap in probe_gaps), probe_gaps

@@ -27,8 +27,10 @@ from tests.faults.harness import (
     delivered,
     figures_for,
     ids_of,
+    probe_times,
     requests_for,
     settle,
+    wait_for_open_circuit_and_probes,
 )
 from tests.waiting import wait_until
 from tribe_shared import db
@@ -121,19 +123,9 @@ def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_thei
     started = time.monotonic()
     job_ids = ids_of(system.send_emails(40))
 
-    # When the workers keep failing, the circuit opens, visibly in the health payload
-    wait_until(
-        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
-        timeout=15,
-        what="the circuit to open",
-    )
-    opened_at = time.time()
-    # ... and stays open through three failed half-open probes, one per reset period
-    wait_until(
-        lambda: sum(1 for r in sendgrid.requests if r.received_at > opened_at) >= 3,
-        timeout=15,
-        what="three half-open probes",
-    )
+    # When the workers keep failing, the circuit opens, visibly in the health payload, and
+    # stays open through three failed half-open probes, one per reset period
+    opened_at = wait_for_open_circuit_and_probes(system, sendgrid)
     sendgrid.default = Reply()
     recovered_at = time.monotonic()
 
@@ -146,8 +138,7 @@ def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_thei
     retries = [job.retry_count for job in jobs]
     answered_500 = [r for r in sendgrid.requests if r.status == 500]
     # The probes: calls after the circuit opened, less those already on their way then.
-    probe_times = sorted(r.received_at for r in answered_500 if r.received_at > opened_at + 0.2)
-    probe_gaps = [later - earlier for earlier, later in itertools.pairwise(probe_times)]
+    probe_gaps = [b - a for a, b in itertools.pairwise(probe_times(answered_500, opened_at))]
     figures = figures_for(
         "provider 500s, circuit breaker",
         system,

@@ -25,6 +25,7 @@ from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared import db as shared_db
+from tribe_shared.broker import build_broker
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.models import ALL_MODELS
 from tribe_shared.settings import Settings
@@ -233,6 +234,37 @@ class Tokens:
 @pytest.fixture
 def tokens(settings) -> Tokens:
     return Tokens(settings.jwt_secret)
+
+
+# --- the API and worker on the real Redis -----------------------------------------------
+
+
+@pytest.fixture
+def redis_settings(settings, redis_url):
+    return replace(settings, redis_url=redis_url)
+
+
+@pytest.fixture
+def redis_client(redis_settings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_settings.redis_url, socket_connect_timeout=1)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_worker(redis_settings):
+    """The worker's actors declared on a Redis broker of this test's namespace (none running)."""
+    broker = build_broker(redis_settings)
+    worker = build_worker(redis_settings, broker=broker)
+    yield worker
+    broker.close()
+
+
+@pytest.fixture
+def redis_api(redis_settings, redis_client, redis_worker) -> testing.TestClient:
+    return testing.TestClient(
+        create_app(redis_settings, broker=redis_worker.broker, redis_client=redis_client)
+    )
 
 
 def with_settings(settings: Settings, **changes) -> Settings:

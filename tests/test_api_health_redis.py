@@ -3,9 +3,6 @@ how deep are the queues, and what should an operator worry about."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-
 import pytest
 import redis
 from falcon import testing
@@ -14,42 +11,12 @@ from tests.fakes.redis_server import free_port
 from tests.family import family
 from tests.workers import heartbeat
 from tribe_api.app import create_app
-from tribe_shared.broker import build_broker
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import Actor, Queue
 from tribe_shared.queues import QUEUES
-from tribe_worker.app import build_worker
 
 HEALTH_URL = "/api/health/redis"
 DEPTHS = {"waiting", "active", "delayed", "failed"}
-
-
-@pytest.fixture
-def redis_settings(settings, redis_url):
-    return replace(settings, redis_url=redis_url)
-
-
-@pytest.fixture
-def redis_client(redis_settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_settings.redis_url, socket_connect_timeout=1)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_worker(redis_settings):
-    """The worker's actors declared on a Redis broker of this test's namespace (none running)."""
-    broker = build_broker(redis_settings)
-    worker = build_worker(redis_settings, broker=broker)
-    yield worker
-    broker.close()
-
-
-@pytest.fixture
-def redis_api(redis_settings, redis_client, redis_worker) -> testing.TestClient:
-    return testing.TestClient(
-        create_app(redis_settings, broker=redis_worker.broker, redis_client=redis_client)
-    )
 
 
 def health(api) -> dict:

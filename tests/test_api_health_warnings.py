@@ -4,7 +4,6 @@ second even when Redis hangs, and is 503 only when the database is unreachable."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,18 +27,6 @@ from tribe_worker.app import build_worker
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 #: The bound the issue sets on health with a hanging Redis, and what a test allows it.
 HEALTH_BOUND_SECONDS = 1.0
-
-
-@pytest.fixture
-def redis_settings(settings, redis_url):
-    return replace(settings, redis_url=redis_url)
-
-
-@pytest.fixture
-def redis_client(redis_settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_settings.redis_url, socket_connect_timeout=1)
-    yield client
-    client.close()
 
 
 @pytest.fixture

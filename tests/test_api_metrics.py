@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,11 +17,9 @@ from tests.fakes.redis_server import RedisProcess
 from tests.jobs import email_job
 from tests.prometheus import Scrape
 from tribe_api.app import create_app
-from tribe_shared.broker import build_broker
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import Actor, DeliveryMethod, JobStatus, Queue
 from tribe_shared.models import NotificationJob
-from tribe_worker.app import build_worker
 
 #: The scrape's clock: job ages are measured from here.
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -39,34 +36,6 @@ def scrape(api: testing.TestClient) -> Scrape:
 def clocked_api(settings) -> testing.TestClient:
     """The API without Redis, its clock stopped at :data:`NOW`."""
     return testing.TestClient(create_app(settings, clock=lambda: NOW))
-
-
-@pytest.fixture
-def redis_settings(settings, redis_url):
-    return replace(settings, redis_url=redis_url)
-
-
-@pytest.fixture
-def redis_client(redis_settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_settings.redis_url, socket_connect_timeout=1)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def redis_worker(redis_settings):
-    """The worker's actors declared on a Redis broker of this test's namespace (none running)."""
-    broker = build_broker(redis_settings)
-    worker = build_worker(redis_settings, broker=broker)
-    yield worker
-    broker.close()
-
-
-@pytest.fixture
-def redis_api(redis_settings, redis_client, redis_worker) -> testing.TestClient:
-    return testing.TestClient(
-        create_app(redis_settings, broker=redis_worker.broker, redis_client=redis_client)
-    )
 
 
 # --- requests -------------------------------------------------------------------------------

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import re
 
-import redis
-from falcon import testing
 from prometheus_client import REGISTRY, generate_latest
 
-from tests.conftest import with_settings
 from tests.deploy_files import agreed_metrics
-from tribe_api.app import create_app
 
 #: ``# TYPE <name> <type>`` lines of a scrape; counters are declared without ``_total``.
 _TYPE = re.compile(r"^# TYPE (\S+) (\S+)$", re.MULTILINE)
@@ -32,15 +28,10 @@ def ours(names: set[str]) -> set[str]:
     return {n for n in names if n.startswith("tribe_") and not n.endswith("_created")}
 
 
-def test_every_agreed_metric_is_exported_by_the_api_or_the_worker(
-    settings, stub_broker, redis_url, tokens, worker_app
-):
+def test_every_agreed_metric_is_exported_by_the_api_or_the_worker(redis_api, tokens, worker_app):
     # Given the API on Redis after one request, and the worker's metrics (declared when built)
-    redis_settings = with_settings(settings, redis_url=redis_url)
-    client = redis.Redis.from_url(redis_url)
-    api = testing.TestClient(create_app(redis_settings, broker=stub_broker, redis_client=client))
-    assert api.simulate_get("/api/jobs", headers=tokens.alice).status_code == 200
-    api_scrape = api.simulate_get("/metrics").text
+    assert redis_api.simulate_get("/api/jobs", headers=tokens.alice).status_code == 200
+    api_scrape = redis_api.simulate_get("/metrics").text
     worker_scrape = generate_latest(REGISTRY).decode()
 
     # Then the two scrapes name every metric of the document, and only those

@@ -103,7 +103,7 @@ def test_the_limit_slides_with_the_minute_and_retry_after_is_right(settings, cli
 
 def test_redis_trouble_never_refuses_a_change(settings, tokens):
     if not RedisProcess.available():
-        pytest.skip("redis-server is not installed")
+        pytest.fail("redis-server is not installed")
     # Given an API whose Redis goes away
     server = RedisProcess().start()
     api = testing.TestClient(

@@ -23,9 +23,6 @@ from tribe_shared.db import database
 from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 
-#: Fields whose change moves the next run.
-TIMING_FIELDS = ("frequency", "delivery_time", "delivery_day", "timezone")
-
 
 def list_schedules(principal: Principal, filters: dict) -> list[DigestSchedule]:
     """The caller's schedules; a ``recipient_id`` or ``group_id`` not theirs is a 404."""

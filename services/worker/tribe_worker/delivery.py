@@ -351,9 +351,13 @@ def _pass_gates(delivery: Delivery) -> tuple[int, bool, str | None]:
         return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:
         return 0, permission.clean, None
-    # Spread the deferred messages so they do not all come back at the same instant.
-    wait_ms = math.ceil(permission.wait_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
-    return wait_ms, False, CIRCUIT_GATE
+    return _spread_ms(permission.wait_seconds), False, CIRCUIT_GATE
+
+
+def _spread_ms(seconds: float) -> int:
+    """A wait of at least ``seconds``, in ms, spread so deferred messages do not all come back
+    at the same instant."""
+    return math.ceil(seconds * 1000 * random.uniform(1.0, 1.2)) + 1
 
 
 def _observe(circuit: CircuitBreaker, exc: DeliveryError, clean: bool) -> None:
@@ -384,8 +388,8 @@ def _pause(outgoing: Outgoing, delivery: Delivery, exc: DeliveryError, duration_
         ),
         delivery.record_patience,
     )
-    wait_ms = math.ceil(delivery.circuit.reset_seconds * 1000 * random.uniform(1.0, 1.2)) + 1
-    journal.deferred(outgoing.jobs, "circuit", wait_ms)
+    wait_ms = _spread_ms(delivery.circuit.reset_seconds)
+    journal.deferred(outgoing.jobs, CIRCUIT_GATE, wait_ms)
     log.error("sending paused for every worker: %s", exc.reason)
     return wait_ms
 

@@ -3,13 +3,16 @@ outbox (with the lost attempt counted), and the relay hands it over again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dramatiq
 import pytest
+from dramatiq.common import current_millis
 
 from tests.jobs import email_job, reload
 from tests.waiting import drain
+from tribe_shared.broker import build_broker, send_queued
 from tribe_shared.contract import JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_worker.maintenance import MAX_LEASE_LOSSES, reap_stuck_jobs
@@ -24,8 +27,8 @@ def clock():
     return NOW
 
 
-def reap() -> dict[str, int]:
-    return reap_stuck_jobs(clock=clock, lease=LEASE, stale=STALE)
+def reap(broker=None) -> dict[str, int]:
+    return reap_stuck_jobs(broker, clock=clock, lease=LEASE, stale=STALE)
 
 
 def processing_job(claimed_ago: timedelta, *, attempts: int = 2, lease_losses: int = 0):
@@ -98,8 +101,8 @@ def test_a_queued_job_never_consumed_goes_back_to_pending_and_the_relay_hands_it
     # Given a job whose message was lost long ago
     job = queued_job(STALE + timedelta(seconds=1))
 
-    # When the reaper runs, it is back in the outbox
-    assert reap() == {"taken_back": 0, "poisoned": 0, "requeued": 1}
+    # When the reaper runs (on a broker it cannot read), it is back in the outbox
+    assert reap(stub_broker) == {"taken_back": 0, "poisoned": 0, "requeued": 1}
     assert reload(job).status == JobStatus.PENDING
 
     # ... and the relay hands it over again
@@ -144,3 +147,94 @@ def test_a_job_taken_back_from_a_dead_worker_is_delivered_as_its_next_attempt(
     assert job.status == JobStatus.SENT
     assert job.message_id == request.message_id
     assert (job.attempts, job.lease_losses) == (2, 1)
+
+
+# --- On Redis the reaper reads the broker: only a job whose message is gone is handed over again
+
+
+@pytest.fixture
+def redis_broker(redis_worker):
+    return redis_worker.broker
+
+
+def messages_of(broker, queue: str) -> list[dramatiq.Message]:
+    """The messages stored for ``queue`` (waiting or fetched), decoded."""
+    bodies = broker.client.hvals(f"{broker.namespace}:{queue}.msgs")
+    return [dramatiq.Message.decode(body) for body in bodies]
+
+
+@pytest.mark.redis
+def test_on_redis_only_the_stale_jobs_whose_messages_are_gone_go_back_to_the_outbox(
+    redis_broker,
+):
+    # Given stale queued jobs: one alone, two travelling in one message, one delayed on the
+    # broker's delay queue, all still waiting behind a long backlog; and one whose message
+    # was lost (never on the broker, as after a flush)
+    waiting = queued_job(STALE + timedelta(seconds=1))
+    pair = [
+        queued_job(STALE + timedelta(seconds=1)),
+        queued_job(STALE + timedelta(seconds=1)),
+    ]
+    for job in pair:
+        job.batch_key = "same content"
+    delayed = queued_job(STALE + timedelta(seconds=1))
+    lost = queued_job(STALE + timedelta(seconds=1))
+    assert send_queued(redis_broker, [waiting, *pair], NOW) == {waiting.id, *(j.id for j in pair)}
+    assert send_queued(redis_broker, [delayed], delayed.scheduled_for - timedelta(minutes=1))
+    assert len(messages_of(redis_broker, Queue.EMAILS)) == 1 + 1
+    (delay_message,) = messages_of(redis_broker, f"{Queue.EMAILS}.DQ")
+    assert delay_message.args == (str(delayed.id),)
+
+    # When the reaper runs
+    counts = reap(redis_broker)
+
+    # Then only the lost job is back in the outbox; the others keep their place and message
+    assert counts == {"taken_back": 0, "poisoned": 0, "requeued": 1}
+    assert reload(lost).status == JobStatus.PENDING
+    for job in [waiting, *pair, delayed]:
+        assert reload(job).status == JobStatus.QUEUED
+    assert len(messages_of(redis_broker, Queue.EMAILS)) == 2
+
+
+@pytest.mark.redis
+def test_a_message_a_dead_worker_had_fetched_goes_back_to_its_queue_not_to_the_outbox(
+    redis_broker, redis_client
+):
+    # Given a stale job whose message a worker fetched before it died
+    job = queued_job(STALE + timedelta(seconds=1))
+    send_queued(redis_broker, [job], NOW)
+    namespace = redis_broker.namespace
+    fetch = [
+        "fetch",
+        current_millis(),
+        Queue.EMAILS.value,
+        "dead-worker",
+        redis_broker.heartbeat_timeout,
+        redis_broker.dead_message_ttl,
+        0,
+        redis_broker._max_unpack_size(),
+        10,
+    ]
+    assert len(redis_broker.scripts["dispatch"](keys=[namespace], args=fetch)) == 1
+    redis_client.zadd(f"{namespace}:__heartbeats__", {"dead-worker": 0})
+    assert redis_client.llen(f"{namespace}:{Queue.EMAILS}") == 0
+
+    # When the reaper runs, the broker's dead-worker maintenance puts the message back at once
+    assert reap(redis_broker) == {"taken_back": 0, "poisoned": 0, "requeued": 0}
+
+    # ... so the job keeps its message and nothing is sent twice
+    assert redis_client.llen(f"{namespace}:{Queue.EMAILS}") == 1
+    assert reload(job).status == JobStatus.QUEUED
+    assert [m.args for m in messages_of(redis_broker, Queue.EMAILS)] == [(str(job.id),)]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("stale_seconds", "timeout_ms"), [(3, 3000), (1800, 60000)])
+def test_a_silent_worker_counts_as_dead_no_later_than_a_message_counts_as_lost(
+    redis_settings, stale_seconds, timeout_ms
+):
+    broker = build_broker(replace(redis_settings, queued_stale_seconds=stale_seconds))
+    try:
+        assert broker.heartbeat_timeout == timeout_ms
+    finally:
+        broker.close()

@@ -7,6 +7,7 @@ hands it over later, so accepting work never depends on Redis being up.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from tribe_shared.contract import (
     route,
 )
 from tribe_shared.models import NotificationJob, utcnow
+from tribe_shared.queues import QUEUES
 from tribe_shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,19 @@ HAND_OVER_HORIZON = timedelta(minutes=5)
 BROKER_DOWN_ERRORS = (redis.exceptions.RedisError, ConnectionError, TimeoutError, OSError)
 
 
+#: The Redis broker's own limit: a worker silent this long is dead and its messages go back.
+BROKER_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+
+
+def broker_heartbeat_timeout(settings: Settings) -> timedelta:
+    """How long a worker may stay silent before the broker gives its messages to others.
+
+    Never longer than ``QUEUED_STALE_SECONDS``: a message held by a worker silent for longer
+    than a lost message may take to be noticed counts as lost.
+    """
+    return min(BROKER_HEARTBEAT_TIMEOUT, timedelta(seconds=settings.queued_stale_seconds))
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """The Redis broker of ``REDIS_URL``, or an in-memory broker when Redis is not configured."""
     if settings.redis_url is None:
@@ -48,6 +63,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     return RedisBroker(
         url=settings.redis_url,
         namespace=settings.redis_namespace,
+        heartbeat_timeout=int(broker_heartbeat_timeout(settings).total_seconds() * 1000),
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
@@ -296,6 +312,52 @@ def _enqueue_pipelined(broker: RedisBroker, envelopes: list[Envelope]) -> None:
         pipe.execute()
         for message, delay in sent:
             broker.emit_after("enqueue", message, delay)
+
+
+def jobs_on_broker(broker: RedisBroker) -> set[UUID]:
+    """The ids of the jobs whose messages the broker still holds, to be consumed.
+
+    First the broker's dead-worker maintenance runs on every queue, now rather than by chance:
+    messages a dead worker had fetched go back to their queues. Then one atomic read takes
+    every message stored for a queue or a delay queue, waiting or held by a live worker; a
+    message is stored from its enqueue until its ack, and a retry or a delay's release stores
+    the next one before the ack, so a job with a message to come is never missed.
+    """
+    queues = [name for queue in QUEUES for name in (queue, dq_name(queue))]
+    dispatch = broker.scripts["dispatch"]
+    maintenance = broker.client.pipeline(transaction=False)
+    for queue in queues:
+        args = [
+            "qsize",
+            current_millis(),
+            queue,
+            broker.broker_id,
+            broker.heartbeat_timeout,
+            broker.dead_message_ttl,
+            1,  # do the maintenance
+            broker._max_unpack_size(),
+        ]
+        dispatch(keys=[broker.namespace], args=args, client=maintenance)
+    maintenance.execute()
+    snapshot = broker.client.pipeline(transaction=True)
+    for queue in queues:
+        snapshot.hvals(f"{broker.namespace}:{queue}.msgs")
+    job_ids: set[UUID] = set()
+    for bodies in snapshot.execute():
+        for body in bodies:
+            args = dramatiq.Message.decode(body).args
+            if args and isinstance(args[0], str | list):
+                job_ids.update(_job_ids(args[0]))
+    return job_ids
+
+
+def _job_ids(arg: str | list) -> list[UUID]:
+    """The job ids of an actor's first argument (one id, or a list of them); others ignored."""
+    ids = []
+    for value in arg if isinstance(arg, list) else [arg]:
+        with contextlib.suppress(ValueError):
+            ids.append(UUID(str(value)))
+    return ids
 
 
 def dead_letter_of(message: dict) -> str | None:

@@ -352,6 +352,7 @@ class Deployment:
         """One stuck-job reaper pass with the deployment's lease and staleness."""
         with db.connection():
             counts = reap_stuck_jobs(
+                self.broker,
                 clock=utcnow,
                 lease=timedelta(seconds=self.settings.job_lease_seconds),
                 stale=timedelta(seconds=self.settings.queued_stale_seconds),

@@ -100,3 +100,6 @@ def test_redis_flushed_with_500_jobs_queued_loses_none(deploy, sendgrid):
     assert figures.lost == 0
     # At most the jobs the worker held while their messages vanished went out twice.
     assert figures.duplicates <= 2
+    # Each lost message was replaced once: a job re-handed and still waiting in the backlog
+    # it rejoined keeps its new message.
+    assert system.reaped["requeued"] <= queued_at_flush

@@ -20,7 +20,11 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.broker import BROKER_DOWN_ERRORS, build_broker, dead_letter_of
+from tribe_shared.broker import (
+    BROKER_DOWN_ERRORS,
+    build_broker,
+    dead_letter_of,
+)
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import (
     DELIVERY_ACTORS,
@@ -193,6 +197,7 @@ def build_worker(
 
     def reap(*_) -> None:
         reap_stuck_jobs(
+            broker,
             clock=clock,
             lease=timedelta(seconds=settings.job_lease_seconds),
             stale=timedelta(seconds=settings.queued_stale_seconds),

@@ -10,6 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from tribe_shared.broker import jobs_on_broker
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import NotificationJob
 
@@ -21,6 +25,7 @@ MAX_LEASE_LOSSES = 3
 
 
 def reap_stuck_jobs(
+    broker: dramatiq.Broker | None,
     *,
     clock: Callable[[], datetime],
     lease: timedelta,
@@ -31,8 +36,11 @@ def reap_stuck_jobs(
     - ``processing`` past the lease: its worker died mid-job. Back to ``pending`` (the attempt
       stays counted), or ``failed`` at the :data:`MAX_LEASE_LOSSES`-th death (a poison job:
       Dramatiq does not count a killed worker as a retry, so we count in the row).
-    - ``queued`` and due for longer than ``stale``: its message was lost (Redis flushed, a
-      message dropped). Back to ``pending`` for the relay; a duplicate message is harmless.
+    - ``queued`` and due for longer than ``stale`` with no message left on the broker: it was
+      lost (Redis flushed, a process killed between its commit and its send). Back to
+      ``pending`` for the relay. A job still waiting behind a long backlog keeps its place. (An
+      in-memory broker cannot be read: there every stale job is handed over again, and the
+      claim makes the second message harmless.)
     """
     now = clock()
     lease_expired = (NotificationJob.status == JobStatus.PROCESSING) & (
@@ -58,16 +66,33 @@ def reap_stuck_jobs(
         .where(lease_expired, ~last_life)
         .execute()
     )
-    requeued = (
-        NotificationJob.update(status=JobStatus.PENDING)
-        .where(
-            NotificationJob.status == JobStatus.QUEUED,
-            NotificationJob.queued_at < now - stale,
-            NotificationJob.scheduled_for < now - stale,
-        )
-        .execute()
-    )
+    requeued = _requeue_lost_messages(broker, now - stale)
     counts = {"taken_back": taken_back, "poisoned": poisoned, "requeued": requeued}
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts
+
+
+def _requeue_lost_messages(broker: dramatiq.Broker | None, before: datetime) -> int:
+    """Put ``queued`` jobs due and handed over ``before`` whose message is gone back to pending."""
+    stale = (
+        (NotificationJob.status == JobStatus.QUEUED)
+        & (NotificationJob.queued_at < before)
+        & (NotificationJob.scheduled_for < before)
+    )
+    if not isinstance(broker, RedisBroker):
+        return NotificationJob.update(status=JobStatus.PENDING).where(stale).execute()
+    # Candidates first, the broker second: a message can only leave the broker after its
+    # job has moved on from this state, which the UPDATE checks again.
+    candidates = {job.id for job in NotificationJob.select(NotificationJob.id).where(stale)}
+    if not candidates:
+        jobs_on_broker(broker)  # still run the dead-worker maintenance
+        return 0
+    lost = candidates - jobs_on_broker(broker)
+    if not lost:
+        return 0
+    return (
+        NotificationJob.update(status=JobStatus.PENDING)
+        .where(stale, NotificationJob.id.in_(list(lost)))
+        .execute()
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -32,6 +33,7 @@ from common import (
     DEFAULT_REDIS_URL,
     RESULTS_DIR,
     BenchStore,
+    CpuMeter,
     machine_basics,
     relative,
     single_run_lock,
@@ -139,14 +141,20 @@ def run(store: BenchStore, args) -> dict:
     with database.connection_context():
         # ours: the scheduler's tick message, run by a worker as in production
         reset(store)
+        meter = CpuMeter(lambda: cpu_groups(store), children_label=None)
         started = time.perf_counter()
-        made = run_tick(broker, store, args.schedules, args.threads)
+        with meter:
+            made = run_tick(broker, store, args.schedules, args.threads)
         ours = time.perf_counter() - started
         results["ours"] = {
             "seconds": round(ours, 3),
             "jobs": made,
             "per_second": round(made / ours),
             "worker_threads": args.threads,
+            "cpu_us_per_schedule": {
+                name: round(seconds / made * 1e6) for name, seconds in meter.seconds.items()
+            },
+            "machine_busy": round(meter.machine_busy, 2),
             "checks": check(store, args.schedules),
         }
         print(f"ours: {made} digest jobs in {ours:.2f} s ({made / ours:,.0f}/s)")
@@ -169,6 +177,15 @@ def run(store: BenchStore, args) -> dict:
     results["speedup"] = round(results["ours"]["per_second"] / results["naive"]["per_second"], 1)
     database.close_all()
     return results
+
+
+def cpu_groups(store: BenchStore) -> dict[str, list[int]]:
+    """The tick (this process: the worker's threads), the bench database's backends, Redis."""
+    return {
+        "tick": [os.getpid()],
+        "postgres": store.backend_pids(),
+        "redis": store.redis_pids(),
+    }
 
 
 def run_tick(broker, store: BenchStore, expected: int, threads: int) -> int:
@@ -313,6 +330,14 @@ def write(results: dict, args) -> None:
         "",
         f"Ours is {results['speedup']}x the naive loop's rate. Checks after ours: "
         f"`{json.dumps(ours['checks'])}`.",
+        "",
+        "CPU per schedule during ours, in microseconds, by process group (`postgres`: the bench "
+        "database's backends alive at the end; `other`: the rest of the machine, i.e. noise), "
+        f"machine busy {ours['machine_busy']:.0%}:",
+        "",
+        "| " + " | ".join(ours["cpu_us_per_schedule"]) + " |",
+        "|" + "---:|" * len(ours["cpu_us_per_schedule"]),
+        "| " + " | ".join(f"{v:,}" for v in ours["cpu_us_per_schedule"].values()) + " |",
         "",
     ]
     (RESULTS_DIR / "digest_tick.md").write_text("\n".join(lines))

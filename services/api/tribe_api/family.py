@@ -37,6 +37,7 @@ from tribe_shared.models import (
     Recipient,
     Update,
     db_value,
+    new_ids,
 )
 
 
@@ -300,13 +301,13 @@ class UpdatePoster:
                 notified.append((owner_id, recipient_id, email))
         jobs = [
             JobRef(
-                id=uuid.uuid4(),
+                id=job_id,
                 kind=JobKind.NOTIFICATION,
                 urgency=Urgency.NORMAL,
                 scheduled_for=now,
                 update_id=update.id,
             )
-            for _ in notified
+            for job_id in new_ids(len(notified))
         ]
         template = _job_row(principal, group.id, update.id, content, now)
 

@@ -23,7 +23,7 @@ import dramatiq
 from tribe_shared.broker import JobRef, send_queued
 from tribe_shared.contract import JobKind, JobStatus, NotificationType, Urgency
 from tribe_shared.db import database, is_postgres, locking_transaction
-from tribe_shared.models import DigestSchedule, NotificationJob, db_value, utcnow
+from tribe_shared.models import DigestSchedule, NotificationJob, db_value, new_ids, utcnow
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ def schedule_due_digests(
 def _plan(due: list[tuple], now: datetime):
     """(job id, schedule id, run, next run) for each due schedule; ids of those that cannot run."""
     runs, broken = [], []
+    job_ids = iter(new_ids(len(due)))
     for schedule_id, frequency, delivery_time, delivery_day, timezone, period in due:
         try:
             next_run = next_run_after(
@@ -116,7 +117,7 @@ def _plan(due: list[tuple], now: datetime):
             log.error("digest schedule %s deactivated, it cannot run: %s", schedule_id, exc)
             broken.append(schedule_id)
             continue
-        runs.append((uuid.uuid4(), schedule_id, period, next_run))
+        runs.append((next(job_ids), schedule_id, period, next_run))
     return runs, broken
 
 

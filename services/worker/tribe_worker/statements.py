@@ -1,10 +1,12 @@
-"""The two statements every delivered email runs, the claim and the record of its send, as SQL
-prebuilt once per number of jobs instead of put together by peewee's query builder each time.
+"""The statements every delivered email runs, the claim and the record of its send, as SQL
+written once instead of put together by peewee's query builder each time.
 
-Building them cost about 0.3 ms of worker CPU each, per email (the e2e bench's profile). Their
-text depends only on how many jobs they touch and on the database's placeholder, so it is
-cached; values still pass through each field's own ``db_value``/``python_value``, so they are
-written and read exactly as peewee writes and reads them.
+Building them cost about 0.3 ms of worker CPU each, per email (the e2e bench's profile). On
+PostgreSQL they are prepared statements (:class:`tribe_shared.db.Prepared`), parsed and planned
+once per connection for any number of jobs (the ids travel as one array); on SQLite, whose
+driver keeps compiled statements itself, their text is cached per number of jobs. Values still
+pass through each field's own ``db_value``/``python_value``, so they are written and read
+exactly as peewee writes and reads them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from functools import lru_cache
 from uuid import UUID
 
 from tribe_shared.contract import CLAIMABLE_STATUSES, DeliveryStatus, JobStatus
-from tribe_shared.db import Statement, database, execute_together
-from tribe_shared.models import DeliveryLog, NotificationJob
+from tribe_shared.db import Prepared, Statement, database, execute_together, is_postgres
+from tribe_shared.models import DeliveryLog, NotificationJob, new_ids
 
 #: What delivering a claimed job reads: the claim returns only these columns.
 CLAIMED_FIELDS = (
@@ -35,8 +37,31 @@ CLAIMED_FIELDS = (
 )
 
 _JOBS = NotificationJob._meta.table_name
-#: Batch sizes whose SQL is kept: individual emails are all 1, bulk batches vary.
+_LOGS = DeliveryLog._meta.table_name
+#: Batch sizes whose SQL is kept (SQLite): individual emails are all 1, bulk batches vary.
 _CACHED_SIZES = 64
+
+_RETURNING = ", ".join(f'"{field.column_name}"' for field in CLAIMED_FIELDS)
+_PG_CLAIM = Prepared(
+    "tribe_claim",
+    ("text", "timestamp", "uuid[]", "text[]", "timestamp"),
+    f'UPDATE "{_JOBS}" SET "status" = $1, "claimed_at" = $2, "attempts" = "attempts" + 1 '
+    f'WHERE "id" = ANY($3) AND "status" = ANY($4) AND "scheduled_for" <= $5 RETURNING {_RETURNING}',
+)
+_PG_LOG_SENT = Prepared(
+    "tribe_log_sent",
+    ("uuid[]", "uuid[]", "integer[]", "text", "text", "text", "integer", "timestamp"),
+    f'INSERT INTO "{_LOGS}" ("id", "job_id", "attempt", "provider", "provider_message_id", '
+    '"status", "error", "duration_ms", "created_at") '
+    "SELECT id, job_id, attempt, $4, $5, $6, NULL, $7, $8 "
+    "FROM unnest($1, $2, $3) AS t(id, job_id, attempt)",
+)
+_PG_MARK_SENT = Prepared(
+    "tribe_mark_sent",
+    ("text", "text", "timestamp", "uuid[]", "text"),
+    f'UPDATE "{_JOBS}" SET "status" = $1, "message_id" = $2, "processed_at" = $3, '
+    '"failure_reason" = NULL WHERE "id" = ANY($4) AND "status" = $5',
+)
 
 
 def claim(job_ids: Sequence[UUID], now: datetime, due_by: datetime) -> list[NotificationJob]:
@@ -44,14 +69,16 @@ def claim(job_ids: Sequence[UUID], now: datetime, due_by: datetime) -> list[Noti
     if not job_ids:
         return []
     job = NotificationJob
-    params = [
-        JobStatus.PROCESSING.value,
-        job.claimed_at.db_value(now),
-        *[job.id.db_value(job_id) for job_id in job_ids],
-        *[status.value for status in CLAIMABLE_STATUSES],
-        job.scheduled_for.db_value(due_by),
-    ]
-    rows = database.execute_sql(_claim(len(job_ids), database.param), params).fetchall()
+    ids = [job.id.db_value(job_id) for job_id in job_ids]
+    statuses = [status.value for status in CLAIMABLE_STATUSES]
+    processing, claimed_at = JobStatus.PROCESSING.value, job.claimed_at.db_value(now)
+    due = job.scheduled_for.db_value(due_by)
+    if is_postgres():
+        statement = _PG_CLAIM.bind([processing, claimed_at, ids, statuses, due])
+    else:
+        params = [processing, claimed_at, *ids, *statuses, due]
+        statement = Statement(_claim(len(job_ids), database.param), params)
+    rows = database.execute_sql(*statement).fetchall()
     return [
         NotificationJob(
             __no_default__=True,
@@ -72,6 +99,21 @@ def record_sent(
 ) -> None:
     """One ``sent`` delivery-log row per job and the jobs ``sent``, all or none, with ``also``
     (queries that belong with the send, such as a digest closing its window)."""
+    job = NotificationJob
+    ids = [job.id.db_value(j.id) for j in jobs]
+    sent, processing = JobStatus.SENT.value, JobStatus.PROCESSING.value
+    at, message_id = job.processed_at.db_value(now), message_id or None
+    if is_postgres():
+        log_ids = [job.id.db_value(i) for i in new_ids(len(jobs))]
+        attempts = [j.attempts for j in jobs]
+        log = [log_ids, ids, attempts, provider, message_id, DeliveryStatus.SENT.value]
+        log += [duration_ms, at]
+        execute_together(
+            _PG_LOG_SENT.bind(log),
+            _PG_MARK_SENT.bind([sent, message_id, at, ids, processing]),
+            *also,
+        )
+        return
     logs = [
         DeliveryLog(
             job=job.id,
@@ -85,14 +127,7 @@ def record_sent(
         )
         for job in jobs
     ]
-    job = NotificationJob
-    params = [
-        JobStatus.SENT.value,
-        message_id or None,
-        job.processed_at.db_value(now),
-        *[job.id.db_value(j.id) for j in jobs],
-        JobStatus.PROCESSING.value,
-    ]
+    params = [sent, message_id, at, *ids, processing]
     execute_together(
         Statement(*DeliveryLog.insert_sql(logs)),
         Statement(_mark_sent(len(jobs), database.param), params),
@@ -104,12 +139,11 @@ def record_sent(
 def _claim(count: int, param: str) -> str:
     ids = ", ".join([param] * count)
     statuses = ", ".join([param] * len(CLAIMABLE_STATUSES))
-    returning = ", ".join(f'"{field.column_name}"' for field in CLAIMED_FIELDS)
     return (
         f'UPDATE "{_JOBS}" SET "status" = {param}, "claimed_at" = {param}, '
         f'"attempts" = "attempts" + 1 '
         f'WHERE "id" IN ({ids}) AND "status" IN ({statuses}) AND "scheduled_for" <= {param} '
-        f"RETURNING {returning}"
+        f"RETURNING {_RETURNING}"
     )
 
 

@@ -1,5 +1,6 @@
 """Migrations: applied by the release process, idempotent, and in step with the models."""
 
+import re
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ from playhouse.schema_diff import diff_models
 
 from tribe_shared.db import database
 from tribe_shared.migrate import MIGRATIONS_DIR, apply_migrations
-from tribe_shared.models import ALL_MODELS, NotificationJob
+from tribe_shared.models import ALL_MODELS, DigestSchedule, NotificationJob
 
 
 def test_the_migrated_schema_matches_the_models(db_url):
@@ -37,6 +38,28 @@ def test_jobs_are_indexed_for_the_queries_that_read_them(db_url):
         "notification_jobs_delivery_method_not_email"
     ]
     assert "WHERE" in partial.upper()
+
+
+def test_the_optional_references_of_a_job_are_indexed_only_where_set(db_url):
+    # An email has no recipient, group, update or schedule; a digest no sender or update: their
+    # rows stay out of those indexes at every INSERT and UPDATE.
+    with database.connection_context():
+        jobs = {i.name: i.sql for i in database.get_indexes(NotificationJob._meta.table_name)}
+        schedules = database.get_indexes(DigestSchedule._meta.table_name)
+    for columns in (
+        "created_by_id_created_at",
+        "update_id",
+        "recipient_id_created_at_id_owner_id",
+        "group_id_created_at_id_owner_id",
+        "digest_schedule_id_digest_period",
+    ):
+        reference = columns.split("_id")[0] + "_id"
+        where = re.search(r"\)\s*WHERE\s+(.*)$", jobs[f"notification_jobs_{columns}"], re.I | re.S)
+        assert where and re.fullmatch(
+            rf'\(*"?{reference}"?\s+IS\s+NOT\s+NULL\)*', where.group(1).strip(), re.I
+        ), jobs[f"notification_jobs_{columns}"]
+    # the unique (recipient, group) key serves a schedule's recipient: no index of its own
+    assert ("recipient_id",) not in {tuple(index.columns) for index in schedules}
 
 
 def test_the_release_command_migrates_an_empty_database_and_is_idempotent(tmp_path):

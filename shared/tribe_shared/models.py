@@ -193,7 +193,10 @@ class Update(BaseModel):
 
 class DigestSchedule(BaseModel):
     owner = ForeignKeyField(User, backref="digest_schedules", on_delete="CASCADE")
-    recipient = ForeignKeyField(Recipient, backref="digest_schedules", on_delete="CASCADE")
+    #: Indexed first in the unique (recipient, group) key.
+    recipient = ForeignKeyField(
+        Recipient, backref="digest_schedules", on_delete="CASCADE", index=False
+    )
     group = ForeignKeyField(Group, backref="digest_schedules", on_delete="CASCADE")
     frequency = CharField(max_length=10)
     delivery_time = CharField(max_length=8)  # local "HH:MM:SS"
@@ -222,14 +225,19 @@ class NotificationJob(BaseModel):
     status = CharField(max_length=20, default=JobStatus.PENDING)
     #: Whose job it is: the owner of its recipient, or whoever sent it.
     owner = ForeignKeyField(User, null=True, backref="owned_jobs", on_delete="CASCADE", index=False)
-    # These three are indexed first in the composite indexes of Meta.
+    # The optional references are indexed where they are set (the partial indexes below).
     created_by = ForeignKeyField(User, null=True, backref="jobs", on_delete="SET NULL", index=False)
     recipient = ForeignKeyField(
         Recipient, null=True, backref="jobs", on_delete="SET NULL", index=False
     )
     group = ForeignKeyField(Group, null=True, backref="jobs", on_delete="SET NULL", index=False)
     family_update = ForeignKeyField(
-        Update, null=True, column_name="update_id", backref="jobs", on_delete="SET NULL"
+        Update,
+        null=True,
+        column_name="update_id",
+        backref="jobs",
+        on_delete="SET NULL",
+        index=False,
     )
     #: Indexed by the unique (digest_schedule, digest_period) key below.
     digest_schedule = ForeignKeyField(
@@ -266,7 +274,6 @@ class NotificationJob(BaseModel):
         table_name = "notification_jobs"
         indexes = (
             (("status", "scheduled_for"), False),
-            (("created_by", "created_at"), False),
             # The job list (GET /api/jobs) reads every sort in index order, for a user (owner
             # first) and for the service role, ties broken by id (status: by creation, then id).
             (("owner", "created_at", "id"), False),
@@ -277,11 +284,6 @@ class NotificationJob(BaseModel):
             (("scheduled_for", "id"), False),
             (("processed_at", "id"), False),
             (("status", "created_at", "id"), False),
-            # The owner after the id never changes the order; a user's filter is checked in
-            # the index alone.
-            (("recipient", "created_at", "id", "owner"), False),
-            (("group", "created_at", "id", "owner"), False),
-            (("digest_schedule", "digest_period"), True),
         )
 
     def save(self, *args, **kwargs):
@@ -295,6 +297,41 @@ class NotificationJob(BaseModel):
                 self.owner_id = self.created_by_id
         return super().save(*args, **kwargs)
 
+
+# The optional references, where set (migration 0006): every lookup asks for a value. The
+# recipient and group indexes carry the owner after the id: it never changes their order, but a
+# user's filtered page and count are then checked in the index alone.
+for _columns, _unique in (
+    ((NotificationJob.created_by, NotificationJob.created_at), False),
+    ((NotificationJob.family_update,), False),
+    (
+        (
+            NotificationJob.recipient,
+            NotificationJob.created_at,
+            NotificationJob.id,
+            NotificationJob.owner,
+        ),
+        False,
+    ),
+    (
+        (
+            NotificationJob.group,
+            NotificationJob.created_at,
+            NotificationJob.id,
+            NotificationJob.owner,
+        ),
+        False,
+    ),
+    ((NotificationJob.digest_schedule, NotificationJob.digest_period), True),
+):
+    NotificationJob.add_index(
+        NotificationJob.index(
+            *_columns,
+            unique=_unique,
+            name="notification_jobs_" + "_".join(c.column_name for c in _columns),
+            where=_columns[0].is_null(False),
+        )
+    )
 
 # Jobs by the rare delivery methods (SMS, WhatsApp): email jobs, nearly all, never enter it.
 NotificationJob.add_index(

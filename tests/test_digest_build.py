@@ -16,7 +16,7 @@ from tests.test_dispatch import content_of
 from tests.waiting import drain
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.models import DigestSchedule, Group, Recipient, Update, utcnow
-from tribe_worker.delivery import deliver
+from tribe_worker.delivery import EARLIER_DIGEST_WAIT_SECONDS, Deferred, deliver
 from tribe_worker.digest_scheduler import schedule_due_digests
 
 #: The schedules of these tests were created this long ago.
@@ -249,22 +249,54 @@ def test_a_transient_failure_is_retried_like_any_email(
     ]
 
 
-def test_an_older_digest_built_after_a_newer_one_sends_nothing_twice(
+def test_a_newer_digest_waits_for_an_earlier_one_of_its_schedule_so_nothing_is_sent_twice(
     fam, schedule, worker_app, stub_broker, sendgrid
 ):
-    # Given two digests made before either was built (the first was held up)
+    # Given two digests made before either was built (the first was held up), an update in
+    # both windows and one only in the newer
     now = utcnow()
-    post_update(fam, now - timedelta(hours=1), title="Once")
+    post_update(fam, now - timedelta(hours=1), title="Early")
     older = tick(schedule, stub_broker, now - timedelta(seconds=90))
+    post_update(fam, now - timedelta(seconds=60), title="Late")
     newer = tick(schedule, stub_broker, now)
     stub_broker.flush_all()
 
-    # When the newer one is built first, then the older one
-    deliver([newer.id], worker_app.delivery)
-    deliver([older.id], worker_app.delivery)
+    # When a worker takes the newer one first, it goes back to wait, sending nothing
+    with pytest.raises(Deferred) as deferred:
+        deliver([newer.id], worker_app.delivery)
+    assert deferred.value.delay_ms >= EARLIER_DIGEST_WAIT_SECONDS * 1000
+    assert sendgrid.requests == []
+    waiting = reload(newer)
+    assert (waiting.status, waiting.attempts) == (JobStatus.QUEUED, 0)
 
-    # Then the update went out once, in the newer digest; the older one is skipped
-    (request,) = sendgrid.requests
-    assert request.job_ids == [str(newer.id)]
-    assert reload(older).status == JobStatus.SKIPPED
-    assert reload(older).failure_reason == "A later digest already covered this period"
+    # Then the older one sends its window, and the newer one, after it, only what came since
+    deliver([older.id], worker_app.delivery)
+    deliver([newer.id], worker_app.delivery)
+    first, second = sendgrid.requests
+    assert first.job_ids == [str(older.id)] and second.job_ids == [str(newer.id)]
+    assert "Early" in content_of(first, "text/plain") and "Late" not in content_of(
+        first, "text/plain"
+    )
+    assert "Late" in content_of(second, "text/plain") and "Early" not in content_of(
+        second, "text/plain"
+    )
+    assert reload(older).status == reload(newer).status == JobStatus.SENT
+
+
+def test_a_newer_digest_after_an_earlier_one_failed_carries_its_updates(
+    fam, schedule, worker_app, stub_broker, sendgrid
+):
+    # Given two digests of one schedule, the earlier one refused by the provider
+    now = utcnow()
+    post_update(fam, now - timedelta(hours=1), title="Early")
+    older = tick(schedule, stub_broker, now - timedelta(seconds=90))
+    newer = tick(schedule, stub_broker, now)
+    stub_broker.flush_all()
+    sendgrid.script(Reply(400, body={"errors": [{"message": "Bad address."}]}))
+    deliver([older.id], worker_app.delivery)
+    assert reload(older).status == JobStatus.FAILED
+
+    # When the newer one is built, the update the failed one held is in it
+    deliver([newer.id], worker_app.delivery)
+    assert "Early" in content_of(sendgrid.requests[-1], "text/plain")
+    assert reload(newer).status == JobStatus.SENT

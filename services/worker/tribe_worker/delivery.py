@@ -36,7 +36,7 @@ from tribe_shared.contract import (
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database, execute_together, is_unreachable
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, utcnow
 from tribe_worker import statements
-from tribe_worker.digest_build import DigestSkip, compose_digest
+from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
 from tribe_worker.emails.providers import Addressee, DeliveryError, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.gates import Gates
@@ -60,6 +60,10 @@ MUTE_URL = "{base}/recipients/{recipient_id}/mute"
 #: The gates, as metrics and logs name them.
 RATE_LIMIT_GATE = "rate_limit"
 CIRCUIT_GATE = "circuit"
+#: Not a gate of the provider's: a digest waiting for an earlier one of its schedule.
+EARLIER_DIGEST_GATE = "earlier_digest"
+#: How long such a digest waits before it looks again.
+EARLIER_DIGEST_WAIT_SECONDS = 5.0
 
 
 class Deferred(Exception):
@@ -108,6 +112,8 @@ class Outgoing:
     gated: bool = False
     #: Statements that belong with recording the jobs ``sent`` (a digest closes its window).
     on_sent: tuple = ()
+    #: Not now: put the jobs back for this many ms (a digest waiting for an earlier one).
+    wait_ms: int = 0
 
 
 def claim_jobs(job_ids: Sequence[UUID], now: datetime) -> list[NotificationJob]:
@@ -131,6 +137,11 @@ def deliver(job_ids: Sequence[UUID], delivery: Delivery, attempt: Attempt | None
     retries: list[int] = []
     deferrals: list[int] = []
     for outgoing in _compose(jobs, delivery, journal):
+        if outgoing.wait_ms:
+            _release(outgoing.jobs)
+            journal.deferred(outgoing.jobs, EARLIER_DIGEST_GATE, outgoing.wait_ms)
+            deferrals.append(outgoing.wait_ms)
+            continue
         if outgoing.problem is not None:
             failure = DeliveryError(outgoing.problem, transient=False)
             _record_failure(outgoing, delivery, failure, 0, journal)
@@ -278,6 +289,9 @@ def _digest(job, recipient: Recipient | None, delivery: Delivery, journal: Journ
         digest = compose_digest(job, recipient)
     except RenderError as exc:
         return Outgoing([job], delivery.provider.name, problem=str(exc))
+    if isinstance(digest, DigestWait):
+        wait_ms = _spread_ms(EARLIER_DIGEST_WAIT_SECONDS)
+        return Outgoing([job], delivery.provider.name, wait_ms=wait_ms)
     if isinstance(digest, DigestSkip):
         also = () if digest.advance is None else (digest.advance,)
         _skip([job], digest.reason, delivery.clock(), journal, *also)

@@ -4,7 +4,10 @@ A digest covers the group's updates created after its schedule's ``last_digest_s
 schedule's creation) up to the ``window_end`` its job was made with, so an update posted while
 the digest is built waits for the next one. Only a sent digest moves ``last_digest_sent`` (in
 the same statement batch that marks the job ``sent``), so an update is in exactly one digest: a
-digest that fails leaves its updates to the next.
+digest that fails leaves its updates to the next. Digests of one schedule are built one after
+the other: a digest whose schedule has an earlier one still to finish (held back by a provider
+outage, say) waits for it, instead of reading the same ``last_digest_sent`` and sending the same
+updates again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import Query
 
-from tribe_shared.contract import DIGEST_TEMPLATE, Frequency
+from tribe_shared.contract import DIGEST_TEMPLATE, Frequency, JobStatus
 from tribe_shared.models import (
     DigestSchedule,
     Group,
@@ -26,6 +29,9 @@ from tribe_shared.models import (
 )
 from tribe_worker.emails.providers import RenderedEmail
 from tribe_worker.emails.render import render_email
+
+#: A digest in one of these has yet to send or give up: a later one of its schedule waits.
+UNFINISHED = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.PROCESSING)
 
 HEADINGS = {
     Frequency.DAILY: "Your daily digest",
@@ -44,6 +50,13 @@ class DigestEmail:
 
 
 @dataclass(frozen=True)
+class DigestWait:
+    """Not now: an earlier digest of the same schedule has not finished."""
+
+    reason: str = "An earlier digest of this schedule has not finished"
+
+
+@dataclass(frozen=True)
 class DigestSkip:
     """Nothing to send, and why; ``advance`` (when set) closes the window all the same."""
 
@@ -51,11 +64,21 @@ class DigestSkip:
     advance: Query | None = None
 
 
-def compose_digest(job: NotificationJob, recipient: Recipient | None) -> DigestEmail | DigestSkip:
-    """Collect the updates of the job's window and render them, or say why there is nothing."""
+def compose_digest(
+    job: NotificationJob, recipient: Recipient | None
+) -> DigestEmail | DigestSkip | DigestWait:
+    """Collect the updates of the job's window and render them, say why there is nothing, or
+    that an earlier digest of the schedule must finish first."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
         return DigestSkip("The digest schedule was deleted")
+    earlier = NotificationJob.select(NotificationJob.id).where(
+        NotificationJob.digest_schedule == schedule.id,
+        NotificationJob.digest_period < job.digest_period,
+        NotificationJob.status.in_(UNFINISHED),
+    )
+    if job.digest_period is not None and earlier.exists():
+        return DigestWait()
     if recipient is None:
         return DigestSkip("The recipient was deleted")
     member = GroupMembership.select().where(

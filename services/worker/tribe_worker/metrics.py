@@ -44,7 +44,7 @@ jobs_finished = Counter(
 )
 gate_deferrals = Counter(
     "tribe_gate_deferrals_total",
-    "Deliveries deferred at a gate (a rate-limiter wait or an open circuit).",
+    "Deliveries deferred at a gate (a rate-limiter wait, an open circuit, an earlier digest).",
     ["gate"],
 )
 circuit_transitions = Counter(

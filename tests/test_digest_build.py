@@ -17,7 +17,7 @@ from tests.waiting import drain
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.models import DigestSchedule, Group, Recipient, Update, utcnow
 from tribe_worker.delivery import EARLIER_DIGEST_WAIT_SECONDS, Deferred, deliver
-from tribe_worker.digest_scheduler import schedule_due_digests
+from tribe_worker.digest_scheduler import WINDOW_SETTLE, schedule_due_digests
 
 #: The schedules of these tests were created this long ago.
 AGE = timedelta(days=3)
@@ -91,7 +91,7 @@ def test_a_digest_sends_the_groups_updates_since_the_schedule_began_and_closes_i
     job = reload(job)
     assert job.status == JobStatus.SENT
     assert [log.status for log in logs_of(job)] == [DeliveryStatus.SENT]
-    assert reload_schedule(schedule).last_digest_sent == now
+    assert reload_schedule(schedule).last_digest_sent == now - WINDOW_SETTLE
 
 
 def test_each_update_is_in_exactly_one_digest(fam, schedule, stub_broker, stub_worker, sendgrid):
@@ -182,7 +182,7 @@ def test_an_empty_window_is_skipped_without_an_email_and_closed(
     assert job.status == JobStatus.SKIPPED
     assert job.failure_reason == "No updates since the last digest"
     assert sendgrid.requests == []
-    assert reload_schedule(schedule).last_digest_sent == now
+    assert reload_schedule(schedule).last_digest_sent == now - WINDOW_SETTLE
 
 
 def test_a_muted_recipient_gets_no_digest_and_the_updates_wait_for_the_next(
@@ -230,7 +230,7 @@ def test_a_failed_digest_leaves_its_updates_for_the_next_one(
     tick(schedule, stub_broker, now)
     drain(stub_broker, stub_worker)
     assert "Kept" in content_of(sendgrid.requests[-1], "text/plain")
-    assert reload_schedule(schedule).last_digest_sent == now
+    assert reload_schedule(schedule).last_digest_sent == now - WINDOW_SETTLE
 
 
 def test_a_transient_failure_is_retried_like_any_email(
@@ -257,7 +257,7 @@ def test_a_newer_digest_waits_for_an_earlier_one_of_its_schedule_so_nothing_is_s
     now = utcnow()
     post_update(fam, now - timedelta(hours=1), title="Early")
     older = tick(schedule, stub_broker, now - timedelta(seconds=90))
-    post_update(fam, now - timedelta(seconds=60), title="Late")
+    post_update(fam, now - timedelta(seconds=75), title="Late")
     newer = tick(schedule, stub_broker, now)
     stub_broker.flush_all()
 
@@ -300,3 +300,25 @@ def test_a_newer_digest_after_an_earlier_one_failed_carries_its_updates(
     deliver([newer.id], worker_app.delivery)
     assert "Early" in content_of(sendgrid.requests[-1], "text/plain")
     assert reload(newer).status == JobStatus.SENT
+
+
+def test_an_update_committed_after_its_digest_was_built_is_in_the_next_one(
+    fam, schedule, worker_app, stub_broker, sendgrid
+):
+    # Given yesterday's digest, built and sent
+    yesterday = utcnow() - timedelta(days=1)
+    post_update(fam, yesterday - timedelta(hours=1), title="Settled")
+    sent = tick(schedule, stub_broker, yesterday)
+    stub_broker.flush_all()
+    deliver([sent.id], worker_app.delivery)
+    assert "Settled" in content_of(sendgrid.requests[-1], "text/plain")
+
+    # When an update whose request began a second before that scan commits only now
+    post_update(fam, yesterday - timedelta(seconds=1), title="Slow commit")
+
+    # Then it was not in yesterday's digest, and it is in today's
+    today = tick(schedule, stub_broker, utcnow())
+    stub_broker.flush_all()
+    deliver([today.id], worker_app.delivery)
+    text = content_of(sendgrid.requests[-1], "text/plain")
+    assert "Slow commit" in text and "Settled" not in text

@@ -17,7 +17,7 @@ from tribe_shared import db
 from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Queue
 from tribe_shared.models import DigestSchedule
 from tribe_worker.app import DIGEST_TICK_HELPERS
-from tribe_worker.digest_scheduler import BATCH_SIZE, schedule_due_digests
+from tribe_worker.digest_scheduler import BATCH_SIZE, WINDOW_SETTLE, schedule_due_digests
 
 #: Created on Monday 2 November 2026, 12:00 UTC.
 CREATED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -63,7 +63,7 @@ def test_a_due_schedule_becomes_one_digest_job_handed_over_and_moves_to_its_next
         fam.owner.id,
     )
     assert job.digest_period == due
-    assert job.content == {"window_end": clock.now.isoformat()}
+    assert job.content == {"window_end": (clock.now - WINDOW_SETTLE).isoformat()}
     (message,) = queued_messages(stub_broker)
     assert message.actor_name == Actor.BUILD_DIGEST
     assert message.args == (str(job.id),)
@@ -111,9 +111,10 @@ def test_after_downtime_one_digest_covers_the_whole_gap(worker_app, stub_broker)
     # When it comes back
     schedule_due_digests(stub_broker, clock=clock)
 
-    # Then one digest goes out, covering everything up to now, and the next run is tomorrow's
+    # Then one digest goes out, covering everything up to now (less the settling minute), and
+    # the next run is tomorrow's
     (job,) = digest_jobs(schedule)
-    assert job.content["window_end"] == clock.now.isoformat()
+    assert job.content["window_end"] == (clock.now - WINDOW_SETTLE).isoformat()
     next_run = reload_schedule(schedule).next_digest_scheduled
     assert next_run == datetime(2026, 11, 7, 9, 0, tzinfo=UTC)
 

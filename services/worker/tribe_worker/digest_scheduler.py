@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 #: Schedules handled per transaction.
 BATCH_SIZE = 1000
+#: A digest covers the updates created up to this long before its scan. An update's row carries
+#: the time its request began and commits a moment later (a large group's fan-out takes most
+#: of a second): a window ending at the scan itself could be read by the build before such an
+#: update committed, and the next window starts after it, so it would be in no digest. Any
+#: update the window leaves out is in the next digest.
+WINDOW_SETTLE = timedelta(minutes=1)
 
 _DUE_FIELDS = (
     DigestSchedule.id,
@@ -138,7 +144,7 @@ def _write(runs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
         kind=JobKind.DIGEST,
         status=JobStatus.QUEUED if queued else JobStatus.PENDING,
         notification_type=NotificationType.DIGEST,
-        content={"window_end": now.isoformat()},
+        content={"window_end": (now - WINDOW_SETTLE).isoformat()},
         scheduled_for=now,
         created_at=now,
         queued_at=now if queued else None,

@@ -76,9 +76,14 @@ def family(owner_id: uuid.UUID | None = None, **recipient_fields) -> Family:
     return Family(owner, group, recipient_of(owner, groups=(group,), **recipient_fields))
 
 
-def update_in(group: Group, title: str = "First steps") -> Update:
+def update_in(group: Group, title: str = "First steps", created_at=None) -> Update:
     return Update.create(
-        id=uuid.uuid4(), owner=group.owner_id, group=group.id, content_type="text", title=title
+        id=uuid.uuid4(),
+        owner=group.owner_id,
+        group=group.id,
+        content_type="text",
+        title=title,
+        created_at=created_at or utcnow(),
     )
 
 

@@ -14,6 +14,7 @@ from tests.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import DigestSchedule, utcnow
+from tribe_worker.digest_scheduler import WINDOW_SETTLE
 
 SCHEDULES = 40
 TICKS = 3
@@ -34,8 +35,11 @@ def test_two_schedulers_for_three_ticks_make_exactly_one_digest_per_period_per_s
         # When a new period is due (the clock has moved on: the schedules' next run is past)
         # and two schedulers each send the minute's digest tick, at the same instant
         with db.connection():
+            # (dated as a post whose request began a minute ago: a digest's window ends a
+            # minute before its scan, so this lands in the coming period's window)
+            posted = utcnow() - WINDOW_SETTLE
             for fam in families:
-                update_in(fam.group, title=f"News of period {tick}")
+                update_in(fam.group, title=f"News of period {tick}", created_at=posted)
             DigestSchedule.update(
                 next_digest_scheduled=utcnow() - timedelta(minutes=10 * (TICKS - tick))
             ).execute()

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import DEFAULT_HEARTBEAT_TIMEOUT, RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis, dq_name, q_name, xq_name
 
@@ -43,17 +43,13 @@ HAND_OVER_HORIZON = timedelta(minutes=5)
 BROKER_DOWN_ERRORS = (redis.exceptions.RedisError, ConnectionError, TimeoutError, OSError)
 
 
-#: The Redis broker's own limit: a worker silent this long is dead and its messages go back.
-BROKER_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
-
-
 def broker_heartbeat_timeout(settings: Settings) -> timedelta:
-    """How long a worker may stay silent before the broker gives its messages to others.
-
-    Never longer than ``QUEUED_STALE_SECONDS``: a message held by a worker silent for longer
-    than a lost message may take to be noticed counts as lost.
+    """How long a worker may stay silent before the broker gives its messages to others:
+    the Redis broker's default, but never longer than ``QUEUED_STALE_SECONDS`` (a message held
+    by a worker silent for longer than a lost message may take to be noticed counts as lost).
     """
-    return min(BROKER_HEARTBEAT_TIMEOUT, timedelta(seconds=settings.queued_stale_seconds))
+    default = timedelta(milliseconds=DEFAULT_HEARTBEAT_TIMEOUT)
+    return min(default, timedelta(seconds=settings.queued_stale_seconds))
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -283,7 +279,6 @@ def _enqueue_pipelined(broker: RedisBroker, envelopes: list[Envelope]) -> None:
     in the lock file; the tests consume such messages with a real worker).
     """
     dispatch = broker.scripts["dispatch"]
-    max_unpack = broker._max_unpack_size()
     for start in range(0, len(envelopes), PIPELINE_SIZE):
         pipe = broker.client.pipeline(transaction=False)
         sent = []
@@ -295,18 +290,13 @@ def _enqueue_pipelined(broker: RedisBroker, envelopes: list[Envelope]) -> None:
                     options={"eta": current_millis() + envelope.delay_ms},
                 )
             broker.emit_before("enqueue", message, envelope.delay_ms)
-            args = [
+            args = _dispatch_args(
+                broker,
                 "enqueue",
-                current_millis(),
                 message.queue_name,
-                broker.broker_id,
-                broker.heartbeat_timeout,
-                broker.dead_message_ttl,
-                0,  # no maintenance from a producer
-                max_unpack,
                 message.options["redis_message_id"],
                 message.encode(),
-            ]
+            )
             dispatch(keys=[broker.namespace], args=args, client=pipe)
             sent.append((message, envelope.delay_ms))
         pipe.execute()
@@ -314,33 +304,48 @@ def _enqueue_pipelined(broker: RedisBroker, envelopes: list[Envelope]) -> None:
             broker.emit_after("enqueue", message, delay)
 
 
+def _dispatch_args(
+    broker: RedisBroker, command: str, queue: str, *args, maintenance: bool = False
+) -> list:
+    """The arguments of the Redis broker's own ``dispatch`` script, as the broker passes them."""
+    return [
+        command,
+        current_millis(),
+        queue,
+        broker.broker_id,
+        broker.heartbeat_timeout,
+        broker.dead_message_ttl,
+        int(maintenance),
+        broker._max_unpack_size(),
+        *args,
+    ]
+
+
+#: Every queue of ours and its delay queue, as the Redis broker names them.
+_BROKER_QUEUES = tuple(name for queue in QUEUES for name in (queue, dq_name(queue)))
+
+
+def recover_dead_workers(broker: RedisBroker) -> None:
+    """Run the broker's dead-worker maintenance on every queue, now rather than by chance: the
+    messages a worker silent past the heartbeat timeout had fetched go back to their queues."""
+    dispatch = broker.scripts["dispatch"]
+    pipe = broker.client.pipeline(transaction=False)
+    for queue in _BROKER_QUEUES:
+        args = _dispatch_args(broker, "qsize", queue, maintenance=True)
+        dispatch(keys=[broker.namespace], args=args, client=pipe)
+    pipe.execute()
+
+
 def jobs_on_broker(broker: RedisBroker) -> set[UUID]:
     """The ids of the jobs whose messages the broker still holds, to be consumed.
 
-    First the broker's dead-worker maintenance runs on every queue, now rather than by chance:
-    messages a dead worker had fetched go back to their queues. Then one atomic read takes
-    every message stored for a queue or a delay queue, waiting or held by a live worker; a
-    message is stored from its enqueue until its ack, and a retry or a delay's release stores
-    the next one before the ack, so a job with a message to come is never missed.
+    One atomic read takes every message stored for a queue or a delay queue, waiting or held by
+    a worker; a message is stored from its enqueue until its ack, and a retry or a delay's
+    release stores the next one before the ack, so a job with a message to come is never
+    missed. (Run :func:`recover_dead_workers` first: a dead worker's messages are stored too.)
     """
-    queues = [name for queue in QUEUES for name in (queue, dq_name(queue))]
-    dispatch = broker.scripts["dispatch"]
-    maintenance = broker.client.pipeline(transaction=False)
-    for queue in queues:
-        args = [
-            "qsize",
-            current_millis(),
-            queue,
-            broker.broker_id,
-            broker.heartbeat_timeout,
-            broker.dead_message_ttl,
-            1,  # do the maintenance
-            broker._max_unpack_size(),
-        ]
-        dispatch(keys=[broker.namespace], args=args, client=maintenance)
-    maintenance.execute()
     snapshot = broker.client.pipeline(transaction=True)
-    for queue in queues:
+    for queue in _BROKER_QUEUES:
         snapshot.hvals(f"{broker.namespace}:{queue}.msgs")
     job_ids: set[UUID] = set()
     for bodies in snapshot.execute():

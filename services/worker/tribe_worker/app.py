@@ -20,11 +20,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.broker import (
-    BROKER_DOWN_ERRORS,
-    build_broker,
-    dead_letter_of,
-)
+from tribe_shared.broker import BROKER_DOWN_ERRORS, build_broker, dead_letter_of
 from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import (
     DELIVERY_ACTORS,

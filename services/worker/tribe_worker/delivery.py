@@ -112,7 +112,8 @@ class Outgoing:
     gated: bool = False
     #: Statements that belong with recording the jobs ``sent`` (a digest closes its window).
     on_sent: tuple = ()
-    #: Not now: put the jobs back for this many ms (a digest waiting for an earlier one).
+    #: Not now: put the jobs back for this many ms (a digest waiting for an earlier one of
+    #: its schedule: :data:`EARLIER_DIGEST_GATE`).
     wait_ms: int = 0
 
 
@@ -137,23 +138,18 @@ def deliver(job_ids: Sequence[UUID], delivery: Delivery, attempt: Attempt | None
     retries: list[int] = []
     deferrals: list[int] = []
     for outgoing in _compose(jobs, delivery, journal):
-        if outgoing.wait_ms:
-            _release(outgoing.jobs)
-            journal.deferred(outgoing.jobs, EARLIER_DIGEST_GATE, outgoing.wait_ms)
-            deferrals.append(outgoing.wait_ms)
-            continue
         if outgoing.problem is not None:
             failure = DeliveryError(outgoing.problem, transient=False)
             _record_failure(outgoing, delivery, failure, 0, journal)
             continue
-        clean = True
-        if outgoing.gated:
+        wait_ms, clean, gate = outgoing.wait_ms, True, EARLIER_DIGEST_GATE
+        if outgoing.gated and not wait_ms:
             wait_ms, clean, gate = _pass_gates(delivery)
-            if wait_ms:
-                _release(outgoing.jobs)
-                journal.deferred(outgoing.jobs, gate, wait_ms)
-                deferrals.append(wait_ms)
-                continue
+        if wait_ms:
+            _release(outgoing.jobs)
+            journal.deferred(outgoing.jobs, gate, wait_ms)
+            deferrals.append(wait_ms)
+            continue
         started = time.perf_counter()
         try:
             message_id = outgoing.send()

@@ -53,8 +53,6 @@ class DigestEmail:
 class DigestWait:
     """Not now: an earlier digest of the same schedule has not finished."""
 
-    reason: str = "An earlier digest of this schedule has not finished"
-
 
 @dataclass(frozen=True)
 class DigestSkip:
@@ -72,12 +70,7 @@ def compose_digest(
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
         return DigestSkip("The digest schedule was deleted")
-    earlier = NotificationJob.select(NotificationJob.id).where(
-        NotificationJob.digest_schedule == schedule.id,
-        NotificationJob.digest_period < job.digest_period,
-        NotificationJob.status.in_(UNFINISHED),
-    )
-    if job.digest_period is not None and earlier.exists():
+    if job.digest_period is not None and _earlier_unfinished(job):
         return DigestWait()
     if recipient is None:
         return DigestSkip("The recipient was deleted")
@@ -138,6 +131,19 @@ def compose_digest(
         ],
     }
     return DigestEmail(render_email(DIGEST_TEMPLATE, data), recipient.email, advance)
+
+
+def _earlier_unfinished(job: NotificationJob) -> bool:
+    """Whether a digest of the job's schedule for an earlier run has yet to finish."""
+    return (
+        NotificationJob.select(NotificationJob.id)
+        .where(
+            NotificationJob.digest_schedule == job.digest_schedule_id,
+            NotificationJob.digest_period < job.digest_period,
+            NotificationJob.status.in_(UNFINISHED),
+        )
+        .exists()
+    )
 
 
 def _local(instant: datetime, zone: ZoneInfo, pattern: str) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from tribe_shared.broker import jobs_on_broker
+from tribe_shared.broker import jobs_on_broker, recover_dead_workers
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import NotificationJob
 
@@ -82,11 +82,11 @@ def _requeue_lost_messages(broker: dramatiq.Broker | None, before: datetime) -> 
     )
     if not isinstance(broker, RedisBroker):
         return NotificationJob.update(status=JobStatus.PENDING).where(stale).execute()
+    recover_dead_workers(broker)
     # Candidates first, the broker second: a message can only leave the broker after its
     # job has moved on from this state, which the UPDATE checks again.
     candidates = {job.id for job in NotificationJob.select(NotificationJob.id).where(stale)}
     if not candidates:
-        jobs_on_broker(broker)  # still run the dead-worker maintenance
         return 0
     lost = candidates - jobs_on_broker(broker)
     if not lost:

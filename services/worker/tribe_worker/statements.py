@@ -99,15 +99,20 @@ def record_sent(
 ) -> None:
     """One ``sent`` delivery-log row per job and the jobs ``sent``, all or none, with ``also``
     (queries that belong with the send, such as a digest closing its window)."""
-    job = NotificationJob
-    ids = [job.id.db_value(j.id) for j in jobs]
+    ids = [NotificationJob.id.db_value(job.id) for job in jobs]
     sent, processing = JobStatus.SENT.value, JobStatus.PROCESSING.value
-    at, message_id = job.processed_at.db_value(now), message_id or None
+    at, message_id = NotificationJob.processed_at.db_value(now), message_id or None
     if is_postgres():
-        log_ids = [job.id.db_value(i) for i in new_ids(len(jobs))]
-        attempts = [j.attempts for j in jobs]
-        log = [log_ids, ids, attempts, provider, message_id, DeliveryStatus.SENT.value]
-        log += [duration_ms, at]
+        log = [
+            [DeliveryLog.id.db_value(log_id) for log_id in new_ids(len(jobs))],
+            ids,
+            [job.attempts for job in jobs],
+            provider,
+            message_id,
+            DeliveryStatus.SENT.value,
+            duration_ms,
+            at,
+        ]
         execute_together(
             _PG_LOG_SENT.bind(log),
             _PG_MARK_SENT.bind([sent, message_id, at, ids, processing]),

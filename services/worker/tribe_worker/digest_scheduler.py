@@ -37,23 +37,29 @@ BATCH_SIZE = 1000
 #: update the window leaves out is in the next digest.
 WINDOW_SETTLE = timedelta(minutes=1)
 
+#: What the scan reads of a due schedule: its references (as text: they only go back into the
+#: writes, and a driver's UUID objects cost more to make and to send back than the text),
+#: the shape of its runs, its due run.
 _DUE_FIELDS = (
-    DigestSchedule.id,
+    DigestSchedule.id.cast("TEXT"),
+    DigestSchedule.owner.cast("TEXT"),
+    DigestSchedule.recipient.cast("TEXT"),
+    DigestSchedule.group.cast("TEXT"),
     DigestSchedule.frequency,
     DigestSchedule.delivery_time,
     DigestSchedule.delivery_day,
     DigestSchedule.timezone,
     DigestSchedule.next_digest_scheduled,
 )
-#: Columns of a digest job taken from its schedule (``s``) or its run (``runs``); every other
-#: column is the same for the whole batch.
+#: The columns of a digest job that differ from run to run, in the order of a run's values
+#: (with their SQL types); every other column is the same for the whole batch.
 _PER_ROW = {
-    "id": "CAST(runs.job_id AS {uuid})",
-    "owner": "s.owner_id",
-    "recipient": "s.recipient_id",
-    "group": "s.group_id",
-    "digest_schedule": "s.id",
-    "digest_period": "CAST(runs.period AS {timestamp})",
+    "id": "uuid",
+    "digest_schedule": "uuid",
+    "owner": "uuid",
+    "recipient": "uuid",
+    "group": "uuid",
+    "digest_period": "timestamp",
 }
 
 
@@ -84,9 +90,12 @@ def schedule_due_digests(
             )
             if is_postgres():
                 query = query.for_update(skip_locked=True)
-            due = list(query.tuples())
-            runs, broken = _plan(due, now)
-            written = _write(runs, now, queued=broker is not None)
+            # As the database returns them: the ids and the due run go back into the writes
+            # unchanged, and the shape is plain text and numbers.
+            due = database.execute_sql(*query.sql()).fetchall()
+            jobs, moves, broken = _plan(due, now)
+            written = _write(jobs, now, queued=broker is not None)
+            _move_on(moves, now)
             if broken:
                 DigestSchedule.update(is_active=False, updated_at=now).where(
                     DigestSchedule.id.in_(broken)
@@ -106,40 +115,56 @@ def schedule_due_digests(
 
 
 def _plan(due: list[tuple], now: datetime):
-    """(job id, schedule id, run, next run) for each due schedule; ids of those that cannot run."""
-    runs, broken = [], []
+    """The writes of each due schedule's run: (job id, schedule id, owner, recipient, group, due
+    run) and (schedule id, next run), both in database values; the ids of schedules that cannot
+    run.
+
+    Schedules of one shape (frequency, time, day, zone) share their next run: it is worked out
+    once per shape and batch, and most schedules share a few popular shapes.
+    """
+    jobs, moves, broken = [], [], []
     job_ids = iter(new_ids(len(due)))
-    for schedule_id, frequency, delivery_time, delivery_day, timezone, period in due:
-        try:
-            next_run = next_run_after(
-                now,
-                frequency=frequency,
-                delivery_time=_time(delivery_time),
-                delivery_day=delivery_day,
-                timezone=_zone(timezone),
-            )
-        except (ValueError, ZoneInfoNotFoundError) as exc:
+    next_runs: dict[tuple, datetime | Exception] = {}
+    for schedule_id, owner, recipient, group, *shape, period in due:
+        key = tuple(shape)
+        if key not in next_runs:
+            next_runs[key] = _next_run(now, *key)
+        next_run = next_runs[key]
+        if isinstance(next_run, Exception):
             # Stored before a rule changed or a zone was withdrawn: stop it, loudly, and go on.
-            log.error("digest schedule %s deactivated, it cannot run: %s", schedule_id, exc)
+            schedule = DigestSchedule.id.python_value(schedule_id)
+            log.error("digest schedule %s deactivated, it cannot run: %s", schedule, next_run)
             broken.append(schedule_id)
             continue
-        runs.append((next(job_ids), schedule_id, period, next_run))
-    return runs, broken
+        job_id = NotificationJob.id.db_value(next(job_ids))
+        jobs.append((job_id, schedule_id, owner, recipient, group, period))
+        moves.append((schedule_id, next_run))
+    return jobs, moves, broken
 
 
-def _write(runs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
-    """Write each run's digest job and move its schedule on; return the ids of the jobs written.
+def _next_run(now, frequency, delivery_time, delivery_day, timezone) -> datetime | Exception:
+    try:
+        return next_run_after(
+            now,
+            frequency=frequency,
+            delivery_time=parse_delivery_time(delivery_time),
+            delivery_day=delivery_day,
+            timezone=_zone(timezone),
+        )
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        return exc
 
-    Two statements for the whole batch. A run that already has its job (the unique key on
-    schedule and run) gets none, but its schedule moves on all the same.
+
+def _write(jobs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
+    """Write the digest job of each run (values in the order of :data:`_PER_ROW`) in one
+    statement; return the ids of those written.
+
+    A run that already has its job (the unique key on schedule and run) gets none.
     """
-    if not runs:
+    if not jobs:
         return set()
     pg = is_postgres()
-    types = {"uuid": "UUID" if pg else "TEXT", "timestamp": "TIMESTAMP" if pg else "TEXT"}
     param = database.param
-    uuid_value, time_value = NotificationJob.id.db_value, NotificationJob.digest_period.db_value
-
     template = NotificationJob(
         kind=JobKind.DIGEST,
         status=JobStatus.QUEUED if queued else JobStatus.PENDING,
@@ -153,28 +178,24 @@ def _write(runs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
     for field in NotificationJob._meta.sorted_fields:
         columns.append(f'"{field.column_name}"')
         if field.name in _PER_ROW:
-            values.append(_PER_ROW[field.name].format(**types))
+            kind = _PER_ROW[field.name].upper() if pg else "TEXT"
+            values.append(f"CAST(runs.{field.column_name} AS {kind})")
         else:
             values.append(param)
             constants.append(db_value(field, template.__data__.get(field.name)))
-    rows = ", ".join([f"({param}, {param}, {param})"] * len(runs))
-    params = []
-    for job_id, schedule_id, period, _ in runs:
-        params += [uuid_value(job_id), uuid_value(schedule_id), time_value(period)]
+    names = ", ".join(getattr(NotificationJob, name).column_name for name in _PER_ROW)
+    row = "(" + ", ".join([param] * len(_PER_ROW)) + ")"
     cursor = database.execute_sql(
-        f"WITH runs(job_id, schedule_id, period) AS (VALUES {rows}) "
+        f"WITH runs({names}) AS (VALUES {', '.join([row] * len(jobs))}) "
         f'INSERT INTO "notification_jobs" ({", ".join(columns)}) '
         f"SELECT {', '.join(values)} FROM runs "
-        f'JOIN "digest_schedules" AS s ON s.id = CAST(runs.schedule_id AS {types["uuid"]}) '
         'WHERE true ON CONFLICT DO NOTHING RETURNING "id"',
-        [*params, *constants],
+        [value for job in jobs for value in job] + constants,
     )
-    written = {NotificationJob.id.python_value(job_id) for (job_id,) in cursor.fetchall()}
-    _move_on([(sid, next_run) for _, sid, _, next_run in runs], now)
-    return written
+    return {NotificationJob.id.python_value(job_id) for (job_id,) in cursor.fetchall()}
 
 
-def _move_on(next_runs: list[tuple[uuid.UUID, datetime]], now: datetime) -> None:
+def _move_on(next_runs: list[tuple], now: datetime) -> None:
     """Set each schedule's next run in one statement (an UPDATE joined to a VALUES list)."""
     if not next_runs:
         return
@@ -183,7 +204,7 @@ def _move_on(next_runs: list[tuple[uuid.UUID, datetime]], now: datetime) -> None
     rows = ", ".join([f"({database.param}, {database.param})"] * len(next_runs))
     params = []
     for schedule_id, next_run in next_runs:
-        params += [DigestSchedule.id.db_value(schedule_id), field.db_value(next_run)]
+        params += [schedule_id, field.db_value(next_run)]
     database.execute_sql(
         f"WITH runs(id, next_run) AS (VALUES {rows}) "
         f'UPDATE "digest_schedules" SET "next_digest_scheduled" = '
@@ -197,8 +218,3 @@ def _move_on(next_runs: list[tuple[uuid.UUID, datetime]], now: datetime) -> None
 def _zone(name: str) -> ZoneInfo:
     # ZoneInfo keeps only a few zones strongly; a tick over many zones would reload them.
     return ZoneInfo(name)
-
-
-@lru_cache(maxsize=4096)
-def _time(text: str):
-    return parse_delivery_time(text)

@@ -23,6 +23,9 @@ database = DatabaseProxy()
 #: What peewee raises when the database cannot be reached (down, restarting, connection cut);
 #: :func:`is_unreachable` tells those from a bad statement.
 DATABASE_DOWN_ERRORS = (OperationalError, InterfaceError)
+#: How long opening a PostgreSQL connection may take unless ``DATABASE_URL`` sets
+#: ``connect_timeout``: past it the database counts as unreachable.
+CONNECT_TIMEOUT_SECONDS = 5
 #: SQLite errors that mean "cannot get at the database now", not "this statement is wrong".
 SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "readonly database")
 
@@ -73,6 +76,8 @@ def open_database(url: str, *, max_connections: int = 32) -> Database:
             check_same_thread=False,
         )
     options = dict(parse_qsl(parsed.query))
+    # Without it libpq waits as long as the network lets it for a host that does not answer.
+    options.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
     return _PooledPostgres(
         unquote(parsed.path.lstrip("/")),
         host=parsed.hostname,

@@ -115,9 +115,9 @@ def schedule_due_digests(
 
 
 def _plan(due: list[tuple], now: datetime):
-    """The writes of each due schedule's run: (job id, schedule id, owner, recipient, group, due
-    run) and (schedule id, next run), both in database values; the ids of schedules that cannot
-    run.
+    """What each due schedule's run writes: its job (job id, schedule id, owner, recipient,
+    group, due run, as database values) and its move (schedule id, next run); and the ids of
+    the schedules that cannot run.
 
     Schedules of one shape (frequency, time, day, zone) share their next run: it is worked out
     once per shape and batch, and most schedules share a few popular shapes.

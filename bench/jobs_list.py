@@ -127,7 +127,9 @@ def run(url: str, requests: int) -> list[dict]:
             {"group_id": str(group), "sort": "scheduled_for", "order": "asc"},
         ),
         ("user: sent, page 5", as_user, {"status": "sent", "offset": 200}),
+        ("user: digests", as_user, {"notification_type": "digest"}),
         ("service: pending", as_service, {"status": "pending"}),
+        ("service: digests", as_service, {"notification_type": "digest"}),
         (
             "service: sms, by processed_at",
             as_service,

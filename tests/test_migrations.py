@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from playhouse.schema_diff import diff_models
 
 from tribe_shared.db import database
@@ -33,11 +34,24 @@ def test_jobs_are_indexed_for_the_queries_that_read_them(db_url):
         assert ("owner_id", *sort, "id") in indexed
         assert (*sort, "id") in indexed
     assert ("recipient_id", "created_at", "id", "owner_id") in indexed
+    assert ("owner_id", "notification_type", "created_at", "id") in indexed
     assert ("group_id", "created_at", "id", "owner_id") in indexed
     partial = {index.name: index.sql for index in indexes}[
         "notification_jobs_delivery_method_not_email"
     ]
     assert "WHERE" in partial.upper()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_indexes_built_concurrently_are_valid(db_url):
+    # CREATE INDEX CONCURRENTLY (outside a transaction) leaves an invalid index when it fails
+    with database.connection_context():
+        invalid = database.execute_sql(
+            "SELECT indexrelid::regclass::text FROM pg_index "
+            "WHERE indrelid = 'notification_jobs'::regclass AND NOT indisvalid"
+        ).fetchall()
+    assert invalid == []
 
 
 def test_the_optional_references_of_a_job_are_indexed_only_where_set(db_url):

@@ -284,6 +284,8 @@ class NotificationJob(BaseModel):
             (("scheduled_for", "id"), False),
             (("processed_at", "id"), False),
             (("status", "created_at", "id"), False),
+            # A user's page and count with a notification_type filter (migration 0007).
+            (("owner", "notification_type", "created_at", "id"), False),
         )
 
     def save(self, *args, **kwargs):

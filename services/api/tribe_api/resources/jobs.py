@@ -76,6 +76,12 @@ def sorted_parts(jobs, sort: str, descending: bool) -> list:
     ]
 
 
+def capped(jobs):
+    """The matches to count: counting a huge match exactly costs more than the page, so up to
+    one past :data:`COUNT_CAP`."""
+    return jobs.select(NotificationJob.id).limit(COUNT_CAP + 1)
+
+
 def list_page(jobs, sort: str, descending: bool, limit: int, offset: int) -> list:
     """``limit`` jobs of ``jobs`` from ``offset``, in the order of ``sort``."""
     page: list = []
@@ -259,8 +265,7 @@ class JobsResource:
             if value is not None:
                 jobs = jobs.where(getattr(NotificationJob, name) == value)
         page = list_page(jobs, query.sort, query.order == "desc", query.limit + 1, query.offset)
-        # Counting a huge match exactly costs more than the page: count up to a cap.
-        counted = jobs.select(NotificationJob.id).limit(COUNT_CAP + 1).count()
+        counted = capped(jobs).count()
         now = self._clock()
         resp.media = {
             "jobs": [present_job(job, now) for job in page[: query.limit]],

@@ -130,6 +130,7 @@ def run(url: str, requests: int) -> list[dict]:
         ("user: digests", as_user, {"notification_type": "digest"}),
         ("service: pending", as_service, {"status": "pending"}),
         ("service: digests", as_service, {"notification_type": "digest"}),
+        ("service: immediate", as_service, {"notification_type": "immediate"}),
         (
             "service: sms, by processed_at",
             as_service,

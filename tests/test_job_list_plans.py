@@ -50,14 +50,41 @@ def test_every_sort_reads_a_page_in_index_order(db_url, principal, sort, order):
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_a_users_jobs_of_one_notification_type_are_read_from_their_own_index(db_url, order):
-    # A rare type among many jobs: without an index of (owner, type, ...) the page and the count
-    # read every job of the user to check its type.
-    jobs = visible_jobs(USER).where(NotificationJob.notification_type == "digest")
+@pytest.mark.parametrize(
+    ("principal", "index"),
+    [
+        (USER, "owner_id_notification_type"),  # a user's own, owner first
+        (SERVICE, "notification_type_not_immediate"),  # all jobs but the immediate ones
+    ],
+    ids=["user", "service role"],
+)
+def test_digest_jobs_are_read_from_an_index_of_their_type(db_url, principal, index, order):
+    # Given many users' jobs, 1 in 20 a digest, and the planner's statistics of them
+    owners = [principal.user_id, *(uuid.uuid4() for _ in range(49))]
+    with database.atomic():
+        database.execute_sql(
+            "INSERT INTO users (id, created_at) SELECT unnest(%s::uuid[]), now()",
+            [[str(owner) for owner in owners]],
+        )
+        database.execute_sql(
+            "INSERT INTO notification_jobs (id, kind, status, owner_id, notification_type, "
+            "urgency, delivery_method, content, scheduled_for, created_at, attempts, "
+            "retry_count, lease_losses) "
+            "SELECT gen_random_uuid(), 'notification', 'sent', (%s::uuid[])[1 + j %% 50], "
+            "CASE WHEN j %% 20 = 0 THEN 'digest' ELSE 'immediate' END, 'normal', 'email', "
+            "'{}', now(), now() - j * interval '1 second', 1, 0, 0 "
+            "FROM generate_series(1, 20000) j",
+            [[str(owner) for owner in owners]],
+        )
+    database.execute_sql("ANALYZE notification_jobs")
+    jobs = visible_jobs(principal).where(NotificationJob.notification_type == "digest")
+
+    # When a page of their digests and its count are planned
     with database.atomic():
         database.execute_sql("SET LOCAL enable_sort = off")
         (page,) = sorted_parts(jobs, "created_at", order == "desc")
         plans = [plan_of(page), explain(capped(jobs))]
 
+    # Then both read the index of the type, in order
     for plan in plans:
-        assert "owner_id_notification_type" in plan and "Sort" not in plan, plan
+        assert index in plan and "Sort" not in plan, plan

@@ -347,6 +347,18 @@ NotificationJob.add_index(
     )
 )
 
+# The service role's jobs of a type other than immediate (digests), by creation (migration 0007):
+# immediate jobs, most of them, never enter it. A user's type filter has the owner-first index.
+NotificationJob.add_index(
+    NotificationJob.index(
+        NotificationJob.notification_type,
+        NotificationJob.created_at,
+        NotificationJob.id,
+        name="notification_jobs_notification_type_not_immediate",
+        where=NotificationJob.notification_type != NotificationType.IMMEDIATE.value,
+    )
+)
+
 
 class DeliveryLog(BaseModel):
     """One delivery attempt of a job: what the provider said and how long it took."""

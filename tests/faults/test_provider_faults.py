@@ -59,10 +59,12 @@ def test_a_hanging_provider_times_out_within_10_s_as_a_transient_failure(deploy,
         what="the timeouts to open the circuit",
     )
     hung_before_open = len(sendgrid.requests)
-    # (the calls held with those that opened it time out a moment later: let them)
+    # (the calls held with those that opened it time out later: let them. A thread freed by the
+    # first timeout can start one more call before the second opens the circuit, and that call
+    # is held for a whole client timeout from then.)
     wait_until(
         lambda: len(transient_logs(job_ids)) >= hung_before_open,
-        timeout=5,
+        timeout=DEFAULT_TIMEOUT + 5,
         what="every call held before the circuit opened to time out",
     )
     sendgrid.default = Reply()

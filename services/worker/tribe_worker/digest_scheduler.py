@@ -163,7 +163,6 @@ def _write(jobs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
     """
     if not jobs:
         return set()
-    pg = is_postgres()
     param = database.param
     template = NotificationJob(
         kind=JobKind.DIGEST,
@@ -178,8 +177,7 @@ def _write(jobs: list[tuple], now: datetime, *, queued: bool) -> set[uuid.UUID]:
     for field in NotificationJob._meta.sorted_fields:
         columns.append(f'"{field.column_name}"')
         if field.name in _PER_ROW:
-            kind = _PER_ROW[field.name].upper() if pg else "TEXT"
-            values.append(f"CAST(runs.{field.column_name} AS {kind})")
+            values.append(_cast(f"runs.{field.column_name}", _PER_ROW[field.name]))
         else:
             values.append(param)
             constants.append(db_value(field, template.__data__.get(field.name)))
@@ -200,7 +198,6 @@ def _move_on(next_runs: list[tuple], now: datetime) -> None:
     if not next_runs:
         return
     field = DigestSchedule.next_digest_scheduled
-    id_type, time_type = ("UUID", "TIMESTAMP") if is_postgres() else ("TEXT", "TEXT")
     rows = ", ".join([f"({database.param}, {database.param})"] * len(next_runs))
     params = []
     for schedule_id, next_run in next_runs:
@@ -208,10 +205,15 @@ def _move_on(next_runs: list[tuple], now: datetime) -> None:
     database.execute_sql(
         f"WITH runs(id, next_run) AS (VALUES {rows}) "
         f'UPDATE "digest_schedules" SET "next_digest_scheduled" = '
-        f'CAST(runs.next_run AS {time_type}), "updated_at" = {database.param} '
-        f'FROM runs WHERE "digest_schedules"."id" = CAST(runs.id AS {id_type})',
+        f'{_cast("runs.next_run", "timestamp")}, "updated_at" = {database.param} '
+        f'FROM runs WHERE "digest_schedules"."id" = {_cast("runs.id", "uuid")}',
         [*params, DigestSchedule.updated_at.db_value(now)],
     )
+
+
+def _cast(expression: str, kind: str) -> str:
+    """A VALUES column as the ``kind`` (uuid, timestamp) it holds: SQLite keeps both as text."""
+    return f"CAST({expression} AS {kind.upper() if is_postgres() else 'TEXT'})"
 
 
 @lru_cache(maxsize=1024)

@@ -42,11 +42,16 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JWT_SECRET = "tribe-jobs-test-secret-" + secrets.token_hex(16)
 
 
-def unavailable(what: str, error: Exception):
-    message = f"{what} is not reachable: {error}"
+def skip_unless_ci(message: str):
+    """Skip a test whose service or tool is missing here, or fail it under CI=true, where
+    every test must run."""
     if IN_CI:
         pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
     pytest.skip(message)
+
+
+def unavailable(what: str, error: Exception):
+    skip_unless_ci(f"{what} is not reachable: {error}")
 
 
 # --- PostgreSQL -------------------------------------------------------------------------

@@ -10,9 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import IN_CI
+from tests.conftest import skip_unless_ci
 from tests.processes import REPO
 
 DEPLOY = REPO / "deploy"
@@ -43,10 +41,7 @@ PROMQL_WORDS = frozenset(_PROMQL_WORDS.split())
 
 def missing_tool(what: str) -> None:
     """Skip a test that needs a Prometheus tool, or fail it under CI=true."""
-    message = f"{what} is not installed (Debian: apt-get install prometheus; .ci/run does it)"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
-    pytest.skip(message)
+    skip_unless_ci(f"{what} is not installed (Debian: apt-get install prometheus; .ci/run does it)")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import skip_unless_ci
 from tests.deploy_files import (
     DASHBOARD,
     PROMETHEUS_DIR,
@@ -407,7 +408,7 @@ def test_every_dockerfile_in_deploy_is_used_by_compose():
 def uv() -> str:
     path = shutil.which("uv") or str(REPO / ".tools/bin/uv")
     if not os.access(path, os.X_OK):
-        pytest.skip("uv is not installed (./tribe installs it into .tools/)")
+        skip_unless_ci("uv is not installed (./tribe installs it into .tools/)")
     return path
 
 

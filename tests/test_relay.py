@@ -11,7 +11,7 @@ import dramatiq
 import pytest
 from falcon import testing
 
-from tests.conftest import IN_CI, with_settings
+from tests.conftest import skip_unless_ci, with_settings
 from tests.fakes.redis_server import RedisProcess
 from tests.fakes.sendgrid import API_KEY
 from tests.jobs import email_job, reload
@@ -163,10 +163,7 @@ def test_a_job_scheduled_beyond_the_horizon_stays_pending_until_it_comes_within_
 def own_redis():
     """A ``redis-server`` of this test's own to stop and start (never the shared one)."""
     if not RedisProcess.available():
-        message = "redis-server is not installed"
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: these tests must run)", pytrace=False)
-        pytest.skip(message)
+        skip_unless_ci("redis-server is not installed")
     server = RedisProcess().start()
     yield server
     server.stop()

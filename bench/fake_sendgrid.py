@@ -1,6 +1,6 @@
 """A lean fake of SendGrid's v3 mail-send API for benchmarks: a raw asyncio HTTP/1.1 server.
 
-``tests/fakes/sendgrid.py`` (a thread per connection, ``http.server``) is fine for tests but
+``tests/support/fakes/sendgrid.py`` (a thread per connection, ``http.server``) is fine for tests but
 costs too much CPU per request to measure a worker at hundreds of emails a second on two cores.
 This one speaks the same part of the real API (HTTP/1.1, kept-alive connections), so the
 worker's real SendGrid provider talks to it unchanged:

@@ -20,8 +20,8 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 from falcon import testing
 
-from tests.fakes.redis_server import free_port
-from tests.fakes.sendgrid import API_KEY, FakeSendGrid
+from tests.support.fakes.redis_server import free_port
+from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared import db as shared_db

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
-from tests.fakes.postgres_server import PostgresProcess
-from tests.fakes.redis_server import RedisProcess
 from tests.faults.harness import FAST_PROFILE, Deployment, truncate_all
+from tests.support.fakes.postgres_server import PostgresProcess
+from tests.support.fakes.redis_server import RedisProcess
 from tribe_shared import db
 from tribe_shared.migrate import apply_migrations
 

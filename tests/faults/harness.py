@@ -32,10 +32,10 @@ import dramatiq
 import requests
 
 from tests.conftest import JWT_SECRET, RUN_ID
-from tests.fakes.redis_server import RedisProcess, free_port
-from tests.fakes.sendgrid import API_KEY, FakeSendGrid
-from tests.processes import BIN, REPO, Processes
-from tests.waiting import wait_until
+from tests.support.fakes.redis_server import RedisProcess, free_port
+from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
+from tests.support.processes import BIN, REPO, Processes
+from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
 from tribe_shared.broker import build_broker

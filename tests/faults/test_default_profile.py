@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from tests.fakes.sendgrid import Reply
 from tests.faults.harness import (
     DEFAULT_PROFILE,
     RECORDED_FIGURES_FILE,
@@ -22,6 +21,7 @@ from tests.faults.harness import (
     record_figures,
     settle,
 )
+from tests.support.fakes.sendgrid import Reply
 from tribe_shared.contract import JobStatus
 from tribe_shared.settings import DEFAULT_JOB_LEASE_SECONDS
 

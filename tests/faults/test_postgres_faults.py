@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from tests.fakes.sendgrid import Reply
 from tests.faults.harness import Deployment, figures_for, ids_of
-from tests.waiting import wait_until
+from tests.support.fakes.sendgrid import Reply
+from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import JobStatus
 

@@ -10,7 +10,6 @@ import itertools
 import time
 import uuid
 
-from tests.fakes.sendgrid import Reply
 from tests.faults.harness import (
     DELIVERY_TIMEOUT,
     figures_for,
@@ -20,8 +19,9 @@ from tests.faults.harness import (
     settle,
     wait_for_open_circuit_and_probes,
 )
-from tests.test_worker_metrics_scrape import scrape, total
-from tests.waiting import wait_until
+from tests.support.fakes.sendgrid import Reply
+from tests.support.prometheus import scrape, total
+from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.models import DeliveryLog

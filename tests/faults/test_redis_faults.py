@@ -6,9 +6,9 @@ import math
 import time
 from collections import Counter
 
-from tests.fakes.sendgrid import Reply
 from tests.faults.harness import figures_for, ids_of
-from tests.waiting import wait_until
+from tests.support.fakes.sendgrid import Reply
+from tests.support.waiting import wait_until
 from tribe_shared.contract import JobStatus
 
 #: The outage, shortened from a minute: long enough for every process to notice it.

@@ -19,7 +19,6 @@ from collections import Counter
 
 import pytest
 
-from tests.fakes.sendgrid import Reply
 from tests.faults.harness import (
     DELIVERY_TIMEOUT,
     PAST_GRACE,
@@ -32,7 +31,8 @@ from tests.faults.harness import (
     settle,
     wait_for_open_circuit_and_probes,
 )
-from tests.waiting import wait_until
+from tests.support.fakes.sendgrid import Reply
+from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow

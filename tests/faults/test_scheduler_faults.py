@@ -7,10 +7,10 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from tests.digests import digest_jobs, schedule_for
-from tests.family import family, update_in
 from tests.faults.harness import concurrently, figures_for
-from tests.waiting import wait_until
+from tests.support.digests import digest_jobs, schedule_for
+from tests.support.family import family, update_in
+from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import DigestSchedule, utcnow

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from tests.fakes.sendgrid import Received, Reply
 from tests.faults.harness import delivered, figures_for, ids_of, pid_of_connection, requests_for
-from tests.waiting import wait_until
+from tests.support.fakes.sendgrid import Received, Reply
+from tests.support.waiting import wait_until
 from tribe_shared.contract import JobStatus
 from tribe_worker.maintenance import MAX_LEASE_LOSSES
 

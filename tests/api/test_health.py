@@ -1,0 +1,81 @@
+"""GET /api/health: ok, degraded without Redis, down (503) without the database."""
+
+from __future__ import annotations
+
+import uuid
+
+import falcon
+import pytest
+import redis
+from falcon import testing
+
+from tests.support.fakes.redis_server import free_port
+from tests.support.http_assertions import assert_json_error
+from tests.support.workers import heartbeat
+from tribe_api.app import create_app
+
+
+def test_health_is_ok_with_the_database_connected_and_redis_not_configured(api):
+    response = api.simulate_get("/api/health")
+
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "ok"
+    assert body["database"]["connected"] is True
+    assert body["redis"] == {"configured": False, "connected": False}
+
+
+def test_health_is_ok_when_the_configured_redis_answers_and_a_worker_is_alive(settings, redis_url):
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+    heartbeat(client, settings.redis_namespace)
+    api = testing.TestClient(create_app(settings, redis_client=client))
+
+    response = api.simulate_get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json["status"] == "ok"
+    assert response.json["redis"]["configured"] is True
+    assert response.json["redis"]["connected"] is True
+    assert response.json["warnings"] == []
+
+
+def test_health_is_degraded_when_the_configured_redis_is_unreachable(settings):
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    api = testing.TestClient(create_app(settings, redis_client=client))
+
+    response = api.simulate_get("/api/health")
+
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "degraded"
+    assert body["database"]["connected"] is True
+    assert body["redis"]["configured"] is True
+    assert body["redis"]["connected"] is False
+    assert body["redis"]["error"]
+
+
+def test_health_is_down_with_503_when_the_database_is_unreachable(api, database_down):
+    response = api.simulate_get("/api/health")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith(falcon.MEDIA_JSON)
+    body = response.json
+    assert body["status"] == "down"
+    assert body["database"]["connected"] is False
+    assert body["database"]["error"]
+
+
+def test_other_routes_answer_a_json_503_while_the_database_is_unreachable(
+    api, tokens, database_down
+):
+    response = api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=tokens.alice)
+
+    assert_json_error(response, 503)
+    assert response.headers["retry-after"]
+
+
+@pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])
+def test_the_api_docs_are_served_while_the_database_is_unreachable(api, database_down, path):
+    response = api.simulate_get(path)
+
+    assert response.status_code == 200, response.text

@@ -1,0 +1,393 @@
+"""POST /api/notifications/send-email and /send-bulk-email: accept fast, store, hand over."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import dramatiq
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from falcon import testing
+
+from tests.support.fakes.redis_server import free_port
+from tests.support.http_assertions import assert_json_error, error_fields
+from tribe_api.app import create_app
+from tribe_api.middleware import MAX_BODY_BYTES
+from tribe_shared.contract import Actor, JobStatus, Queue
+from tribe_shared.models import NotificationJob
+
+SEND = "/api/notifications/send-email"
+BULK = "/api/notifications/send-bulk-email"
+EMAIL = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
+
+
+def email(**changes) -> dict:
+    return {**EMAIL, **changes}
+
+
+def without(field: str) -> dict:
+    return {name: value for name, value in EMAIL.items() if name != field}
+
+
+def messages_on(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
+    """The messages waiting on a stub broker queue, without consuming them."""
+    return [dramatiq.Message.decode(data) for data in list(broker.queues[queue].queue)]
+
+
+def job_rows() -> list[NotificationJob]:
+    return list(NotificationJob.select())
+
+
+@pytest.fixture
+def unbrokered_api(settings) -> testing.TestClient:
+    """The API with no broker at all (development without Redis)."""
+    return testing.TestClient(create_app(settings, broker=None))
+
+
+@pytest.fixture
+def redis_down_api(settings):
+    """The API on a real Redis broker whose Redis is not running (nobody listens on the port)."""
+    broker = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    yield testing.TestClient(create_app(settings, broker=broker))
+    broker.close()
+
+
+# --- send-email: accepted --------------------------------------------------------------
+
+
+def test_an_accepted_email_answers_202_with_exactly_the_contract_shape(api, tokens):
+    response = api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+
+    assert response.status_code == 202
+    body = response.json
+    assert set(body) == {"success", "messageId", "jobId", "status", "statusCode", "message"}
+    assert body["success"] is True
+    assert uuid.UUID(body["jobId"])
+    assert body["messageId"] == body["jobId"]
+    assert body["status"] == "queued"
+    assert body["statusCode"] == 202
+    assert body["message"] == "Email queued for delivery"
+
+
+def test_an_accepted_email_is_a_queued_job_row_and_one_send_email_message(api, tokens, stub_broker):
+    response = api.simulate_post(
+        SEND, json=email(subject="Hello", priority="low"), headers=tokens.alice
+    )
+
+    (job,) = job_rows()
+    assert str(job.id) == response.json["jobId"]
+    assert job.status == JobStatus.QUEUED
+    assert job.queued_at is not None
+    assert job.to_email == "nana@example.com"
+    assert job.created_by_id == tokens.alice_id
+    assert job.urgency == "low"
+    assert job.content == {"type": "welcome", "subject": "Hello", "templateData": {"name": "Nana"}}
+    (message,) = messages_on(stub_broker)
+    assert message.actor_name == Actor.SEND_EMAIL
+    assert message.args == (str(job.id),)
+    assert messages_on(stub_broker, Queue.URGENT) == []
+
+
+@pytest.mark.parametrize("priority", ["high", "urgent"])
+def test_a_high_or_urgent_email_travels_on_the_fast_lane(api, tokens, stub_broker, priority):
+    response = api.simulate_post(SEND, json=email(priority=priority), headers=tokens.alice)
+
+    (message,) = messages_on(stub_broker, Queue.URGENT)
+    assert message.actor_name == "send_email_urgent"
+    assert message.args == (response.json["jobId"],)
+    assert messages_on(stub_broker, Queue.EMAILS) == []
+
+
+def test_without_a_broker_the_email_is_accepted_as_a_pending_job(unbrokered_api, tokens):
+    response = unbrokered_api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+
+    assert response.status_code == 202
+    assert response.json["status"] == "pending"
+    (job,) = job_rows()
+    assert str(job.id) == response.json["jobId"]
+    assert job.status == JobStatus.PENDING
+    assert job.queued_at is None
+
+
+def test_when_redis_is_down_the_email_is_still_accepted_and_its_job_stays_pending(
+    redis_down_api, tokens
+):
+    response = redis_down_api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+
+    assert response.status_code == 202, response.text
+    assert response.json["status"] == "pending"
+    (job,) = job_rows()
+    assert str(job.id) == response.json["jobId"]
+    assert job.status == JobStatus.PENDING
+
+
+def test_when_redis_is_down_a_bulk_request_is_still_accepted_and_every_job_stays_pending(
+    redis_down_api, tokens
+):
+    emails = [email(to=f"guest{i}@example.com") for i in range(3)]
+
+    response = redis_down_api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    assert response.status_code == 202, response.text
+    assert [job["status"] for job in response.json["jobs"]] == ["pending"] * 3
+    assert {job.status for job in job_rows()} == {JobStatus.PENDING}
+    assert len(job_rows()) == 3
+
+
+def test_an_email_scheduled_for_tomorrow_stays_pending_off_the_broker(api, tokens, stub_broker):
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    response = api.simulate_post(
+        SEND, json=email(scheduled_for=tomorrow.isoformat()), headers=tokens.alice
+    )
+
+    assert response.status_code == 202
+    assert response.json["status"] == "pending"
+    (job,) = job_rows()
+    assert job.scheduled_for == tomorrow
+    assert messages_on(stub_broker) == []
+    assert messages_on(stub_broker, f"{Queue.EMAILS}.DQ") == []
+
+
+def test_a_body_of_exactly_one_mebibyte_is_accepted(api, tokens):
+    padding = "x" * MAX_BODY_BYTES
+    skeleton = json.dumps(email(templateData={"blob": ""}))
+    body = json.dumps(email(templateData={"blob": padding[: MAX_BODY_BYTES - len(skeleton)]}))
+    assert len(body.encode()) == MAX_BODY_BYTES
+
+    response = api.simulate_post(
+        SEND, body=body, headers={**tokens.alice, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 202, response.text
+
+
+# --- send-email: refused ---------------------------------------------------------------
+
+#: (body as JSON, the fields the 400 must name)
+INVALID_EMAILS = {
+    "body is a list": (["nana@example.com"], {"body"}),
+    "body is a string": ("nana@example.com", {"body"}),
+    "to is a number": (email(to=42), {"to"}),
+    "templateData is a list": (email(templateData=["Nana"]), {"templateData"}),
+    "subject is a number": (email(subject=7), {"subject"}),
+    "priority is a number": (email(priority=1), {"priority"}),
+    "scheduled_for is not a date": (email(scheduled_for="tomorrow"), {"scheduled_for"}),
+    "scheduled_for has no timezone": (
+        email(scheduled_for="2030-01-01T09:00:00"),
+        {"scheduled_for"},
+    ),
+    "unknown fields": (email(cc="x@example.com", bcc="y@example.com"), {"cc", "bcc"}),
+    "address without @": (email(to="nana.example.com"), {"to"}),
+    "address without domain": (email(to="nana@"), {"to"}),
+    "address with a header injected": (email(to="nana@example.com\r\nBcc: x@evil.com"), {"to"}),
+    "empty address": (email(to=""), {"to"}),
+    "unknown type": (email(type="newsletter"), {"type"}),
+    "unknown priority": (email(priority="asap"), {"priority"}),
+    "CR LF in subject": (email(subject="Hi\r\nBcc: x@evil.com"), {"subject"}),
+    "LF in subject": (email(subject="Hi\nthere"), {"subject"}),
+    "CR in subject": (email(subject="Hi\rthere"), {"subject"}),
+    "NUL in subject": (email(subject="Hi\0there"), {"subject"}),
+    "NUL in templateData": (email(templateData={"name": "Na\0na"}), {"templateData"}),
+    "NUL in a templateData key": (email(templateData={"na\0me": "Nana"}), {"templateData"}),
+    "missing to": (without("to"), {"to"}),
+    "missing type": (without("type"), {"type"}),
+    "empty object": ({}, {"to", "type"}),
+}
+
+
+@pytest.mark.parametrize(("body", "fields"), INVALID_EMAILS.values(), ids=INVALID_EMAILS.keys())
+def test_an_invalid_email_is_400_naming_each_bad_field_and_writes_no_job(
+    api, tokens, stub_broker, body, fields
+):
+    response = api.simulate_post(SEND, json=body, headers=tokens.alice)
+
+    assert error_fields(assert_json_error(response, 400)) == fields
+    assert job_rows() == []
+    assert messages_on(stub_broker) == []
+
+
+def test_unknown_fields_are_named_as_unknown(api, tokens):
+    response = api.simulate_post(SEND, json=email(reply_to="x@example.com"), headers=tokens.alice)
+
+    body = assert_json_error(response, 400)
+    assert body["errors"] == [{"field": "reply_to", "message": "Unknown field"}]
+
+
+#: (raw body, content type, expected status)
+REFUSED_BODIES = {
+    "malformed JSON": ('{"to": "nana@example.com", ', "application/json", 400),
+    "JSON with a NaN": (
+        '{"to": "nana@example.com", "type": "system", "templateData": {"n": NaN}}',
+        "application/json",
+        400,
+    ),
+    "JSON with an overflowing number": (
+        '{"to": "nana@example.com", "type": "system", "templateData": {"n": 1e999}}',
+        "application/json",
+        400,
+    ),
+    "plain text": (json.dumps(EMAIL), "text/plain", 415),
+    "form-encoded": (
+        "to=nana%40example.com&type=welcome",
+        "application/x-www-form-urlencoded",
+        415,
+    ),
+    "multipart form": (
+        '--X\r\nContent-Disposition: form-data; name="to"\r\n\r\nnana@example.com\r\n--X--\r\n',
+        "multipart/form-data; boundary=X",
+        415,
+    ),
+    "over 1 MiB": (
+        json.dumps(email(templateData={"blob": "x" * MAX_BODY_BYTES})),
+        "application/json",
+        413,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"), REFUSED_BODIES.values(), ids=REFUSED_BODIES.keys()
+)
+@pytest.mark.parametrize("path", [SEND, BULK])
+def test_a_body_that_is_not_acceptable_json_is_refused_and_writes_no_job(
+    api, tokens, stub_broker, path, body, content_type, status
+):
+    if path == BULK and content_type == "application/json":
+        body = f'{{"emails": [{body}]}}'
+
+    response = api.simulate_post(
+        path, body=body, headers={**tokens.alice, "Content-Type": content_type}
+    )
+
+    assert_json_error(response, status)
+    assert job_rows() == []
+    assert messages_on(stub_broker) == []
+
+
+# --- send-bulk-email ---------------------------------------------------------------------
+
+
+def test_bulk_emails_are_accepted_with_their_jobs_in_request_order(api, tokens):
+    addresses = ["zoe@example.com", "adam@example.com", "mia@example.com"]
+    emails = [email(to=to, templateData={"name": to}) for to in addresses]
+
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    assert response.status_code == 202, response.text
+    body = response.json
+    assert set(body) == {"success", "jobs", "statusCode", "message"}
+    assert body["success"] is True
+    assert body["statusCode"] == 202
+    assert isinstance(body["message"], str) and body["message"]
+    assert [set(job) for job in body["jobs"]] == [{"jobId", "to", "status"}] * 3
+    assert [job["to"] for job in body["jobs"]] == addresses
+    assert [job["status"] for job in body["jobs"]] == ["queued"] * 3
+    stored = {str(job.id): job for job in job_rows()}
+    assert [stored[job["jobId"]].to_email for job in body["jobs"]] == addresses
+    assert {job.status for job in stored.values()} == {JobStatus.QUEUED}
+
+
+#: (index of the bad email among three, its changes, the field the 400 must name)
+INVALID_ITEMS = {
+    "bad address first": (0, {"to": "nope"}, "emails[0].to"),
+    "unknown type in the middle": (1, {"type": "newsletter"}, "emails[1].type"),
+    "unknown field last": (2, {"cc": "x@example.com"}, "emails[2].cc"),
+    "CR LF in a subject": (1, {"subject": "Hi\r\nBcc: x@evil.com"}, "emails[1].subject"),
+}
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "field"), INVALID_ITEMS.values(), ids=INVALID_ITEMS.keys()
+)
+def test_one_invalid_email_refuses_the_whole_bulk_request(
+    api, tokens, stub_broker, index, changes, field
+):
+    emails = [email(to=f"guest{i}@example.com") for i in range(3)]
+    emails[index] = {**emails[index], **changes}
+
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    assert error_fields(assert_json_error(response, 400)) == {field}
+    assert job_rows() == []
+    assert messages_on(stub_broker) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"emails": []}, {"emails": [EMAIL] * 1001}, {}, {"emails": EMAIL}, {"emails": None}],
+    ids=["no emails", "1001 emails", "emails missing", "emails an object", "emails null"],
+)
+def test_a_bulk_request_needs_one_to_a_thousand_emails(api, tokens, body):
+    response = api.simulate_post(BULK, json=body, headers=tokens.alice)
+
+    assert error_fields(assert_json_error(response, 400)) == {"emails"}
+    assert job_rows() == []
+
+
+def test_a_thousand_identical_emails_are_accepted_as_one_batch_message(api, tokens, stub_broker):
+    emails = [email(to=f"guest{i}@example.com") for i in range(1000)]
+
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    assert response.status_code == 202, response.text
+    assert len(job_rows()) == 1000
+    (message,) = messages_on(stub_broker)
+    assert message.args == ([job["jobId"] for job in response.json["jobs"]],)
+
+
+def test_identical_emails_are_handed_to_the_broker_as_one_batch_message(api, tokens, stub_broker):
+    emails = [email(to=f"guest{i}@example.com") for i in range(3)]
+
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    (message,) = messages_on(stub_broker)
+    assert message.actor_name == Actor.SEND_EMAIL_BATCH
+    assert message.args == ([job["jobId"] for job in response.json["jobs"]],)
+
+
+def test_emails_with_different_contents_are_handed_over_as_separate_messages(
+    api, tokens, stub_broker
+):
+    emails = [
+        email(to="a@example.com"),
+        email(to="b@example.com", subject="Another subject"),
+        email(to="c@example.com"),
+        email(to="d@example.com", templateData={"name": "Grandpa"}),
+        email(to="e@example.com", priority="urgent"),
+    ]
+
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+
+    a, b, c, d, e = (job["jobId"] for job in response.json["jobs"])
+    handed = {(m.actor_name, json.dumps(m.args)) for m in messages_on(stub_broker)}
+    assert handed == {
+        (Actor.SEND_EMAIL_BATCH, json.dumps([[a, c]])),
+        (Actor.SEND_EMAIL, json.dumps([b])),
+        (Actor.SEND_EMAIL, json.dumps([d])),
+    }
+    (urgent,) = messages_on(stub_broker, Queue.URGENT)
+    assert (urgent.actor_name, urgent.args) == ("send_email_urgent", (e,))
+
+
+def test_a_batch_reaches_sendgrid_as_one_request_with_a_personalization_per_email(
+    api, tokens, stub_broker, stub_worker, sendgrid
+):
+    addresses = [f"guest{i}@example.com" for i in range(5)]
+
+    response = api.simulate_post(
+        BULK, json={"emails": [email(to=to) for to in addresses]}, headers=tokens.alice
+    )
+    stub_broker.join(Queue.EMAILS)
+    stub_worker.join()
+
+    (request,) = sendgrid.wait_for_requests(1)
+    assert len(request.body["personalizations"]) == 5
+    assert request.recipients == addresses
+    assert request.job_ids == [job["jobId"] for job in response.json["jobs"]]
+    assert len(sendgrid.requests) == 1
+    jobs = job_rows()
+    assert {job.status for job in jobs} == {JobStatus.SENT}
+    assert {job.message_id for job in jobs} == {request.message_id}

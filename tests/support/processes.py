@@ -1,0 +1,66 @@
+"""Run the real processes (gunicorn, dramatiq, tribe-dev) in tests and wait on them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.support.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.prefix) / "bin"
+
+
+class Processes:
+    """Started processes with their logs, stopped with SIGTERM (then SIGKILL) at the end."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]):
+        self._log_dir = log_dir
+        self._env = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", **env}
+        self._running: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str, cwd: Path = REPO, **extra_env) -> subprocess.Popen:
+        log = open(self._log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**self._env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._running.append((name, process))
+        return process
+
+    def log(self, name: str) -> str:
+        return (self._log_dir / f"{name}.log").read_text(errors="replace")
+
+    def wait_healthy(self, url: str, name: str, timeout: float = 30.0) -> None:
+        process = dict(self._running)[name]
+
+        def healthy():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited {process.returncode}:\n{self.log(name)}")
+            try:
+                return requests.get(url, timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout=timeout, what=f"{name} at {url}", interval=0.1)
+
+    def stop_all(self) -> None:
+        for _, process in reversed(self._running):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in reversed(self._running):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        self._running.clear()

@@ -1,0 +1,78 @@
+"""The worker heartbeat (``{REDIS_NAMESPACE}:worker-heartbeats``): written at boot and every
+interval while a worker runs, removed when it stops cleanly. Real Redis, in-process workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.stub import StubBroker
+
+from tests.conftest import JWT_SECRET
+from tests.support.waiting import wait_until
+from tests.support.workers import running_worker
+from tribe_shared.broker import build_broker
+from tribe_shared.contract import worker_heartbeats_key
+from tribe_shared.settings import Settings
+from tribe_worker.app import build_worker
+from tribe_worker.middleware import WorkerHeartbeat
+
+pytestmark = pytest.mark.redis
+
+MEMBER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@pytest.fixture
+def client(redis_url) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def test_a_worker_on_redis_beats_while_it_runs_and_removes_its_beat_when_it_stops(
+    redis_url, redis_namespace, sqlite_url, client
+):
+    # Given the production worker on a Redis broker
+    settings = Settings(
+        app_env="test",
+        database_url=sqlite_url,
+        redis_url=redis_url,
+        redis_namespace=redis_namespace,
+        jwt_secret=JWT_SECRET,
+    )
+    broker = build_broker(settings)
+    build_worker(settings, broker=broker)
+    key = worker_heartbeats_key(redis_namespace)
+    assert key == f"{redis_namespace}:worker-heartbeats"
+
+    # When it runs, its process has a fresh heartbeat
+    try:
+        with running_worker(broker, threads=1):
+            score = wait_until(lambda: client.zscore(key, MEMBER), what="the heartbeat")
+            assert time.time() - 60 < score <= time.time()
+
+        # Then after a clean stop it is gone
+        assert client.zscore(key, MEMBER) is None
+    finally:
+        broker.close()
+
+
+def test_the_heartbeat_is_written_again_every_interval(redis_namespace, client):
+    key = worker_heartbeats_key(redis_namespace)
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    broker.add_middleware(WorkerHeartbeat(client, key=key, interval=0.05))
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        first = wait_until(lambda: client.zscore(key, MEMBER), what="the first beat")
+        wait_until(lambda: client.zscore(key, MEMBER) > first, what="a later beat")
+    finally:
+        worker.stop()
+        broker.close()
+    assert client.zscore(key, MEMBER) is None

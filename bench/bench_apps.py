@@ -21,7 +21,6 @@ import dramatiq
 import falcon
 
 from tribe_shared import db
-from tribe_shared.broker import build_broker
 from tribe_shared.contract import (
     Actor,
     DeliveryMethod,
@@ -31,6 +30,7 @@ from tribe_shared.contract import (
     Queue,
 )
 from tribe_shared.models import NotificationJob, utcnow
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import load_or_exit
 
 BENCH_NAMESPACE_VARIABLE = "TRIBE_BENCH_NAMESPACE"

@@ -44,7 +44,7 @@ from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Q
 from tribe_shared.models import DigestSchedule, NotificationJob
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 from tribe_shared.settings import Settings
-from tribe_worker.app import build_worker
+from tribe_worker.worker import build_worker
 
 NAME = "tribe_bench_digests"
 ZONES = [

@@ -24,9 +24,9 @@ from falcon import testing
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared import db
-from tribe_shared.broker import build_broker
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.models import Group, GroupMembership, Recipient, User
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import Settings
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"

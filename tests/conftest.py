@@ -25,12 +25,12 @@ from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared import db as shared_db
-from tribe_shared.broker import build_broker
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.models import ALL_MODELS
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import Settings
-from tribe_worker.app import build_worker
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 #: This run's own suffix for database names and Redis key prefixes.
@@ -139,13 +139,10 @@ def redis_url() -> Iterator[str]:
         client.delete(key)
 
 
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
-def client(request) -> Iterator[redis.Redis | None]:
-    """A client of the real Redis, or None: for the parts that keep state in memory without it."""
-    if request.param == "memory":
-        yield None
-        return
-    client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+@pytest.fixture
+def client(redis_url) -> Iterator[redis.Redis]:
+    """A client of the real Redis (keys under :func:`redis_namespace`)."""
+    client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
 

@@ -26,7 +26,7 @@ from tribe_shared import db
 from tribe_shared.contract import Actor
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.settings import load_or_exit
-from tribe_worker.app import build_worker
+from tribe_worker.worker import build_worker
 
 #: How often the in-process scheduler ticks, as periodiq does (each relay tick relays every
 #: OUTBOX_POLL_SECONDS within its minute).
@@ -87,9 +87,7 @@ def main() -> None:
     stop = threading.Event()
     threading.Thread(target=_tick, args=(broker, stop), name="scheduler", daemon=True).start()
 
-    app = create_app(
-        settings, broker=broker, redis_client=redis_client, circuit=worker.delivery.circuit
-    )
+    app = create_app(settings, broker=broker, redis_client=redis_client)
     server = make_server(
         "127.0.0.1", settings.port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
     )

@@ -1,9 +1,11 @@
-"""The vocabulary both services agree on: job statuses, kinds, queues and actor names.
+"""The vocabulary both services agree on: job statuses, kinds, queues, actor names, and what a
+job's ``content`` holds for each kind.
 
 Defined once here; the API and the worker import these names and never spell the strings.
 """
 
 from enum import StrEnum
+from typing import TypedDict
 
 
 class JobStatus(StrEnum):
@@ -81,6 +83,38 @@ EMAIL_TYPES = ("system", "welcome")
 NOTIFICATION_TEMPLATE = "notification"
 #: The template of a digest email (a group's updates over a day, a week or a month).
 DIGEST_TEMPLATE = "digest"
+
+
+class EmailContent(TypedDict):
+    """The content of an ad-hoc email job (send-email): a template rendered with its data."""
+
+    type: str  # one of EMAIL_TYPES
+    subject: str | None  # overrides the template's subject
+    templateData: dict
+
+
+class NotificationContent(TypedDict, total=False):
+    """The content of a notification job: an update's, or what ``POST /api/notifications`` gave.
+
+    Rendered with :data:`NOTIFICATION_TEMPLATE` for email; SMS sends ``text`` (else the title
+    and body).
+    """
+
+    title: str | None
+    body: str
+    child_name: str | None
+    content_type: str
+    media_urls: list[str]
+    update_id: str
+    subject: str
+    text: str
+
+
+class DigestContent(TypedDict):
+    """The content of a digest job: the end of the window of updates it covers."""
+
+    window_end: str  # ISO 8601, UTC
+
 
 #: SendGrid accepts at most this many personalizations in one request.
 MAX_PERSONALIZATIONS = 1000

@@ -7,12 +7,10 @@ one per job); SQLite runs in WAL mode so the API and the in-process worker can w
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlparse
-from weakref import WeakKeyDictionary
 
 from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase
@@ -107,64 +105,6 @@ def connection() -> Iterator[None]:
     finally:
         if opened:
             database.close()
-
-
-class Statement(NamedTuple):
-    """Prebuilt SQL and its parameters, for :func:`execute_together` as a peewee query would be."""
-
-    text: str
-    params: list
-
-    def sql(self) -> tuple[str, list]:
-        return self.text, self.params
-
-
-class Prepared:
-    """A PostgreSQL statement parsed and planned once per connection, then only executed.
-
-    For the statements every email runs the parse and plan were about a quarter of the server's
-    CPU (a one-row claim: ~340 µs, prepared ~250 µs). ``text`` uses ``$1``, ``$2``... whose
-    ``types`` are given; :meth:`bind` makes sure the connection of this thread has prepared it
-    and returns the ``EXECUTE`` (a :class:`Statement`, so it can run with others in
-    :func:`execute_together`). After a migration changes the columns a prepared statement
-    returns, connections opened before it fail on it: workers restart with every deploy.
-    """
-
-    def __init__(self, name: str, types: Sequence[str], text: str):
-        self.name = name
-        self._prepare = f"PREPARE {name} ({', '.join(types)}) AS {text}"
-        casts = ", ".join(f"%s::{kind}" for kind in types)  # psycopg2's placeholder
-        self._execute = f"EXECUTE {name} ({casts})"
-
-    def bind(self, params: Sequence) -> Statement:
-        connection = database.connection()
-        prepared = _prepared_on.setdefault(connection, set())
-        if self.name not in prepared:
-            database.execute_sql(self._prepare)
-            prepared.add(self.name)
-        return Statement(self._execute, list(params))
-
-
-#: The statements each open connection has prepared (forgotten with the connection).
-_prepared_on: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def execute_together(*queries) -> None:
-    """Run write queries (peewee queries or :class:`Statement`) all or none, in one round trip
-    on PostgreSQL.
-
-    PostgreSQL runs the statements of one simple query as one implicit transaction; SQLite takes
-    one statement at a time, so there they run in a transaction of their own.
-    """
-    if is_postgres() and not database.in_transaction():
-        parts = [query.sql() for query in queries]
-        sql = ";\n".join(text for text, _ in parts)
-        database.execute_sql(sql, [param for _, params in parts for param in params])
-        return
-    with database.atomic():
-        for query in queries:
-            # Read any RETURNING rows to the end: SQLite cannot commit a statement in progress.
-            database.execute_sql(*query.sql()).fetchall()
 
 
 def locking_transaction():

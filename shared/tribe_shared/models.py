@@ -6,18 +6,14 @@ the database (:class:`UTCDateTimeField`), so SQLite and PostgreSQL sort and comp
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from collections.abc import Sequence
-from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
-    Field,
     ForeignKeyField,
     IntegerField,
     JSONField,
@@ -74,61 +70,6 @@ class BaseModel(Model):
         database = database
         legacy_table_names = False
 
-    #: Rows per INSERT statement in :meth:`insert_new` (well under SQLite's variable limit).
-    INSERT_BATCH = 500
-
-    @classmethod
-    def insert_new(cls, instances: Sequence[BaseModel]) -> None:
-        """INSERT new instances (ids already set) in as few statements as possible.
-
-        What ``bulk_create`` does, without the query builder's cost: this runs on every accepted
-        request. All or none: more than one statement runs in a transaction.
-        """
-        fields = cls._meta.sorted_fields
-        cls.insert_rows(
-            fields, [[db_value(f, obj.__data__.get(f.name)) for f in fields] for obj in instances]
-        )
-
-    @classmethod
-    def insert_sql(cls, instances: Sequence[BaseModel]) -> tuple[str, list]:
-        """One INSERT of every instance (ids already set): (SQL, parameters), for a caller that
-        runs it together with other statements. Unbatched: see :meth:`insert_new`."""
-        fields = cls._meta.sorted_fields
-        params = [db_value(f, obj.__data__.get(f.name)) for obj in instances for f in fields]
-        return cls._insert_head(fields) + ", ".join([_row(fields)] * len(instances)), params
-
-    @classmethod
-    def insert_rows(cls, fields: Sequence[Field], rows: Sequence[Sequence]) -> None:
-        """INSERT rows of database values, one per field of ``fields``, no model instance made.
-
-        The bulk path of :meth:`insert_new` for callers that build many rows at once: each value
-        must already be what the database takes (:func:`db_value`). Columns not among
-        ``fields`` are NULL. All or none: more than one statement runs in a transaction.
-        """
-        head, row = cls._insert_head(fields), _row(fields)
-        with database.atomic() if len(rows) > cls.INSERT_BATCH else nullcontext():
-            for start in range(0, len(rows), cls.INSERT_BATCH):
-                chunk = rows[start : start + cls.INSERT_BATCH]
-                params = [value for values in chunk for value in values]
-                database.execute_sql(head + ", ".join([row] * len(chunk)), params)
-
-    @classmethod
-    def _insert_head(cls, fields: Sequence[Field]) -> str:
-        columns = ", ".join(f'"{field.column_name}"' for field in fields)
-        return f'INSERT INTO "{cls._meta.table_name}" ({columns}) VALUES '
-
-
-def _row(fields: Sequence[Field]) -> str:
-    return "(" + ", ".join([database.param] * len(fields)) + ")"
-
-
-def db_value(field: Field, value):
-    """What ``value`` of ``field`` is in the database, as a parameter of hand-written SQL."""
-    # JSON as plain text: both databases cast a text parameter into their JSON column.
-    if isinstance(field, JSONField):
-        return None if value is None else json.dumps(value)
-    return field.db_value(value)
-
 
 class User(BaseModel):
     """A Tribe user (a parent), known by the ``sub`` of their token."""
@@ -160,9 +101,6 @@ class Recipient(BaseModel):
 
     class Meta:
         table_name = "recipients"
-
-    def is_muted(self, now: datetime) -> bool:
-        return self.muted_until is not None and self.muted_until > now
 
 
 class GroupMembership(BaseModel):
@@ -287,17 +225,6 @@ class NotificationJob(BaseModel):
             # A user's page and count with a notification_type filter (migration 0007).
             (("owner", "notification_type", "created_at", "id"), False),
         )
-
-    def save(self, *args, **kwargs):
-        """Derive the owner when not given: the recipient's owner, else the sender."""
-        if self.owner_id is None:
-            if self.recipient_id is not None:
-                self.owner_id = (
-                    Recipient.select(Recipient.owner).where(Recipient.id == self.recipient_id)
-                ).scalar()
-            else:
-                self.owner_id = self.created_by_id
-        return super().save(*args, **kwargs)
 
 
 # The optional references, where set (migration 0006): every lookup asks for a value. The

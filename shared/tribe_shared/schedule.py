@@ -29,7 +29,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tribe_shared.contract import Frequency
 
+#: A delivery time as the API documents it: ``HH:MM`` or ``HH:MM:SS``, 24-hour, local to the
+#: schedule's timezone; :func:`parse_delivery_time` accepts exactly these.
+DELIVERY_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+#: How a delivery time is stored.
+STORED_DELIVERY_TIME = "%H:%M:%S"
 _DELIVERY_TIME = re.compile(r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+#: The delivery_day of each frequency but daily (which has none): lowest, highest, meaning.
+DELIVERY_DAYS = {
+    Frequency.WEEKLY: (1, 7, "an ISO weekday, 1 = Monday to 7 = Sunday"),
+    Frequency.MONTHLY: (1, 31, "a day of the month, 1 to 31"),
+}
 
 
 def next_run_after(
@@ -88,6 +98,25 @@ def parse_delivery_time(text: str) -> time:
         ) from None
 
 
+def stored_delivery_time(text: str) -> str:
+    """``HH:MM`` or ``HH:MM:SS`` as stored: ``HH:MM:SS``."""
+    return parse_delivery_time(text).strftime(STORED_DELIVERY_TIME)
+
+
+def delivery_day_problem(frequency: str, delivery_day: int | None) -> str | None:
+    """What is wrong with ``delivery_day`` for a schedule of ``frequency``, or None."""
+    period = Frequency(frequency)
+    if period is Frequency.DAILY:
+        if delivery_day is not None:
+            return f"a daily schedule has no delivery_day, got {delivery_day!r}"
+        return None
+    low, high, meaning = DELIVERY_DAYS[period]
+    valid = isinstance(delivery_day, int) and not isinstance(delivery_day, bool)
+    if not valid or not low <= delivery_day <= high:
+        return f"a {period} schedule needs delivery_day as {meaning}, got {delivery_day!r}"
+    return None
+
+
 def _frequency(frequency: str) -> Frequency:
     try:
         return Frequency(frequency)
@@ -97,19 +126,9 @@ def _frequency(frequency: str) -> Frequency:
 
 
 def _check_delivery_day(frequency: Frequency, delivery_day: int | None) -> None:
-    if frequency is Frequency.DAILY:
-        if delivery_day is not None:
-            raise ValueError(f"a daily schedule has no delivery_day, got {delivery_day!r}")
-        return
-    low, high, meaning = {
-        Frequency.WEEKLY: (1, 7, "an ISO weekday, 1 = Monday to 7 = Sunday"),
-        Frequency.MONTHLY: (1, 31, "a day of the month, 1 to 31"),
-    }[frequency]
-    valid = isinstance(delivery_day, int) and not isinstance(delivery_day, bool)
-    if not valid or not low <= delivery_day <= high:
-        raise ValueError(
-            f"a {frequency} schedule needs delivery_day as {meaning}, got {delivery_day!r}"
-        )
+    problem = delivery_day_problem(frequency, delivery_day)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _zone(timezone: ZoneInfo | str) -> ZoneInfo:

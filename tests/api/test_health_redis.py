@@ -11,9 +11,9 @@ from tests.support.fakes.redis_server import free_port
 from tests.support.family import family
 from tests.support.workers import heartbeat
 from tribe_api.app import create_app
-from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import Actor, Queue
-from tribe_shared.queues import QUEUES
+from tribe_shared.redis_broker import QUEUES
+from tribe_worker.circuit import email_circuit
 
 HEALTH_URL = "/api/health/redis"
 DEPTHS = {"waiting", "active", "delayed", "failed"}
@@ -88,7 +88,7 @@ def test_a_circuit_opened_by_a_worker_shows_as_open_with_a_warning(
     redis_api, redis_worker, redis_settings
 ):
     for _ in range(redis_settings.circuit_failure_threshold):
-        redis_worker.delivery.circuit.record_failure()
+        redis_worker.delivery.gates.circuit.record_failure()
 
     body = health(redis_api)
 

@@ -17,11 +17,11 @@ from tests.support.jobs import email_job
 from tests.support.prometheus import Scrape
 from tests.support.workers import heartbeat
 from tribe_api.app import create_app
-from tribe_shared.broker import build_broker
-from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import NotificationJob
-from tribe_worker.app import build_worker
+from tribe_shared.redis_broker import build_broker
+from tribe_worker.circuit import email_circuit
+from tribe_worker.worker import build_worker
 
 #: The API's clock: ages and the last hour are measured from here.
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
+from tribe_api.access import visible
 from tribe_api.auth import Principal
-from tribe_api.resources.jobs import SORT_KEYS, capped, sorted_parts, visible_jobs
+from tribe_api.jobs import SORT_KEYS, capped, sorted_parts
 from tribe_shared.db import database
 from tribe_shared.models import NotificationJob
 
@@ -40,7 +41,8 @@ def test_every_sort_reads_a_page_in_index_order(db_url, principal, sort, order):
     with database.atomic():
         database.execute_sql("SET LOCAL enable_sort = off")
         plans = [
-            plan_of(part) for part in sorted_parts(visible_jobs(principal), sort, order == "desc")
+            plan_of(part)
+            for part in sorted_parts(visible(NotificationJob, principal), sort, order == "desc")
         ]
 
     for plan in plans:
@@ -77,7 +79,7 @@ def test_digest_jobs_are_read_from_an_index_of_their_type(db_url, principal, ind
             [[str(owner) for owner in owners]],
         )
     database.execute_sql("ANALYZE notification_jobs")
-    jobs = visible_jobs(principal).where(NotificationJob.notification_type == "digest")
+    jobs = visible(NotificationJob, principal).where(NotificationJob.notification_type == "digest")
 
     # When a page of their digests and its count are planned
     with database.atomic():

@@ -82,7 +82,9 @@ def test_a_job_not_yet_sent_has_an_empty_delivery_log(api, tokens, alices_job):
 def test_the_owner_of_a_jobs_recipient_sees_it_with_the_recipient(api, tokens):
     alice = User.create(id=tokens.alice_id)
     nana = Recipient.create(owner=alice, name="Nana", relationship="grandmother")
-    job = NotificationJob.create(kind=JobKind.NOTIFICATION, recipient=nana, to_email="n@x.org")
+    job = NotificationJob.create(
+        kind=JobKind.NOTIFICATION, owner=nana.owner_id, recipient=nana, to_email="n@x.org"
+    )
 
     response = api.simulate_get(job_path(job.id), headers=tokens.alice)
 
@@ -112,7 +114,7 @@ def test_another_user_gets_the_same_404_as_for_a_job_that_does_not_exist(api, to
 def test_another_user_cannot_see_a_job_for_someone_elses_recipient(api, tokens):
     alice = User.create(id=tokens.alice_id)
     nana = Recipient.create(owner=alice, name="Nana")
-    job = NotificationJob.create(kind=JobKind.NOTIFICATION, recipient=nana)
+    job = NotificationJob.create(kind=JobKind.NOTIFICATION, owner=nana.owner_id, recipient=nana)
 
     response = api.simulate_get(job_path(job.id), headers=tokens.bob)
 

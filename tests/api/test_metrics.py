@@ -17,9 +17,9 @@ from tests.support.fakes.redis_server import RedisProcess
 from tests.support.jobs import email_job
 from tests.support.prometheus import Scrape
 from tribe_api.app import create_app
-from tribe_shared.circuit import email_circuit
 from tribe_shared.contract import Actor, DeliveryMethod, JobStatus, Queue
 from tribe_shared.models import NotificationJob
+from tribe_worker.circuit import email_circuit
 
 #: The scrape's clock: job ages are measured from here.
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ import pytest
 
 from tests.support.family import NOTIFICATION_CONTENT, family, recipient_of, update_in
 from tests.support.http_assertions import assert_json_error, error_fields
-from tribe_shared.broker import HAND_OVER_HORIZON
 from tribe_shared.contract import Actor, JobKind, JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
+from tribe_shared.outbox import HAND_OVER_HORIZON
 
 NOTIFICATIONS_URL = "/api/notifications"
 

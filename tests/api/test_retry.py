@@ -16,11 +16,11 @@ from tests.support.jobs import reload
 from tests.support.waiting import drain, wait_until
 from tests.support.workers import running_worker
 from tribe_api.app import create_app
-from tribe_shared.broker import build_broker
 from tribe_shared.contract import JobStatus, Queue
 from tribe_shared.models import NotificationJob
-from tribe_worker.app import build_worker
+from tribe_shared.redis_broker import build_broker
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 EMAIL = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
 INVALID_ADDRESS = Reply(400, body={"errors": [{"message": "Does not contain a valid address."}]})

@@ -18,7 +18,6 @@ from tests.support.family_api import NOTIFICATIONS, digest_schedule, post_update
 from tests.support.mail import the_one_email
 from tests.support.waiting import drain
 from tribe_api.app import create_app
-from tribe_shared.broker import build_broker
 from tribe_shared.contract import (
     NOTIFICATIONS_PER_MESSAGE,
     Actor,
@@ -38,6 +37,7 @@ from tribe_shared.models import (
     Update,
     utcnow,
 )
+from tribe_shared.redis_broker import build_broker
 
 
 @dataclass

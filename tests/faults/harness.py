@@ -38,12 +38,12 @@ from tests.support.processes import BIN, REPO, Processes
 from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
-from tribe_shared.broker import build_broker
 from tribe_shared.contract import MAX_PERSONALIZATIONS, JobStatus, Queue
 from tribe_shared.models import ALL_MODELS, NotificationJob, utcnow
-from tribe_shared.queues import queue_depths, total
+from tribe_shared.outbox import Outbox
+from tribe_shared.redis_broker import build_broker, read_depths, total
 from tribe_shared.settings import Settings
-from tribe_worker.maintenance import reap_stuck_jobs
+from tribe_worker.reaper import reap_stuck_jobs
 from tribe_worker.relay import GRACE, relay_pending_jobs
 
 #: Lets the test relay jobs the API has just left ``pending`` (the relay skips younger ones).
@@ -346,7 +346,9 @@ class Deployment:
         """
         options = {} if batch_size is None else {"batch_size": batch_size}
         with db.connection():
-            return relay_pending_jobs(self.broker, clock=lambda: utcnow() + ahead, **options)
+            return relay_pending_jobs(
+                Outbox(self.broker), clock=lambda: utcnow() + ahead, **options
+            )
 
     def reap(self) -> dict[str, int]:
         """One stuck-job reaper pass with the deployment's lease and staleness."""
@@ -386,7 +388,9 @@ class Deployment:
 
     def queue_depths(self) -> dict[str, int]:
         """Waiting, active (fetched, not acked), delayed and dead messages over every queue."""
-        return total(queue_depths(self.broker.client, self.namespace))
+        pipe = self.broker.client.pipeline(transaction=False)
+        depths_of = read_depths(pipe, self.namespace)
+        return total(depths_of(pipe.execute()))
 
     def drained(self) -> bool:
         depths = self.queue_depths()

@@ -14,7 +14,7 @@ from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import DigestSchedule, utcnow
-from tribe_worker.digest_scheduler import WINDOW_SETTLE
+from tribe_worker.digest_scan import WINDOW_SETTLE
 
 SCHEDULES = 40
 TICKS = 3

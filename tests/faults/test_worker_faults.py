@@ -13,7 +13,7 @@ from tests.faults.harness import delivered, figures_for, ids_of, pid_of_connecti
 from tests.support.fakes.sendgrid import Received, Reply
 from tests.support.waiting import wait_until
 from tribe_shared.contract import JobStatus
-from tribe_worker.maintenance import MAX_LEASE_LOSSES
+from tribe_worker.reaper import MAX_LEASE_LOSSES
 
 #: The Procfile's worker: two processes of eight threads.
 PROCFILE_WORKER = (2, 8)

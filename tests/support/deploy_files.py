@@ -1,5 +1,5 @@
-"""Readers of the deployment files, for tests/system/test_deploy.py: the agreed metric names, PromQL's
-metric names, the Procfile, Dockerfiles, the README's configuration table, the workspace's
+"""Readers of the deployment files, for tests/system/test_deploy.py: the agreed metric names,
+PromQL's metric names, the Procfile, Dockerfiles, the README's configuration table, the workspace's
 packages and Markdown anchors."""
 
 from __future__ import annotations

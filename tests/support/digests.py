@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from tests.support.family import Family
 from tribe_shared.models import DigestSchedule, NotificationJob, Update
+from tribe_shared.outbox import Outbox
 from tribe_shared.schedule import next_run_after, parse_delivery_time
-from tribe_worker.digest_scheduler import schedule_due_digests
+from tribe_worker.digest_scan import schedule_due_digests
 
 
 class Clock:
@@ -90,6 +91,6 @@ def tick(schedule, broker, now):
     """The scheduler's tick at ``now`` for a schedule made due; return its new digest job."""
     before = {job.id for job in digest_jobs(schedule)}
     make_due(schedule, now)
-    assert schedule_due_digests(broker, clock=Clock(now)) == 1
+    assert schedule_due_digests(Outbox(broker), clock=Clock(now)) == 1
     (job,) = [job for job in digest_jobs(schedule) if job.id not in before]
     return job

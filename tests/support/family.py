@@ -101,6 +101,7 @@ def notification_job(
         id=uuid.uuid4(),
         kind=JobKind.NOTIFICATION,
         status=status,
+        owner=family.owner.id,
         created_by=family.owner.id,
         recipient=family.recipient.id,
         group=family.group.id,

@@ -53,8 +53,14 @@ def digest_schedule(recipient: Recipient, group: Group, *, is_active: bool = Tru
 
 
 def job_row(created_by, **fields) -> NotificationJob:
-    """A job ``created_by`` a user, ``queued`` immediate email unless ``fields`` say otherwise."""
+    """A job ``created_by`` a user, ``queued`` immediate email unless ``fields`` say otherwise.
+
+    Owned as the API would own it: by its recipient's owner, else by whoever sent it.
+    """
+    recipient = fields.get("recipient")
+    owner = Recipient.get_by_id(recipient).owner_id if recipient is not None else created_by
     defaults = {
+        "owner": owner,
         "id": uuid.uuid4(),
         "kind": JobKind.EMAIL,
         "status": JobStatus.QUEUED,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from tribe_shared.contract import JobKind, JobStatus, Urgency
 from tribe_shared.models import DeliveryLog, NotificationJob, utcnow
+from tribe_shared.outbox import JobRef, Outbox, Staged
 
 SYSTEM_EMAIL = {"type": "system", "subject": None, "templateData": {"title": "Hello from Tribe"}}
 
@@ -44,3 +45,11 @@ def reload(job_or_id) -> NotificationJob:
 def logs_of(job_or_id) -> list[DeliveryLog]:
     job_id = uuid.UUID(str(getattr(job_or_id, "id", job_or_id)))
     return list(DeliveryLog.select().where(DeliveryLog.job == job_id).order_by(DeliveryLog.attempt))
+
+
+def send_queued(broker, jobs, now) -> set:
+    """Send the messages of stored ``queued`` jobs as the outbox sends a request's jobs after
+    its commit; return the ids whose messages went out (the others are back to ``pending``)."""
+    refs = [JobRef.of(job) for job in jobs]
+    Outbox(broker).send(Staged(refs, now))
+    return {ref.id for ref in refs if ref.status == JobStatus.QUEUED}

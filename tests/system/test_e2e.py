@@ -15,8 +15,9 @@ from tests.support.processes import BIN, Processes
 from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
-from tribe_shared.broker import build_broker
 from tribe_shared.models import utcnow
+from tribe_shared.outbox import Outbox
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import Settings
 from tribe_worker.relay import relay_pending_jobs
 
@@ -129,7 +130,7 @@ def test_a_job_accepted_while_redis_is_down_is_sent_after_it_returns_and_the_rel
     system.redis_server.start()
     db.bind(system.database_url)
     relayed = relay_pending_jobs(
-        build_broker(Settings(redis_url=system.redis_server.url)),
+        Outbox(build_broker(Settings(redis_url=system.redis_server.url))),
         clock=lambda: utcnow() + timedelta(minutes=1),
     )
 

@@ -1,7 +1,7 @@
 """The circuit breaker on the email provider: closed, open, half-open, and held by the provider.
 
-Every test runs twice: with the state in the real Redis (under this test's own namespace) as
-the workers share it, and in memory as in development. Time is an injected clock.
+The state lives in the real Redis (under this test's own namespace) as the workers share it.
+Time is an injected clock.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import threading
 import pytest
 import redis
 
-from tribe_shared.circuit import CircuitBreaker, CircuitState, email_circuit
+from tribe_shared.circuit import CircuitState
+from tribe_worker.circuit import CircuitBreaker, email_circuit
 
 THRESHOLD = 5
 RESET_SECONDS = 30.0

@@ -17,8 +17,8 @@ from tests.support.waiting import wait_until
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.settings import Settings
-from tribe_worker.app import build_worker
-from tribe_worker.delivery import RECORD_RETRY_SECONDS, record_patiently
+from tribe_worker.recording import RECORD_RETRY_SECONDS, patiently
+from tribe_worker.worker import build_worker
 
 #: Nothing listens on the discard port: connecting is refused at once, as to a stopped server.
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:9/tribe"
@@ -50,7 +50,7 @@ def test_recording_an_answer_waits_out_a_short_database_outage(sqlite_url):
     write, time = FlakyWrite(failures=2), FakeTime()
 
     # When it is recorded with ten seconds of patience
-    record_patiently(write, 10.0, sleep=time.sleep, monotonic=lambda: time.now)
+    patiently(write, 10.0, sleep=time.sleep, monotonic=lambda: time.now)
 
     # Then it was tried until it went through, pausing between tries
     assert write.calls == 3
@@ -61,7 +61,7 @@ def test_recording_gives_up_when_the_outage_outlasts_its_patience(sqlite_url):
     write, time = FlakyWrite(failures=100), FakeTime()
 
     with pytest.raises(peewee.OperationalError):
-        record_patiently(write, 2.0, sleep=time.sleep, monotonic=lambda: time.now)
+        patiently(write, 2.0, sleep=time.sleep, monotonic=lambda: time.now)
 
     assert write.calls == 2.0 / RECORD_RETRY_SECONDS + 1
 
@@ -71,7 +71,7 @@ def test_a_bad_statement_is_not_taken_for_an_outage(sqlite_url):
         db.database.execute_sql("SELECT no_such_column FROM notification_jobs")
 
     with pytest.raises(peewee.OperationalError):
-        record_patiently(bad_statement, 10.0, sleep=pytest.fail)
+        patiently(bad_statement, 10.0, sleep=pytest.fail)
 
 
 def test_a_delivery_that_meets_a_database_outage_waits_without_using_up_a_retry(

@@ -16,8 +16,10 @@ from tests.support.mail import content_of
 from tests.support.waiting import drain
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.models import Group, Recipient, utcnow
-from tribe_worker.delivery import EARLIER_DIGEST_WAIT_SECONDS, Deferred, deliver
-from tribe_worker.digest_scheduler import WINDOW_SETTLE
+from tribe_worker.compose import EARLIER_DIGEST_WAIT_SECONDS
+from tribe_worker.deferrals import Deferred
+from tribe_worker.delivery import deliver
+from tribe_worker.digest_scan import WINDOW_SETTLE
 
 #: The schedules of these tests were created this long ago.
 AGE = timedelta(days=3)
@@ -237,7 +239,7 @@ def test_a_newer_digest_waits_for_an_earlier_one_of_its_schedule_so_nothing_is_s
     # When a worker takes the newer one first, it goes back to wait, sending nothing
     with pytest.raises(Deferred) as deferred:
         deliver([newer.id], worker_app.delivery)
-    assert deferred.value.delay_ms >= EARLIER_DIGEST_WAIT_SECONDS * 1000
+    assert deferred.value.delay >= EARLIER_DIGEST_WAIT_SECONDS * 1000
     assert sendgrid.requests == []
     waiting = reload(newer)
     assert (waiting.status, waiting.attempts) == (JobStatus.QUEUED, 0)

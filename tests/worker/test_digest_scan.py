@@ -16,8 +16,9 @@ from tests.support.family import Family, family, group_of, recipient_of, user
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Queue
 from tribe_shared.models import DigestSchedule
-from tribe_worker.app import DIGEST_TICK_HELPERS
-from tribe_worker.digest_scheduler import BATCH_SIZE, WINDOW_SETTLE, schedule_due_digests
+from tribe_shared.outbox import Outbox
+from tribe_worker.actors import DIGEST_TICK_HELPERS
+from tribe_worker.digest_scan import BATCH_SIZE, WINDOW_SETTLE, schedule_due_digests
 
 #: Created on Monday 2 November 2026, 12:00 UTC.
 CREATED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -35,7 +36,7 @@ def run_through(schedule: DigestSchedule, until: datetime, clock: Clock) -> list
     while (due := reload_schedule(schedule).next_digest_scheduled) <= until:
         for offset in (timedelta(minutes=-1), timedelta(seconds=20), timedelta(seconds=80)):
             clock.now = due + offset
-            schedule_due_digests(None, clock=clock)
+            schedule_due_digests(Outbox(None), clock=clock)
     return [job.digest_period for job in digest_jobs(schedule)]
 
 
@@ -49,7 +50,7 @@ def test_a_due_schedule_becomes_one_digest_job_handed_over_and_moves_to_its_next
     clock = Clock(due + timedelta(seconds=15))
 
     # When the scheduler ticks
-    made = schedule_due_digests(stub_broker, clock=clock)
+    made = schedule_due_digests(Outbox(stub_broker), clock=clock)
 
     # Then one digest job covers the window up to now, and is on the broker
     (job,) = digest_jobs(schedule)
@@ -74,8 +75,8 @@ def test_a_due_schedule_becomes_one_digest_job_handed_over_and_moves_to_its_next
 def test_a_repeated_tick_makes_no_second_job(worker_app, stub_broker):
     schedule = schedule_for(family(), CREATED)
     clock = Clock(datetime(2026, 11, 3, 9, 0, 30, tzinfo=UTC))
-    assert schedule_due_digests(stub_broker, clock=clock) == 1
-    assert schedule_due_digests(stub_broker, clock=clock) == 0
+    assert schedule_due_digests(Outbox(stub_broker), clock=clock) == 1
+    assert schedule_due_digests(Outbox(stub_broker), clock=clock) == 0
     assert len(digest_jobs(schedule)) == 1
     assert len(queued_messages(stub_broker)) == 1
 
@@ -88,13 +89,13 @@ def test_a_tick_that_finds_a_run_already_made_into_a_job_makes_no_second_one(
     schedule = schedule_for(family(), CREATED)
     due = schedule.next_digest_scheduled
     clock = Clock(due + timedelta(seconds=5))
-    schedule_due_digests(stub_broker, clock=clock)
+    schedule_due_digests(Outbox(stub_broker), clock=clock)
     DigestSchedule.update(next_digest_scheduled=due).where(
         DigestSchedule.id == schedule.id
     ).execute()
 
     # When it ticks again
-    made = schedule_due_digests(stub_broker, clock=clock)
+    made = schedule_due_digests(Outbox(stub_broker), clock=clock)
 
     # Then the unique key on (schedule, run) keeps the run to one job, sent once
     assert made == 0
@@ -109,7 +110,7 @@ def test_after_downtime_one_digest_covers_the_whole_gap(worker_app, stub_broker)
     clock = Clock(datetime(2026, 11, 6, 15, 0, tzinfo=UTC))
 
     # When it comes back
-    schedule_due_digests(stub_broker, clock=clock)
+    schedule_due_digests(Outbox(stub_broker), clock=clock)
 
     # Then one digest goes out, covering everything up to now (less the settling minute), and
     # the next run is tomorrow's
@@ -128,7 +129,7 @@ def test_paused_and_not_yet_due_schedules_are_left_alone(worker_app, stub_broker
     later = schedule_for(family_of(owner, group, "Later"), CREATED, delivery_time="23:00:00")
     clock = Clock(datetime(2026, 11, 2, 12, 30, tzinfo=UTC))
 
-    assert schedule_due_digests(stub_broker, clock=clock) == 0
+    assert schedule_due_digests(Outbox(stub_broker), clock=clock) == 0
     assert digest_jobs() == []
     assert reload_schedule(paused).next_digest_scheduled == paused.next_digest_scheduled
     assert reload_schedule(later).next_digest_scheduled == later.next_digest_scheduled
@@ -151,7 +152,9 @@ def test_a_schedule_that_cannot_run_is_deactivated_and_the_others_go_on(
     good = schedule_for(family_of(owner, group, "Good"), CREATED)
 
     # When the scheduler ticks
-    made = schedule_due_digests(stub_broker, clock=Clock(datetime(2026, 11, 3, 9, 1, tzinfo=UTC)))
+    made = schedule_due_digests(
+        Outbox(stub_broker), clock=Clock(datetime(2026, 11, 3, 9, 1, tzinfo=UTC))
+    )
 
     # Then the good one got its digest and the broken one is paused, with an error logged
     assert made == 1
@@ -229,7 +232,7 @@ def test_two_schedulers_at_once_make_exactly_one_digest_per_period(db_url):
     def scheduler(now: datetime, start: threading.Barrier) -> None:
         start.wait(timeout=10)
         with db.connection():
-            made.append(schedule_due_digests(None, clock=Clock(now), batch_size=40))
+            made.append(schedule_due_digests(Outbox(None), clock=Clock(now), batch_size=40))
 
     # When two schedulers tick at the same moment, on each of three days
     for day in range(3):
@@ -262,7 +265,10 @@ def test_a_tick_with_more_due_than_one_batch_calls_for_help_once(worker_app, stu
 
     # When the scan runs with batches of 10
     made = schedule_due_digests(
-        None, clock=clock, batch_size=10, on_backlog=lambda: calls.append(len(digest_jobs()))
+        Outbox(None),
+        clock=clock,
+        batch_size=10,
+        on_backlog=lambda: calls.append(len(digest_jobs())),
     )
 
     # Then it asked for help once, after its first batch, and still did every schedule

@@ -21,9 +21,9 @@ from tests.support.waiting import drain, wait_until
 from tests.support.workers import running_worker
 from tribe_shared.circuit import CircuitState
 from tribe_shared.contract import Actor, DeliveryStatus, JobStatus, Queue
-from tribe_worker.app import build_worker
 from tribe_worker.delivery import MAX_LIMITER_WAIT_MS
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 #: The circuit of these tests' workers reopens (half-open) this soon.
 RESET_SECONDS = 1.5
@@ -51,11 +51,12 @@ class EnqueueRecorder(dramatiq.Middleware):
 
 
 @pytest.fixture
-def worker_app(settings, stub_broker, sendgrid):
-    """The conftest worker, with a circuit that reopens after :data:`RESET_SECONDS`."""
+def worker_app(settings, stub_broker, client, sendgrid):
+    """The conftest worker, its gates in the real Redis, with a circuit that reopens after
+    :data:`RESET_SECONDS`."""
     provider = SendGridProvider(settings.sendgrid_api_key, sendgrid.url, timeout=2)
     fast = replace(settings, circuit_reset_seconds=RESET_SECONDS)
-    return build_worker(fast, broker=stub_broker, provider=provider)
+    return build_worker(fast, broker=stub_broker, redis_client=client, provider=provider)
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def recorder(stub_broker) -> EnqueueRecorder:
 
 @pytest.fixture
 def circuit(worker_app):
-    return worker_app.delivery.circuit
+    return worker_app.delivery.gates.circuit
 
 
 def send(worker_app, *jobs) -> None:
@@ -267,10 +268,12 @@ def provider(settings, sendgrid) -> TimedProvider:
 
 
 @pytest.fixture
-def limited_worker(settings, stub_broker, provider, sleep) -> Iterator:
+def limited_worker(settings, stub_broker, client, provider, sleep) -> Iterator:
     """A worker allowed 2 sends per second, and no retry at all: waiting must not use one."""
     limited = replace(settings, email_rate_limit_per_second=2.0, max_retries=0)
-    app = build_worker(limited, broker=stub_broker, provider=provider, sleep=sleep)
+    app = build_worker(
+        limited, broker=stub_broker, redis_client=client, provider=provider, sleep=sleep
+    )
     worker = dramatiq.Worker(stub_broker, worker_timeout=50, worker_threads=2)
     worker.start()
     yield app

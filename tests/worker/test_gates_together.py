@@ -1,6 +1,6 @@
 """The rate limit and the circuit breaker asked together, as a worker asks them before every
-provider call: one Redis round trip (one script) per try, with each gate's own logic, or the two
-in-memory gates in turn without Redis. Every test runs on the real Redis and in memory."""
+provider call: one Redis round trip (one script) per try, with each gate's own logic. Without
+Redis (development) nothing is held back."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import threading
 import pytest
 import redis
 
-from tribe_shared.circuit import CircuitState, email_circuit
-from tribe_worker.gates import Gates
+from tests.support.clocks import RecordingSleep
+from tribe_shared.circuit import CircuitState
+from tribe_worker.circuit import email_circuit
+from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.ratelimit import RateLimiter
 
 RESET_SECONDS = 30.0
@@ -36,14 +38,6 @@ class CountingRedis(redis.Redis):
     def execute_command(self, *args, **options):
         self.commands.append(str(args[0]).upper())
         return super().execute_command(*args, **options)
-
-
-class RecordingSleep:
-    def __init__(self):
-        self.seconds: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture
@@ -124,8 +118,6 @@ def test_an_open_circuit_denies_the_call_with_the_time_until_it_reopens(gates, c
 def test_only_one_of_many_concurrent_callers_gets_the_probe(client, redis_namespace, clock, sleep):
     # Given a half-open-due circuit and callers on their own gates (as worker processes are)
     gates = [build_gates(client, redis_namespace, clock, sleep, rate=1e6) for _ in range(4)]
-    if client is None:
-        gates = [gates[0]] * 4  # in memory the state is per process: one process's threads
     open_circuit(gates[0])
     clock.now += RESET_SECONDS
     permissions = []
@@ -160,11 +152,18 @@ def test_on_redis_each_try_is_one_round_trip(redis_url, redis_namespace, clock, 
     client.close()
 
 
-def test_gates_refuse_a_mix_of_shared_and_in_memory_state(redis_url, redis_namespace):
-    client = redis.Redis.from_url(redis_url)
-    limiter = RateLimiter(client, key=f"{redis_namespace}:r", rate_per_second=1)
-    circuit = email_circuit(None, redis_namespace)
+def test_without_redis_the_gates_let_every_call_through_and_nothing_opens():
+    # Given the development stand-in (one process, no Redis to share a limit or a breaker with)
+    gates = OpenGates(reset_seconds=RESET_SECONDS)
 
-    with pytest.raises(ValueError, match="share one Redis"):
-        Gates(client, limiter, circuit)
-    client.close()
+    # When many calls go through and the provider keeps failing
+    permissions = [gates.enter(max_wait_ms=0) for _ in range(100)]
+    for _ in range(THRESHOLD * 2):
+        gates.circuit.record_failure()
+    gates.circuit.trip()
+
+    # Then none waited, and every later call still goes through at once
+    assert all(wait == 0 and p.allowed and p.clean for wait, p in permissions)
+    wait_ms, permission = gates.enter(max_wait_ms=0)
+    assert (wait_ms, permission.allowed) == (0, True)
+    assert gates.circuit.reset_seconds == RESET_SECONDS

@@ -16,11 +16,11 @@ from dramatiq.brokers.stub import StubBroker
 from tests.conftest import JWT_SECRET
 from tests.support.waiting import wait_until
 from tests.support.workers import running_worker
-from tribe_shared.broker import build_broker
 from tribe_shared.contract import worker_heartbeats_key
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import Settings
-from tribe_worker.app import build_worker
 from tribe_worker.middleware import WorkerHeartbeat
+from tribe_worker.worker import build_worker
 
 pytestmark = pytest.mark.redis
 

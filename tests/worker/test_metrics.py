@@ -20,9 +20,9 @@ from tests.support.waiting import drain, wait_until
 from tests.support.workers import running_worker
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import utcnow
-from tribe_worker.app import build_worker
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.middleware import WorkerHeartbeat
+from tribe_worker.worker import build_worker
 
 SENT = {"provider": "sendgrid", "outcome": "sent"}
 TRANSIENT = {"provider": "sendgrid", "outcome": "transient"}
@@ -120,12 +120,12 @@ def test_a_job_whose_retries_run_out_counts_its_retries_and_then_one_failed_job(
 
 
 def test_an_open_circuit_counts_its_transitions_and_the_deferral_it_caused(
-    settings, stub_broker, sendgrid
+    settings, stub_broker, client, sendgrid
 ):
     # Given a worker whose circuit opens at the first transient failure and probes 0.2 s later
     quick = replace(settings, circuit_failure_threshold=1, circuit_reset_seconds=0.2)
     provider = SendGridProvider(settings.sendgrid_api_key, sendgrid.url, timeout=2)
-    app = build_worker(quick, broker=stub_broker, provider=provider)
+    app = build_worker(quick, broker=stub_broker, redis_client=client, provider=provider)
     r = readings(
         ("tribe_circuit_transitions_total", {"to_state": "open"}),
         ("tribe_circuit_transitions_total", {"to_state": "half_open"}),
@@ -152,12 +152,14 @@ def test_an_open_circuit_counts_its_transitions_and_the_deferral_it_caused(
 
 
 def test_a_send_held_at_the_rate_limit_counts_a_rate_limit_deferral(
-    settings, stub_broker, sendgrid
+    settings, stub_broker, client, sendgrid
 ):
     # Given a worker allowed one send every 5 seconds
     slow = replace(settings, email_rate_limit_per_second=0.2)
     provider = SendGridProvider(settings.sendgrid_api_key, sendgrid.url, timeout=2)
-    app = build_worker(slow, broker=stub_broker, provider=provider, sleep=RecordingSleep())
+    app = build_worker(
+        slow, broker=stub_broker, redis_client=client, provider=provider, sleep=RecordingSleep()
+    )
     r = readings(("tribe_gate_deferrals_total", {"gate": "rate_limit"}))
     first, second = email_job(), email_job(to="grandpa@example.com")
 

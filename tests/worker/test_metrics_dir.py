@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tribe_worker.exposition import prepare_metrics_dir, use_dramatiq_metrics_dir
+from tribe_worker.metrics_dir import prepare_metrics_dir, use_dramatiq_metrics_dir
 
 
 def test_the_first_process_of_a_run_removes_the_files_of_earlier_runs(tmp_path):

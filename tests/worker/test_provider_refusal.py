@@ -16,8 +16,8 @@ from tests.support.waiting import wait_until
 from tests.support.workers import running_worker
 from tribe_shared.circuit import CircuitState
 from tribe_shared.contract import Actor, DeliveryStatus, JobStatus
-from tribe_worker.app import build_worker
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 #: The reset interval of these tests' circuit: one probe per interval while refused.
 RESET = 0.4
@@ -26,14 +26,14 @@ THREADS = 4
 
 
 @pytest.fixture
-def paused_worker(settings, stub_broker, sendgrid):
+def paused_worker(settings, stub_broker, client, sendgrid):
     """The actors on the stub broker with a short circuit reset, and the fake refusing the key."""
     sendgrid.default = Reply(
         401, body={"errors": [{"message": "The provided authorization grant is invalid"}]}
     )
     fast = with_settings(settings, circuit_reset_seconds=RESET, max_retries=1)
     provider = SendGridProvider(fast.sendgrid_api_key, sendgrid.url, timeout=2)
-    return build_worker(fast, broker=stub_broker, provider=provider)
+    return build_worker(fast, broker=stub_broker, redis_client=client, provider=provider)
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -50,7 +50,7 @@ def test_a_refused_key_pauses_sending_without_failing_jobs_or_spending_retries(
             paused_worker.actors[Actor.SEND_EMAIL].send(str(job.id))
         # When the provider has refused a few probes
         wait_until(lambda: len(sendgrid.requests) >= 3, what="three refused calls")
-        circuit = paused_worker.delivery.circuit.status()
+        circuit = paused_worker.delivery.gates.circuit.status()
 
         # Then no job failed or spent a retry, and the circuit keeps every worker away
         for job in map(reload, jobs):

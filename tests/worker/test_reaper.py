@@ -10,12 +10,13 @@ import dramatiq
 import pytest
 from dramatiq.common import current_millis
 
-from tests.support.jobs import email_job, reload
+from tests.support.jobs import email_job, reload, send_queued
 from tests.support.waiting import drain
-from tribe_shared.broker import build_broker, send_queued
 from tribe_shared.contract import JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
-from tribe_worker.maintenance import MAX_LEASE_LOSSES, reap_stuck_jobs
+from tribe_shared.outbox import Outbox
+from tribe_shared.redis_broker import build_broker
+from tribe_worker.reaper import MAX_LEASE_LOSSES, reap_stuck_jobs
 from tribe_worker.relay import relay_pending_jobs
 
 NOW = utcnow().replace(microsecond=0)
@@ -106,7 +107,7 @@ def test_a_queued_job_never_consumed_goes_back_to_pending_and_the_relay_hands_it
     assert reload(job).status == JobStatus.PENDING
 
     # ... and the relay hands it over again
-    assert relay_pending_jobs(stub_broker, clock=clock) == 1
+    assert relay_pending_jobs(Outbox(stub_broker), clock=clock) == 1
     (message,) = queued_messages(stub_broker)
     assert list(message.args) == [str(job.id)]
     job = reload(job)
@@ -139,7 +140,7 @@ def test_a_job_taken_back_from_a_dead_worker_is_delivered_as_its_next_attempt(
     job = processing_job(LEASE + timedelta(minutes=1), attempts=1)
 
     reap()
-    relay_pending_jobs(stub_broker, clock=clock)
+    relay_pending_jobs(Outbox(stub_broker), clock=clock)
     drain(stub_broker, stub_worker)
 
     (request,) = sendgrid.wait_for_requests(1)

@@ -18,12 +18,13 @@ from tests.support.jobs import email_job, reload
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
 from tribe_shared import db
-from tribe_shared.broker import HAND_OVER_HORIZON, batch_key, build_broker
 from tribe_shared.contract import Actor, JobStatus, Queue, Urgency
 from tribe_shared.models import utcnow
-from tribe_worker.app import build_worker
+from tribe_shared.outbox import HAND_OVER_HORIZON, Outbox, batch_key
+from tribe_shared.redis_broker import build_broker
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.relay import GRACE, relay_pending_jobs
+from tribe_worker.worker import build_worker
 
 NOW = utcnow().replace(microsecond=0)
 
@@ -55,7 +56,7 @@ def test_relay_hands_over_the_most_urgent_jobs_first_then_the_oldest(worker_app,
     urgent = pending_job(timedelta(minutes=2), urgency=Urgency.URGENT)
 
     # When the relay runs
-    handed = relay_pending_jobs(stub_broker, clock=clock)
+    handed = relay_pending_jobs(Outbox(stub_broker), clock=clock)
 
     # Then each is on its lane once, in order of urgency and then of age
     assert handed == 5
@@ -78,7 +79,7 @@ def test_relay_keeps_a_batch_of_urgent_emails_ahead_of_older_normal_ones(worker_
         for to in ("nana@example.com", "papa@example.com")
     ]
 
-    relay_pending_jobs(stub_broker, clock=clock)
+    relay_pending_jobs(Outbox(stub_broker), clock=clock)
 
     (fast,) = queued_messages(stub_broker, Queue.URGENT)
     assert fast.actor_name == "send_email_batch_urgent"
@@ -92,8 +93,8 @@ def test_relay_keeps_a_batch_of_urgent_emails_ahead_of_older_normal_ones(worker_
 def test_relay_hands_each_job_over_exactly_once(worker_app, stub_broker):
     jobs = [pending_job(timedelta(minutes=m)) for m in (1, 2, 3)]
 
-    first_run = relay_pending_jobs(stub_broker, clock=clock)
-    second_run = relay_pending_jobs(stub_broker, clock=clock)
+    first_run = relay_pending_jobs(Outbox(stub_broker), clock=clock)
+    second_run = relay_pending_jobs(Outbox(stub_broker), clock=clock)
 
     assert (first_run, second_run) == (3, 0)
     assert len(queued_messages(stub_broker)) == 3
@@ -111,7 +112,7 @@ def test_relays_running_at_the_same_time_hand_each_job_over_once(worker_app, stu
     def relay():
         start.wait(timeout=10)
         with db.connection():
-            handed.append(relay_pending_jobs(stub_broker, clock=clock, batch_size=7))
+            handed.append(relay_pending_jobs(Outbox(stub_broker), clock=clock, batch_size=7))
 
     threads = [threading.Thread(target=relay) for _ in range(2)]
     for thread in threads:
@@ -129,7 +130,7 @@ def test_relay_leaves_jobs_younger_than_the_grace_period_to_their_own_request(
 ):
     young = pending_job(GRACE - timedelta(seconds=1))
 
-    assert relay_pending_jobs(stub_broker, clock=clock) == 0
+    assert relay_pending_jobs(Outbox(stub_broker), clock=clock) == 0
 
     assert reload(young).status == JobStatus.PENDING
     assert queued_messages(stub_broker) == []
@@ -141,14 +142,14 @@ def test_a_job_scheduled_beyond_the_horizon_stays_pending_until_it_comes_within_
     later = NOW + HAND_OVER_HORIZON + timedelta(minutes=10)
     job = pending_job(timedelta(minutes=1), scheduled_for=later)
 
-    assert relay_pending_jobs(stub_broker, clock=clock) == 0
+    assert relay_pending_jobs(Outbox(stub_broker), clock=clock) == 0
     assert reload(job).status == JobStatus.PENDING
     assert queued_messages(stub_broker) == []
     assert queued_messages(stub_broker, f"{Queue.EMAILS}.DQ") == []
 
     # Once within the horizon it is handed over, delayed until it is due
     almost_due = later - timedelta(minutes=1)
-    assert relay_pending_jobs(stub_broker, clock=lambda: almost_due) == 1
+    assert relay_pending_jobs(Outbox(stub_broker), clock=lambda: almost_due) == 1
     assert reload(job).status == JobStatus.QUEUED
     assert queued_messages(stub_broker) == []
     (delayed,) = queued_messages(stub_broker, f"{Queue.EMAILS}.DQ")
@@ -194,7 +195,7 @@ def test_an_email_accepted_while_redis_is_down_is_sent_once_it_is_back(
 
         # ... and once Redis is back, the relay hands it over
         own_redis.start()
-        handed = relay_pending_jobs(broker, clock=lambda: utcnow() + timedelta(minutes=1))
+        handed = relay_pending_jobs(Outbox(broker), clock=lambda: utcnow() + timedelta(minutes=1))
         assert handed == 1
         assert reload(job_id).status == JobStatus.QUEUED
 

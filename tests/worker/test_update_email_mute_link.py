@@ -10,8 +10,8 @@ import pytest
 from tests.support.family import group_of, recipient_of, user
 from tests.support.family_api import post_update
 from tests.support.mail import the_one_email
-from tribe_worker.app import build_worker
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 APP = "https://app.tribe.example"
 

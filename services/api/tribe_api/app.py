@@ -17,11 +17,9 @@ import redis
 
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware
-from tribe_api.emails import EmailIntake
-from tribe_api.family import UpdatePoster
+from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
-from tribe_api.notifications import NotificationIntake
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.family import (
     GroupsResource,
@@ -38,8 +36,10 @@ from tribe_api.resources.notifications import (
 )
 from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_api.throttle import WriteThrottle
-from tribe_shared.circuit import CircuitBreaker, email_circuit
+from tribe_api.updates import UpdatePoster
+from tribe_api.users import RecordCallers
 from tribe_shared.models import utcnow
+from tribe_shared.outbox import Outbox
 from tribe_shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,38 +74,38 @@ def create_app(
     *,
     broker: dramatiq.Broker | None = None,
     redis_client: redis.Redis | None = None,
-    circuit: CircuitBreaker | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> falcon.App:
     """Build the API. ``broker`` None means jobs stay ``pending`` until a relay hands them over.
 
-    ``circuit`` is the email circuit breaker the workers share (default: the one in
-    ``redis_client``). The database must already be bound (:func:`tribe_shared.db.bind`).
+    ``redis_client`` is the Redis the workers share (the circuit breaker, heartbeats, queues),
+    read by the health checks and ``/metrics``, and where the per-user write limit counts; None
+    (development) leaves the limit off. The database must already be bound
+    (:func:`tribe_shared.db.bind`).
     """
-    circuit = circuit or email_circuit(redis_client, settings.redis_namespace)
-    checks = HealthChecks(settings, redis_client, circuit, clock)
+    checks = HealthChecks(settings, redis_client, clock)
     request_metrics, metrics_resource = build_metrics(
-        namespace=settings.redis_namespace,
-        redis_client=checks.redis_client,
-        circuit=circuit,
-        clock=clock,
+        namespace=settings.redis_namespace, redis_client=checks.redis_client, clock=clock
     )
-    app = falcon.App(
-        middleware=[
-            # First: they see every request, and their process_response runs last.
-            request_metrics,
-            AccessLog(),
-            BodyLimit(),
-            DatabaseConnection(skip_paths=PUBLIC_PATHS),
-            AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+    middleware = [
+        # First: they see every request, and their process_response runs last.
+        request_metrics,
+        AccessLog(),
+        BodyLimit(),
+        DatabaseConnection(skip_paths=PUBLIC_PATHS),
+        AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+        RecordCallers(),
+    ]
+    if redis_client is not None:
+        middleware.append(
             WriteThrottle(
                 settings.user_write_rate_per_minute,
                 redis_client,
                 settings.redis_namespace,
                 clock=lambda: clock().timestamp(),
-            ),
-        ]
-    )
+            )
+        )
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(
         dumps=partial(json.dumps, default=_json_default, separators=(",", ":")),
@@ -116,22 +116,23 @@ def create_app(
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     errors.install(app)
 
-    intake = EmailIntake(broker, clock)
+    outbox = Outbox(broker)
+    emails = EmailIntake(outbox, clock)
     app.add_route("/metrics", metrics_resource)
     app.add_route("/api/health", HealthResource(checks))
     app.add_route("/api/health/redis", RedisHealthResource(checks))
-    app.add_route("/api/notifications/send-email", SendEmailResource(intake))
-    app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(intake))
+    app.add_route("/api/notifications/send-email", SendEmailResource(emails))
+    app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(emails))
     app.add_route(
-        "/api/notifications", NotificationsResource(NotificationIntake(broker, clock), clock)
+        "/api/notifications", NotificationsResource(NotificationIntake(outbox, clock), clock)
     )
     app.add_route("/api/jobs", JobsResource(clock))
     app.add_route("/api/jobs/{job_id:uuid}", JobResource(clock))
-    app.add_route("/api/jobs/{job_id:uuid}/retry", JobRetryResource(broker, clock))
+    app.add_route("/api/jobs/{job_id:uuid}/retry", JobRetryResource(outbox, clock))
     app.add_route("/api/groups", GroupsResource(clock))
     app.add_route("/api/recipients", RecipientsResource(clock))
     app.add_route("/api/recipients/{recipient_id:uuid}", RecipientResource(clock))
-    app.add_route("/api/updates", UpdatesResource(UpdatePoster(broker, clock)))
+    app.add_route("/api/updates", UpdatesResource(UpdatePoster(outbox, clock)))
     app.add_route("/api/digest-schedules", DigestSchedulesResource(clock))
     app.add_route("/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))
     spec.register(app)

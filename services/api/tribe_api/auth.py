@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 import falcon
 import jwt
 
-from tribe_shared.models import User
-
 ALGORITHM = "HS256"
 AUDIENCE = "authenticated"
 ROLES = ("authenticated", "service_role")
@@ -101,7 +99,6 @@ class AuthMiddleware:
     def __init__(self, secret: str, *, public_paths: tuple[str, ...] = ()):
         self._secret = secret
         self._public_paths = public_paths
-        self._known_users: set[uuid.UUID] = set()
         self._verified: dict[str, Principal] = {}
 
     def process_resource(self, req, resp, resource, params):
@@ -127,15 +124,7 @@ class AuthMiddleware:
             principal = decode_token(token, self._secret)
         except InvalidToken as exc:
             raise _unauthorized(str(exc)) from None
-        self._remember(principal.user_id)
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
         self._verified[token] = principal
         return principal
-
-    def _remember(self, user_id: uuid.UUID) -> None:
-        """Make sure the caller has a users row (once per process)."""
-        if user_id in self._known_users:
-            return
-        User.insert(id=user_id).on_conflict_ignore().execute()
-        self._known_users.add(user_id)

@@ -16,12 +16,19 @@ from datetime import datetime
 import falcon
 from peewee import IntegrityError
 
+from tribe_api.access import owned, visible
 from tribe_api.auth import Principal
-from tribe_api.errors import ValidationFailed
-from tribe_api.family import cancel_waiting_jobs, owned, unprocessable, visible
+from tribe_api.errors import ValidationFailed, unprocessable
+from tribe_api.family import require_member
+from tribe_api.jobs import cancel_waiting
 from tribe_shared.db import database
-from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
-from tribe_shared.schedule import next_run_after, parse_delivery_time
+from tribe_shared.models import DigestSchedule, Group, NotificationJob, Recipient
+from tribe_shared.schedule import (
+    delivery_day_problem,
+    next_run_after,
+    parse_delivery_time,
+    stored_delivery_time,
+)
 
 
 def list_schedules(principal: Principal, filters: dict) -> list[DigestSchedule]:
@@ -43,11 +50,7 @@ def create_schedule(principal: Principal, fields: dict, now: datetime) -> Digest
     """A new schedule for a recipient of one of the caller's groups; 409 if they have one."""
     recipient = owned(Recipient, fields["recipient_id"], principal, "recipient_id")
     group = owned(Group, fields["group_id"], principal, "group_id")
-    member = GroupMembership.select().where(
-        GroupMembership.group == group.id, GroupMembership.recipient == recipient.id
-    )
-    if not member.exists():
-        raise unprocessable("recipient_id", "The recipient is not a member of the group")
+    require_member(recipient, group)
     _check_day(fields["frequency"], fields.get("delivery_day"))
     schedule = DigestSchedule(
         id=uuid.uuid4(),
@@ -55,7 +58,7 @@ def create_schedule(principal: Principal, fields: dict, now: datetime) -> Digest
         recipient=recipient.id,
         group=group.id,
         frequency=fields["frequency"],
-        delivery_time=_full_time(fields["delivery_time"]),
+        delivery_time=stored_delivery_time(fields["delivery_time"]),
         delivery_day=fields.get("delivery_day"),
         timezone=fields["timezone"],
         is_active=fields["is_active"],
@@ -95,7 +98,7 @@ def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> D
         if name in changes and changes[name] is None:
             raise unprocessable(name, f"{name} cannot be null")
     if "delivery_time" in changes:
-        changes["delivery_time"] = _full_time(changes["delivery_time"])
+        changes["delivery_time"] = stored_delivery_time(changes["delivery_time"])
     for name, value in changes.items():
         setattr(schedule, name, value)
     if any(name in changes for name in ("frequency", "delivery_day")):
@@ -110,8 +113,8 @@ def update_schedule(schedule: DigestSchedule, changes: dict, now: datetime) -> D
 def delete_schedule(schedule: DigestSchedule, now: datetime) -> int:
     """Delete the schedule and cancel its digests not yet started; return how many."""
     with database.atomic():
-        cancelled = cancel_waiting_jobs(
-            NotificationJob.digest_schedule == schedule.id, "The digest schedule was deleted", now
+        cancelled = cancel_waiting(
+            NotificationJob.digest_schedule == schedule.id, now, "The digest schedule was deleted"
         )
         schedule.delete_instance()
     return cancelled
@@ -131,20 +134,9 @@ def _next_run(schedule: DigestSchedule, now: datetime) -> datetime | None:
 
 def _check_day(frequency: str, day: int | None, *, status: str = falcon.HTTP_400) -> None:
     """``delivery_day``: none for daily, 1-7 for weekly (1 = Monday), 1-31 for monthly."""
-    if frequency == "daily" and day is not None:
-        message = "A daily digest has no delivery_day"
-    elif frequency != "daily" and day is None:
-        message = f"A {frequency} digest needs a delivery_day"
-    elif frequency == "weekly" and not 1 <= day <= 7:
-        message = "A weekly digest's delivery_day is 1 (Monday) to 7 (Sunday)"
-    else:
-        return
-    raise ValidationFailed([{"field": "delivery_day", "message": message}], status=status)
-
-
-def _full_time(text: str) -> str:
-    """``HH:MM`` or ``HH:MM:SS`` as stored: ``HH:MM:SS``."""
-    return parse_delivery_time(text).strftime("%H:%M:%S")
+    problem = delivery_day_problem(frequency, day)
+    if problem is not None:
+        raise ValidationFailed([{"field": "delivery_day", "message": problem}], status=status)
 
 
 def _duplicate(recipient_id, group_id) -> falcon.HTTPConflict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 import falcon
-import peewee
+
+from tribe_shared.db import DATABASE_DOWN_ERRORS, is_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ class ValidationFailed(falcon.HTTPError):
         body = super().to_dict(obj_type)
         body["errors"] = self.errors
         return body
+
+
+def unprocessable(field: str, message: str) -> ValidationFailed:
+    """A 422: ``field`` is well-formed but does not fit (another object, the state of one)."""
+    return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
 
 
 def field_errors(pydantic_errors, prefix: tuple = ()) -> list[dict[str, str]]:
@@ -53,22 +59,8 @@ def serialize_error(req, resp, exc: falcon.HTTPError) -> None:
     resp.media = body
 
 
-#: SQLite errors that mean "cannot get at the database now", not "this statement is wrong".
-SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "readonly database")
-
-
-def is_outage(exc: Exception) -> bool:
-    """An unreachable or unavailable database, as opposed to a bug in a statement."""
-    if isinstance(exc, peewee.InterfaceError):
-        return True
-    cause = exc.__cause__ or exc.__context__ or exc
-    if type(cause).__module__.startswith("sqlite3"):
-        return any(marker in str(cause).lower() for marker in SQLITE_OUTAGES)
-    return True  # PostgreSQL reports connection trouble as OperationalError
-
-
 def handle_database_down(req, resp, exc, params):
-    if not is_outage(exc):
+    if not is_unreachable(exc):
         handle_unexpected(req, resp, exc, params)
     log.error("database unreachable: %s", exc)
     raise falcon.HTTPServiceUnavailable(
@@ -89,4 +81,4 @@ def handle_unexpected(req, resp, exc, params):
 def install(app: falcon.App) -> None:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler((peewee.OperationalError, peewee.InterfaceError), handle_database_down)
+    app.add_error_handler(DATABASE_DOWN_ERRORS, handle_database_down)

@@ -1,62 +1,33 @@
-"""The family data behind notifications: groups, recipients and the updates parents post.
+"""The family behind notifications: groups and their recipients.
 
-Every read and write is scoped to the caller (the service role sees everything); another user's
-object is a 404 that reveals nothing. Posting an update fans out, in the same transaction, one
-notification job per recipient of the group who is not muted and has no active digest schedule
-for it; the jobs are handed to the broker after the commit.
+Every read and write is scoped to the caller (:mod:`tribe_api.access`): the service role sees
+everything; another user's object is a 404 that reveals nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
-import dramatiq
 import falcon
 from peewee import JOIN, fn
 
+from tribe_api.access import not_found, owned, visible
 from tribe_api.auth import Principal
-from tribe_api.errors import ValidationFailed
-from tribe_shared.broker import JobRef, send_staged, stage_jobs
-from tribe_shared.contract import (
-    CLAIMABLE_STATUSES,
-    DeliveryMethod,
-    JobKind,
-    JobStatus,
-    NotificationType,
-    Urgency,
-)
+from tribe_api.errors import ValidationFailed, unprocessable
+from tribe_api.jobs import cancel_waiting
 from tribe_shared.db import database
-from tribe_shared.models import (
-    DigestSchedule,
-    Group,
-    GroupMembership,
-    NotificationJob,
-    Recipient,
-    Update,
-    db_value,
-    new_ids,
-)
+from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient
 
 
-def owned(model, object_id: uuid.UUID, principal: Principal, field: str = "id"):
-    """The caller's object (any for the service role); anything else is a 404."""
-    obj = model.get_or_none(model.id == object_id)
-    if obj is None or not (principal.is_service or obj.owner_id == principal.user_id):
-        label = "" if field == "id" else f" {field}"
-        raise falcon.HTTPNotFound(title="Not found", description=f"No{label} {object_id}")
-    return obj
-
-
-def visible(model, principal: Principal):
-    query = model.select()
-    return query if principal.is_service else query.where(model.owner == principal.user_id)
-
-
-def unprocessable(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
+def require_member(recipient: Recipient, group: Group) -> None:
+    """A 422 unless ``recipient`` is in ``group``."""
+    member = GroupMembership.select().where(
+        GroupMembership.group == group.id, GroupMembership.recipient == recipient.id
+    )
+    if not member.exists():
+        raise unprocessable("recipient_id", "The recipient is not a member of the group")
 
 
 def unreachable(status: str) -> ValidationFailed:
@@ -109,9 +80,7 @@ def _check_groups(principal: Principal, group_ids: list[uuid.UUID]) -> None:
     found = {g.id for g in visible(Group, principal).where(Group.id.in_(list(wanted)))}
     for index, group_id in enumerate(group_ids):
         if group_id not in found:
-            raise falcon.HTTPNotFound(
-                title="Not found", description=f"No group_ids[{index}] {group_id}"
-            )
+            raise not_found(f"group_ids[{index}]", group_id)
 
 
 def _set_groups(recipient: Recipient, group_ids: list[uuid.UUID], now: datetime) -> None:
@@ -173,204 +142,8 @@ def update_recipient(recipient: Recipient, principal: Principal, changes: dict, 
 def delete_recipient(recipient: Recipient, now: datetime) -> int:
     """Delete the recipient and cancel their jobs not yet started; return how many."""
     with database.atomic():
-        cancelled = cancel_waiting_jobs(
-            NotificationJob.recipient == recipient.id, "The recipient was deleted", now
+        cancelled = cancel_waiting(
+            NotificationJob.recipient == recipient.id, now, "The recipient was deleted"
         )
         recipient.delete_instance()
     return cancelled
-
-
-def cancel_waiting_jobs(condition, reason: str, now: datetime) -> int:
-    """Cancel the jobs matching ``condition`` that no worker has started; return how many."""
-    return (
-        NotificationJob.update(status=JobStatus.CANCELLED, processed_at=now, failure_reason=reason)
-        .where(condition, NotificationJob.status.in_(list(CLAIMABLE_STATUSES)))
-        .execute()
-    )
-
-
-# --- notifications -------------------------------------------------------------------------
-
-
-def notification_job(
-    principal: Principal,
-    recipient: Recipient,
-    group_id: uuid.UUID,
-    content: dict,
-    now: datetime,
-    *,
-    update_id: uuid.UUID | None = None,
-    notification_type: str = NotificationType.IMMEDIATE,
-    urgency: str = Urgency.NORMAL,
-    delivery_method: str = DeliveryMethod.EMAIL,
-    scheduled_for: datetime | None = None,
-) -> NotificationJob:
-    """A new ``pending`` notification job to ``recipient``, owned by the recipient's owner."""
-    return NotificationJob(
-        id=uuid.uuid4(),
-        kind=JobKind.NOTIFICATION,
-        status=JobStatus.PENDING,
-        owner=recipient.owner_id,
-        created_by=principal.user_id,
-        recipient=recipient.id,
-        group=group_id,
-        family_update=update_id,
-        to_email=recipient.email,
-        notification_type=notification_type,
-        urgency=urgency,
-        delivery_method=delivery_method,
-        content=content,
-        scheduled_for=scheduled_for or now,
-        created_at=now,
-    )
-
-
-# --- updates -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FanOut:
-    update: Update
-    jobs: list[JobRef]
-    in_digest: int
-    muted: int
-    unreachable: int
-
-
-#: The columns of a notification job an update writes; the others are NULL.
-_FAN_OUT_FIELDS = [
-    f
-    for f in NotificationJob._meta.sorted_fields
-    if f.name
-    not in (
-        "batch_key",
-        "digest_schedule",
-        "claimed_at",
-        "processed_at",
-        "message_id",
-        "failure_reason",
-        "dead_letter",
-    )
-]
-_COLUMN = {f.name: i for i, f in enumerate(_FAN_OUT_FIELDS)}
-
-
-class UpdatePoster:
-    """Posts an update and notifies, at once, every recipient who should hear of it now.
-
-    A group may have thousands of recipients: they are read in one query, with whether each is
-    on an active digest for the group or muted, and their jobs are written as rows in a few
-    multi-row INSERTs, then handed to the broker in pipelined batches.
-    """
-
-    def __init__(self, broker: dramatiq.Broker | None, clock: Callable[[], datetime]):
-        self._broker = broker
-        self._clock = clock
-
-    def post(self, principal: Principal, fields: dict) -> FanOut:
-        group = owned(Group, fields["group_id"], principal, "group_id")
-        now = self._clock()
-        update = Update(
-            id=uuid.uuid4(),
-            owner=group.owner_id,
-            group=group.id,
-            content_type=fields["content_type"],
-            title=fields.get("title"),
-            body=fields.get("body") or "",
-            media_urls=[str(url) for url in fields.get("media_urls") or []],
-            created_at=now,
-        )
-        content = {
-            "title": update.title,
-            "body": update.body,
-            "child_name": fields.get("child_name"),
-            "content_type": update.content_type,
-            "media_urls": update.media_urls,
-            "update_id": str(update.id),
-        }
-        in_digest = muted = unreachable = 0
-        notified = []  # (owner id, recipient id, email) as the database gave them
-        for owner_id, recipient_id, email, has_digest, is_muted in _members(group.id, now):
-            if has_digest:
-                in_digest += 1
-            elif is_muted:
-                muted += 1
-            elif not email:
-                unreachable += 1
-            else:
-                notified.append((owner_id, recipient_id, email))
-        jobs = [
-            JobRef(
-                id=job_id,
-                kind=JobKind.NOTIFICATION,
-                urgency=Urgency.NORMAL,
-                scheduled_for=now,
-                update_id=update.id,
-            )
-            for job_id in new_ids(len(notified))
-        ]
-        template = _job_row(principal, group.id, update.id, content, now)
-
-        def insert(staged_jobs: list[JobRef]) -> None:
-            rows = []
-            for job, (owner_id, recipient_id, email) in zip(staged_jobs, notified, strict=True):
-                row = template.copy()
-                row[_COLUMN["id"]] = db_value(NotificationJob.id, job.id)
-                row[_COLUMN["owner"]] = owner_id
-                row[_COLUMN["recipient"]] = recipient_id
-                row[_COLUMN["to_email"]] = email
-                row[_COLUMN["status"]] = job.status
-                row[_COLUMN["queued_at"]] = db_value(NotificationJob.queued_at, job.queued_at)
-                rows.append(row)
-            NotificationJob.insert_rows(_FAN_OUT_FIELDS, rows)
-
-        with database.atomic():
-            update.save(force_insert=True)
-            staged = stage_jobs(self._broker, jobs, clock=self._clock, insert=insert)
-        send_staged(staged)
-        return FanOut(update, jobs, in_digest, muted, unreachable)
-
-
-def _members(group_id: uuid.UUID, now: datetime) -> list[tuple]:
-    """Each recipient of the group: (owner id, id, email, on an active digest for it, muted).
-
-    One query; ids and addresses stay as the database gave them, to be written back as such.
-    """
-    schedule = (
-        (DigestSchedule.recipient == GroupMembership.recipient)
-        & (DigestSchedule.group == GroupMembership.group)
-        & (DigestSchedule.is_active == True)  # noqa: E712
-    )
-    query = (
-        GroupMembership.select(
-            Recipient.owner,
-            Recipient.id,
-            Recipient.email,
-            DigestSchedule.id.is_null(False),
-            Recipient.muted_until.is_null(False) & (Recipient.muted_until > now),
-        )
-        .join(Recipient, on=(GroupMembership.recipient == Recipient.id))
-        .join(DigestSchedule, JOIN.LEFT_OUTER, on=schedule)
-        .where(GroupMembership.group == group_id)
-    )
-    return list(database.execute(query))
-
-
-def _job_row(principal, group_id, update_id, content: dict, now: datetime) -> list:
-    """A row of :data:`_FAN_OUT_FIELDS` with what every job of an update shares."""
-    shared = {
-        "kind": JobKind.NOTIFICATION,
-        "created_by": principal.user_id,
-        "group": group_id,
-        "family_update": update_id,
-        "notification_type": NotificationType.IMMEDIATE,
-        "urgency": Urgency.NORMAL,
-        "delivery_method": DeliveryMethod.EMAIL,
-        "content": content,
-        "scheduled_for": now,
-        "created_at": now,
-        "attempts": 0,
-        "retry_count": 0,
-        "lease_losses": 0,
-    }
-    return [db_value(f, shared.get(f.name)) for f in _FAN_OUT_FIELDS]

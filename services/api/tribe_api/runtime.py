@@ -9,7 +9,7 @@ import redis
 
 from tribe_api.app import create_app
 from tribe_shared import db
-from tribe_shared.broker import build_broker
+from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import load_or_exit
 
 log = logging.getLogger(__name__)

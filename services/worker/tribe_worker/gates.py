@@ -1,17 +1,21 @@
-"""The two gates of every provider call, passed in one Redis round trip: the rate limit, then
-the circuit breaker.
+"""The two gates of every email provider call, passed in one Redis round trip: the global rate
+limit, then the circuit breaker.
 
-Asking them in turn cost two Lua scripts per email. One script now runs both, with the very
-Lua functions each runs on its own (:data:`tribe_worker.ratelimit.ACQUIRE_LUA`, then
-:data:`tribe_shared.circuit.ALLOW_LUA`), so the logic is theirs: the circuit is asked only once a
-rate slot is taken, as before. Without Redis (development) the in-memory gates are asked in turn.
+One script runs both, with the very Lua functions each runs on its own
+(:data:`tribe_worker.ratelimit.ACQUIRE_LUA`, then :data:`tribe_worker.circuit.ALLOW_LUA`), so the
+logic is theirs: the circuit is asked only once a rate slot is taken.
+
+Without Redis (development: one process, one in-memory broker) a shared limit and a shared
+breaker protect nothing; :class:`OpenGates` lets every call through.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import redis
 
-from tribe_shared.circuit import ALLOW_LUA, CircuitBreaker, Permission
+from tribe_worker.circuit import ALLOW_LUA, CircuitBreaker, NoCircuit, Permission
 from tribe_worker.ratelimit import ACQUIRE_LUA, RateLimiter
 
 # KEYS: the rate limit's log, the circuit's hash. ARGV: limit, window_ms, member (the rate
@@ -29,18 +33,28 @@ return {0, p[1], p[2], p[3], p[4]}
 )
 
 
+class Circuit(Protocol):
+    """What delivery tells the circuit (:class:`CircuitBreaker`, or :class:`NoCircuit`)."""
+
+    reset_seconds: float
+
+    def record_failure(self) -> object: ...
+
+    def record_success(self) -> object: ...
+
+    def hold(self, seconds: float) -> None: ...
+
+    def trip(self) -> None: ...
+
+
 class Gates:
-    """The rate limiter and the circuit breaker of the email provider, asked together.
+    """The rate limiter and the circuit breaker of the email provider, asked together."""
 
-    ``client`` is the Redis both keep their state in, or None when both keep it in memory.
-    """
-
-    def __init__(self, client: redis.Redis | None, limiter: RateLimiter, circuit: CircuitBreaker):
-        if (client is not None) != limiter.shared or limiter.shared != circuit.shared:
-            raise ValueError("the gates must share one Redis, or all keep their state in memory")
+    def __init__(self, client: redis.Redis, limiter: RateLimiter, circuit: CircuitBreaker):
         self.limiter = limiter
-        self.circuit = circuit
-        self._script = client.register_script(_PASS) if client is not None else None
+        self.circuit: Circuit = circuit
+        self._breaker = circuit
+        self._script = client.register_script(_PASS)
 
     def enter(self, max_wait_ms: int) -> tuple[int, Permission | None]:
         """Wait for a rate slot up to ``max_wait_ms``, then ask the circuit.
@@ -51,12 +65,24 @@ class Gates:
         return self.limiter.wait_for(self._try, max_wait_ms)
 
     def _try(self) -> tuple[int, Permission | None]:
-        if self._script is None:
-            wait_ms = self.limiter.try_acquire()
-            return (wait_ms, None) if wait_ms else (0, self.circuit.allow())
-        limit_key, limit_args = self.limiter.acquire_call()
-        circuit_key, circuit_args = self.circuit.allow_call()
-        reply = self._script(keys=[limit_key, circuit_key], args=[*limit_args, *circuit_args])
+        keys = [self.limiter.key, self._breaker.key]
+        reply = self._script(
+            keys=keys, args=[*self.limiter.acquire_args(), *self._breaker.allow_args()]
+        )
         if reply[0]:
             return int(reply[0]), None
-        return 0, self.circuit.permission(*reply[1:])
+        return 0, self._breaker.permission(*reply[1:])
+
+
+#: What :class:`OpenGates` answers: go ahead, nothing to report back.
+_GO = Permission(allowed=True, clean=True)
+
+
+class OpenGates:
+    """The development stand-in: no rate limit, no breaker."""
+
+    def __init__(self, reset_seconds: float = 30.0):
+        self.circuit: Circuit = NoCircuit(reset_seconds)
+
+    def enter(self, max_wait_ms: int) -> tuple[int, Permission | None]:
+        return 0, _GO

@@ -18,7 +18,7 @@ from dramatiq.middleware.prometheus import Prometheus
 from tribe_shared import db
 from tribe_shared.logs import configure_logging
 from tribe_shared.settings import load_or_exit
-from tribe_worker.exposition import is_dramatiq_worker_process, use_dramatiq_metrics_dir
+from tribe_worker.metrics_dir import is_dramatiq_worker_process, use_dramatiq_metrics_dir
 from tribe_worker.shutdown import ignore_echoed_sigterm
 
 settings = load_or_exit()
@@ -33,7 +33,7 @@ if not settings.uses_redis:
 if is_dramatiq_worker_process():
     use_dramatiq_metrics_dir()
 # Only now: it imports prometheus-client, which must find PROMETHEUS_MULTIPROC_DIR set.
-from tribe_worker.app import build_worker  # noqa: E402
+from tribe_worker.worker import build_worker  # noqa: E402
 
 # The CLIs installed their handlers (the dramatiq worker's write to its main process): keep
 # them and their level, and make them write JSON.

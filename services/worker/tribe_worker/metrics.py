@@ -2,7 +2,7 @@
 
 They live in prometheus-client's default registry. In a ``dramatiq`` worker process,
 :mod:`tribe_worker.main` points ``PROMETHEUS_MULTIPROC_DIR`` at Dramatiq's ``dramatiq_prom_db``
-before prometheus-client is imported (:mod:`tribe_worker.exposition`), so every value is written
+before prometheus-client is imported (:mod:`tribe_worker.metrics_dir`), so every value is written
 to that directory and the Prometheus middleware's exposition server sums them over the worker
 processes together with its own ``dramatiq_*`` metrics. Elsewhere (tests, ``tribe-dev``, the
 scheduler) they are plain in-process values.

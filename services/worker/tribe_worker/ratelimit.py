@@ -3,16 +3,15 @@ every worker process (a Redis sorted set of call times, updated by one Lua scrip
 Redis's own clock, so processes on different hosts agree).
 
 Waiting is done here, in the worker thread, and never counts as a retry; a caller that would
-wait longer than it is willing to gets the wait back and defers its message instead.
+wait longer than it is willing to gets the wait back and defers its message instead. Without
+Redis (development, one process) there is no limit: see :class:`tribe_worker.gates.OpenGates`.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -49,53 +48,28 @@ def window_for(rate_per_second: float) -> tuple[int, int]:
 
 
 class RateLimiter:
-    """``client`` None keeps the window in this process (development)."""
+    """At most ``rate_per_second`` slots in any sliding window, counted in the Redis ``key``."""
 
     def __init__(
         self,
-        client: redis.Redis | None,
+        client: redis.Redis,
         *,
         key: str,
         rate_per_second: float,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self._limit, self._window_ms = window_for(rate_per_second)
-        self._key = key
+        self.key = key
         self._sleep = sleep
-        if client is not None:
-            self._script = client.register_script(_ACQUIRE)
-        else:
-            self._script = None
-            self._lock = threading.Lock()
-            self._calls: deque[float] = deque()
+        self._script = client.register_script(_ACQUIRE)
 
-    @property
-    def shared(self) -> bool:
-        """Whether the window is in Redis (else in this process)."""
-        return self._script is not None
-
-    def acquire_call(self) -> tuple[str, list]:
-        """The key and arguments of :data:`ACQUIRE_LUA`'s ``acquire`` for a call now."""
-        return self._key, [self._limit, self._window_ms, uuid.uuid4().hex]
+    def acquire_args(self) -> list:
+        """The arguments of :data:`ACQUIRE_LUA`'s ``acquire`` for a call now (after the key)."""
+        return [self._limit, self._window_ms, uuid.uuid4().hex]
 
     def try_acquire(self) -> int:
         """Take a slot if one is free (0), else return the milliseconds until one is."""
-        if self._script is not None:
-            key, args = self.acquire_call()
-            return int(self._script(keys=[key], args=args))
-        with self._lock:
-            now = time.monotonic() * 1000
-            while self._calls and self._calls[0] <= now - self._window_ms:
-                self._calls.popleft()
-            if len(self._calls) < self._limit:
-                self._calls.append(now)
-                return 0
-            return max(1, math.ceil(self._calls[0] + self._window_ms - now))
-
-    def acquire(self, max_wait_ms: int) -> int:
-        """Wait for a slot up to ``max_wait_ms``; return 0 once taken, else the wait still due."""
-        wait_ms, _ = self.wait_for(lambda: (self.try_acquire(), None), max_wait_ms)
-        return wait_ms
+        return int(self._script(keys=[self.key], args=self.acquire_args()))
 
     def wait_for(self, attempt: Callable[[], tuple[int, T]], max_wait_ms: int) -> tuple[int, T]:
         """Repeat ``attempt`` (it returns the wait for a slot, 0 once one is taken, and a result)

@@ -11,13 +11,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import dramatiq
 from peewee import Case
 
-from tribe_shared.broker import HAND_OVER_HORIZON, hand_over
 from tribe_shared.contract import URGENCY_RANK, JobStatus
 from tribe_shared.db import is_postgres, locking_transaction
-from tribe_shared.models import NotificationJob, utcnow
+from tribe_shared.models import NotificationJob
+from tribe_shared.outbox import HAND_OVER_HORIZON, JobRef, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,7 @@ _urgency_rank = Case(NotificationJob.urgency, list(URGENCY_RANK.items()), len(UR
 
 
 def relay_pending_jobs(
-    broker: dramatiq.Broker,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    batch_size: int = BATCH_SIZE,
+    outbox: Outbox, *, clock: Callable[[], datetime], batch_size: int = BATCH_SIZE
 ) -> int:
     """Hand over due ``pending`` jobs in batches until none is left; return how many."""
     total = 0
@@ -52,8 +48,8 @@ def relay_pending_jobs(
             )
             if is_postgres():
                 query = query.for_update(skip_locked=True)
-            jobs = list(query)
-            handed = hand_over(broker, jobs, clock=clock) if jobs else set()
+            jobs = [JobRef.of(job) for job in query]
+            handed = outbox.relay(jobs, now) if jobs else set()
         total += len(handed)
         if len(jobs) < batch_size or len(handed) < len(jobs):
             break

@@ -10,7 +10,7 @@ import falcon
 from spectree import Response
 
 from tribe_api import digests
-from tribe_api.family import owned
+from tribe_api.access import owned
 from tribe_api.schemas import (
     DigestScheduleCreate,
     DigestScheduleDeleted,

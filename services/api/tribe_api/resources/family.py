@@ -10,6 +10,8 @@ import falcon
 from spectree import Response
 
 from tribe_api import family
+from tribe_api.access import owned
+from tribe_api.errors import unprocessable
 from tribe_api.schemas import (
     Error,
     GroupCreate,
@@ -25,6 +27,7 @@ from tribe_api.schemas import (
     UpdatePosted,
 )
 from tribe_api.spec import errors, spec
+from tribe_api.updates import UpdatePoster
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import Recipient
 
@@ -115,7 +118,7 @@ class RecipientResource:
         resp=Response(HTTP_200=RecipientOut, HTTP_404=Error, **errors()), tags=["family"]
     )
     def on_get(self, req, resp, recipient_id: UUID):
-        recipient = family.owned(Recipient, recipient_id, req.context.principal)
+        recipient = owned(Recipient, recipient_id, req.context.principal)
         resp.media = present_recipients([recipient])[0]
 
     @spec.validate(
@@ -131,10 +134,10 @@ class RecipientResource:
     def on_patch(self, req, resp, recipient_id: UUID, json: RecipientPatch):
         """Change the fields given; ``muted_until: null`` unmutes."""
         principal = req.context.principal
-        recipient = family.owned(Recipient, recipient_id, principal)
+        recipient = owned(Recipient, recipient_id, principal)
         changes = json.model_dump(exclude_unset=True)
         if changes.get("name", "") is None:
-            raise family.unprocessable("name", "A recipient needs a name")
+            raise unprocessable("name", "A recipient needs a name")
         if "email" in changes and changes["email"] is not None:
             changes["email"] = str(json.email)
         recipient = family.update_recipient(recipient, principal, changes, self._clock())
@@ -146,13 +149,13 @@ class RecipientResource:
     )
     def on_delete(self, req, resp, recipient_id: UUID):
         """Delete a recipient; their jobs not yet started are cancelled."""
-        recipient = family.owned(Recipient, recipient_id, req.context.principal)
+        recipient = owned(Recipient, recipient_id, req.context.principal)
         cancelled = family.delete_recipient(recipient, self._clock())
         resp.media = {"deleted": True, "cancelled_jobs": cancelled}
 
 
 class UpdatesResource:
-    def __init__(self, poster: family.UpdatePoster):
+    def __init__(self, poster: UpdatePoster):
         self._poster = poster
 
     @spec.validate(

@@ -1,8 +1,8 @@
 """``GET /api/health`` (database, Redis) and ``GET /api/health/redis`` (circuit, queues), each
 with the warnings an operator should act on.
 
-Every check is bounded: Redis reads give up after :data:`~tribe_api.snapshot.REDIS_TIMEOUT`,
-queries after :data:`~tribe_api.snapshot.STATEMENT_TIMEOUT_MS` (PostgreSQL), so both answer
+Every check is bounded: Redis reads give up after :data:`~tribe_api.system_state.REDIS_TIMEOUT`,
+queries after :data:`~tribe_api.system_state.STATEMENT_TIMEOUT_MS` (PostgreSQL), so both answer
 within a second even when Redis hangs. Only an unreachable database makes ``/api/health`` 503.
 """
 
@@ -18,7 +18,8 @@ import redis
 from spectree import Response
 
 from tribe_api.schemas import Error, Health, RedisHealthDetail
-from tribe_api.snapshot import (
+from tribe_api.spec import spec
+from tribe_api.system_state import (
     FAILURE_RATE_WINDOW,
     HEARTBEAT_FRESH_SECONDS,
     BrokerState,
@@ -26,10 +27,9 @@ from tribe_api.snapshot import (
     read_broker_state,
     read_job_health,
 )
-from tribe_api.spec import spec
-from tribe_shared.circuit import CircuitBreaker, CircuitState
+from tribe_shared.circuit import CLOSED, CircuitState
 from tribe_shared.db import database
-from tribe_shared.queues import total
+from tribe_shared.redis_broker import total
 from tribe_shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,35 +78,24 @@ class HealthChecks:
         self,
         settings: Settings,
         redis_client: redis.Redis | None,
-        circuit: CircuitBreaker,
         clock: Callable[[], datetime],
     ):
         self.settings = settings
         #: The checks' own client of the Redis (short timeouts, no retries); None without Redis.
         self.redis_client = probe_client(redis_client) if redis_client is not None else None
-        self._circuit = circuit
         self._clock = clock
 
     def redis(self) -> dict:
         return check_redis(self.redis_client)
 
-    def circuit_status(self) -> dict:
-        """The in-memory breaker's status (development); with Redis, :meth:`broker` reads it."""
-        return self._circuit.status().as_dict()
-
     def broker(self, redis_health: dict) -> tuple[BrokerState | None, list[str]]:
         """Queues, circuit and heartbeats with their warnings (read only if Redis answered)."""
         if not redis_health["configured"]:
-            warnings = ["Redis is not configured: the broker runs in memory (development)"]
-            if self._circuit.status().state == CircuitState.OPEN:
-                warnings.append("The email circuit breaker is open: sending is paused")
-            return None, warnings
+            return None, ["Redis is not configured: the broker runs in memory (development)"]
         if not redis_health["connected"]:
             return None, ["Redis is unreachable: new jobs wait as pending for the relay"]
         try:
-            state = read_broker_state(
-                self.redis_client, self.settings.redis_namespace, self._circuit
-            )
+            state = read_broker_state(self.redis_client, self.settings.redis_namespace)
         except redis.RedisError as exc:
             return None, [f"Queue depths unreadable: {type(exc).__name__}: {exc}"]
         warnings = []
@@ -201,9 +190,9 @@ class RedisHealthResource:
             body["queue_metrics"] = {**total(state.queues), "queues": state.queues}
             body["workers_alive"] = state.workers_alive
         else:
-            body["circuit_breaker"] = (
-                {"state": "unknown"} if body["configured"] else self._checks.circuit_status()
-            )
+            # Without Redis (development) no breaker is shared, and the stand-in never opens.
+            closed = CLOSED.as_dict()
+            body["circuit_breaker"] = {"state": "unknown"} if body["configured"] else closed
             body["queue_metrics"] = None
         body["warnings"] = warnings + self._checks.jobs()
         resp.media = body

@@ -5,8 +5,7 @@ from __future__ import annotations
 import falcon
 from spectree import Response
 
-from tribe_api.emails import EmailIntake
-from tribe_api.notifications import NotificationIntake
+from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.resources.jobs import accepted
 from tribe_api.schemas import (
     EnqueueNotification,

@@ -1,7 +1,7 @@
 """What the worker tells the world about each job it touches: one log line per state change
 (JSON in production, see :mod:`tribe_shared.logs`) and the matching metrics.
 
-Delivery calls a :class:`Journal` at the one place each change happens, so the logs and the
+Delivery calls a :class:`JobEvents` at the one place each change happens, so the logs and the
 metrics cannot disagree. A line carries the job's id, kind, the actor, the attempt and the
 milliseconds since the attempt began (``duration_ms``), never an address, a body or a key.
 """
@@ -16,9 +16,13 @@ from datetime import datetime
 
 from tribe_shared.contract import JobKind, JobStatus
 from tribe_shared.models import NotificationJob
+from tribe_shared.sql import ClaimedJob
 from tribe_worker import metrics
 
 log = logging.getLogger("tribe_worker.jobs")
+
+#: A job as delivery holds it (claimed), or as the exhausted-retries callback reads it.
+Job = ClaimedJob | NotificationJob
 
 
 @dataclass(frozen=True)
@@ -31,25 +35,25 @@ class Attempt:
 
 
 @dataclass
-class Journal:
+class JobEvents:
     """The state changes of one attempt's jobs. ``started`` is when the attempt began."""
 
     attempt: Attempt = field(default_factory=Attempt)
     started: float = field(default_factory=time.perf_counter)
 
-    def claimed(self, jobs: Sequence[NotificationJob]) -> None:
+    def claimed(self, jobs: Sequence[Job]) -> None:
         """At DEBUG: the outcome's line carries the attempt and its duration, and at hundreds
         of emails a second a second line per email is a measurable share of a worker's CPU."""
         self._log(jobs, "claimed", level=logging.DEBUG)
 
-    def skipped(self, jobs: Sequence[NotificationJob], reason: str) -> None:
+    def skipped(self, jobs: Sequence[Job], reason: str) -> None:
         self._log(jobs, JobStatus.SKIPPED, reason=reason)
         metrics.count_finished((job.kind for job in jobs), JobStatus.SKIPPED)
         for job in jobs:
             if job.kind == JobKind.DIGEST:
                 metrics.digests.labels(outcome="skipped").inc()
 
-    def deferred(self, jobs: Sequence[NotificationJob], gate: str, delay_ms: int) -> None:
+    def deferred(self, jobs: Sequence[Job], gate: str, delay_ms: int) -> None:
         """Held at ``gate`` (``rate_limit`` or ``circuit``) and put back for ``delay_ms``."""
         self._log(jobs, "deferred", gate=gate, delay_ms=delay_ms)
         metrics.gate_deferrals.labels(gate=gate).inc()
@@ -60,9 +64,7 @@ class Journal:
         metrics.provider_calls.labels(provider=provider, outcome=outcome).inc()
         metrics.provider_call_duration.labels(provider=provider).observe(seconds)
 
-    def sent(
-        self, jobs: Sequence[NotificationJob], provider: str, message_id: str, now: datetime
-    ) -> None:
+    def sent(self, jobs: Sequence[Job], provider: str, message_id: str, now: datetime) -> None:
         self._log(jobs, JobStatus.SENT, provider=provider, provider_message_id=message_id)
         metrics.count_finished((job.kind for job in jobs), JobStatus.SENT)
         for job in jobs:
@@ -72,13 +74,13 @@ class Journal:
                     lag = (now - job.digest_period).total_seconds()
                     metrics.digest_delivery_lag.observe(max(lag, 0.0))
 
-    def failed(self, jobs: Sequence[NotificationJob], reason: str, provider: str | None) -> None:
+    def failed(self, jobs: Sequence[Job], reason: str, provider: str | None) -> None:
         """Failed at once (a permanent failure, or nothing could be sent)."""
         self._log(jobs, JobStatus.FAILED, provider=provider, reason=reason, level=logging.WARNING)
         metrics.count_finished((job.kind for job in jobs), JobStatus.FAILED)
 
     def failed_transiently(
-        self, jobs: Sequence[NotificationJob], reason: str, provider: str, delay_ms: int
+        self, jobs: Sequence[Job], reason: str, provider: str, delay_ms: int
     ) -> None:
         """Back to ``queued``: retried after ``delay_ms``, or failed once retries are exhausted."""
         if self.attempt.will_retry:
@@ -88,15 +90,13 @@ class Journal:
         else:
             self._log(jobs, "retries_exhausted", provider=provider, reason=reason)
 
-    def exhausted(self, jobs: Sequence[NotificationJob], retries: int) -> None:
+    def exhausted(self, jobs: Sequence[Job], retries: int) -> None:
         """Failed because their message's retries ran out (``mark_job_failed``)."""
         reason = f"retries exhausted after {retries + 1} attempts"
         self._log(jobs, JobStatus.FAILED, reason=reason, level=logging.WARNING)
         metrics.count_finished((job.kind for job in jobs), JobStatus.FAILED)
 
-    def _log(
-        self, jobs: Sequence[NotificationJob], state: str, level: int = logging.INFO, **fields
-    ) -> None:
+    def _log(self, jobs: Sequence[Job], state: str, level: int = logging.INFO, **fields) -> None:
         if not log.isEnabledFor(level):
             return
         duration_ms = int((time.perf_counter() - self.started) * 1000)

@@ -1,4 +1,5 @@
-"""What the system looks like right now, read for ``/metrics`` and the health checks.
+"""The state of the system right now, read for ``/metrics`` and the health checks: jobs by
+status, the broker's queues, the email circuit, live workers.
 
 Every read is cheap (one grouped query, one Redis pipeline) and bounded (a statement timeout on
 PostgreSQL, a socket timeout on Redis). A read that fails raises; the caller reports the service
@@ -18,11 +19,11 @@ from peewee import Case, fn
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tribe_shared.circuit import CircuitBreaker, CircuitStatus, email_circuit_key
+from tribe_shared.circuit import CircuitStatus, email_circuit_key
 from tribe_shared.contract import JobStatus, worker_heartbeats_key
 from tribe_shared.db import database, is_postgres
 from tribe_shared.models import NotificationJob
-from tribe_shared.queues import DEPTH_REPLIES, read_depths
+from tribe_shared.redis_broker import DEPTH_REPLIES, QueueDepths, read_depths
 
 #: Connects to and reads from Redis give up after this long (seconds).
 REDIS_TIMEOUT = 0.5
@@ -167,32 +168,23 @@ class BrokerState:
     """Queue depths, the email circuit and live workers, from one Redis pipeline."""
 
     #: ``{queue: {"waiting", "active", "delayed", "failed"}}`` (failed: dead-lettered)
-    queues: dict[str, dict[str, int]]
+    queues: QueueDepths
     circuit: CircuitStatus
     workers_alive: int
 
 
 def read_broker_state(
-    client: redis.Redis, namespace: str, circuit: CircuitBreaker, *, now: float | None = None
+    client: redis.Redis, namespace: str, *, now: float | None = None
 ) -> BrokerState:
-    """Read the broker's queue keys, the circuit hash and the worker heartbeats at once.
-
-    A breaker kept in memory (development without Redis) is asked directly.
-    """
+    """Read the broker's queue keys, the circuit hash and the worker heartbeats at once."""
     now = time.time() if now is None else now
     pipe = client.pipeline(transaction=False)
     depths_of = read_depths(pipe, namespace)
     beats = worker_heartbeats_key(namespace)
     pipe.zremrangebyscore(beats, "-inf", now - HEARTBEAT_PRUNE_SECONDS)
     pipe.zcount(beats, now - HEARTBEAT_FRESH_SECONDS, "+inf")
-    if circuit.shared:
-        pipe.hgetall(email_circuit_key(namespace))
+    pipe.hgetall(email_circuit_key(namespace))
     values = pipe.execute()
-    _, alive, *circuit_hash = values[DEPTH_REPLIES:]
-    if circuit_hash:
-        status = CircuitStatus.from_hash(
-            {k.decode(): v.decode() for k, v in circuit_hash[0].items()}
-        )
-    else:
-        status = circuit.status()
+    _, alive, circuit_hash = values[DEPTH_REPLIES:]
+    status = CircuitStatus.from_hash({k.decode(): v.decode() for k, v in circuit_hash.items()})
     return BrokerState(queues=depths_of(values), circuit=status, workers_alive=int(alive))

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from tribe_shared.broker import jobs_on_broker, recover_dead_workers
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import NotificationJob
+from tribe_shared.redis_broker import jobs_on_broker, recover_dead_workers
 
 log = logging.getLogger(__name__)
 

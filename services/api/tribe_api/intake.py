@@ -1,0 +1,130 @@
+"""Where a request becomes a job: ad-hoc emails (send-email, send-bulk-email) and notifications
+(``POST /api/notifications``). An update's fan-out is :mod:`tribe_api.updates`.
+
+Each request's jobs are written, all or none, as the outbox staged them (``queued`` when due
+soon), and handed to the broker after the commit (:mod:`tribe_shared.outbox`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from tribe_api.access import owned
+from tribe_api.auth import Principal
+from tribe_api.errors import unprocessable
+from tribe_api.family import require_member
+from tribe_api.schemas import EnqueueNotification, SendEmail
+from tribe_shared.contract import (
+    DeliveryMethod,
+    EmailContent,
+    JobKind,
+    JobStatus,
+    NotificationType,
+)
+from tribe_shared.models import Group, NotificationJob, Recipient, Update
+from tribe_shared.outbox import JobRef, Outbox, batch_key
+from tribe_shared.sql import insert_models
+
+
+def accept(outbox: Outbox, jobs: list[NotificationJob], now: datetime) -> None:
+    """Write new jobs as the outbox stages them and hand them over after the commit; each job
+    ends with the status it has in the database (``pending`` if its message could not go)."""
+    refs = [JobRef.of(job) for job in jobs]
+    staged = outbox.stage(refs, now)
+    for job, ref in zip(jobs, refs, strict=True):
+        job.status, job.queued_at = ref.status, ref.queued_at
+    insert_models(NotificationJob, jobs)
+    outbox.send(staged)
+    for job, ref in zip(jobs, refs, strict=True):
+        job.status, job.queued_at = ref.status, ref.queued_at
+
+
+class EmailIntake:
+    """Stores emails as jobs, all or none, and hands them to the broker."""
+
+    def __init__(self, outbox: Outbox, clock: Callable[[], datetime]):
+        self._outbox = outbox
+        self._clock = clock
+
+    def accept(self, principal: Principal, emails: Sequence[SendEmail]) -> list[NotificationJob]:
+        """One job per email, all or none; returned with their status after the hand-over.
+
+        Emails of a bulk request with identical content share a batch key and travel together.
+        """
+        now = self._clock()
+        jobs = [_email_job(principal, email, now, len(emails) > 1) for email in emails]
+        accept(self._outbox, jobs, now)
+        return jobs
+
+
+def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool):
+    content = EmailContent(type=email.type, subject=email.subject, templateData=email.templateData)
+    scheduled_for = max(email.scheduled_for or now, now)
+    return NotificationJob(
+        id=uuid.uuid4(),
+        kind=JobKind.EMAIL,
+        status=JobStatus.PENDING,
+        owner=principal.user_id,
+        created_by=principal.user_id,
+        to_email=str(email.to),
+        notification_type=NotificationType.IMMEDIATE,
+        urgency=email.priority,
+        delivery_method=DeliveryMethod.EMAIL,
+        content=content,
+        batch_key=batch_key(content, scheduled_for, email.priority) if bulk else None,
+        scheduled_for=scheduled_for,
+        created_at=now,
+    )
+
+
+class NotificationIntake:
+    """Accepts one notification to a recipient of a group (the original
+    ``enqueue_notification_job``)."""
+
+    def __init__(self, outbox: Outbox, clock: Callable[[], datetime]):
+        self._outbox = outbox
+        self._clock = clock
+
+    def accept(self, principal: Principal, request: EnqueueNotification) -> NotificationJob:
+        """Check the references are the caller's and fit together, store the job, hand it over.
+
+        422 if the recipient is not in the group, the update was not posted to it, or the
+        recipient has no address for the delivery method.
+        """
+        recipient = owned(Recipient, request.recipient_id, principal, "recipient_id")
+        group = owned(Group, request.group_id, principal, "group_id")
+        require_member(recipient, group)
+        if request.update_id is not None:
+            update = owned(Update, request.update_id, principal, "update_id")
+            if update.group_id != group.id:
+                raise unprocessable("update_id", "The update was not posted to this group")
+        if request.delivery_method == DeliveryMethod.EMAIL and not recipient.email:
+            raise unprocessable("delivery_method", "The recipient has no email address")
+        if request.delivery_method != DeliveryMethod.EMAIL and not recipient.phone:
+            raise unprocessable("delivery_method", "The recipient has no phone number")
+        now = self._clock()
+        if request.scheduled_for is not None:
+            scheduled_for = max(request.scheduled_for, now)
+        else:
+            scheduled_for = now + timedelta(minutes=request.delay_minutes or 0)
+        job = NotificationJob(
+            id=uuid.uuid4(),
+            kind=JobKind.NOTIFICATION,
+            status=JobStatus.PENDING,
+            owner=recipient.owner_id,
+            created_by=principal.user_id,
+            recipient=recipient.id,
+            group=group.id,
+            family_update=request.update_id,
+            to_email=recipient.email,
+            notification_type=request.notification_type,
+            urgency=request.urgency,
+            delivery_method=request.delivery_method,
+            content=request.content,
+            scheduled_for=scheduled_for,
+            created_at=now,
+        )
+        accept(self._outbox, [job], now)
+        return job

@@ -1,0 +1,193 @@
+"""The worker factory: a broker with our middleware and every actor of :mod:`tribe_worker.actors`
+bound to it, by the table :data:`ACTORS`.
+
+Nothing happens at import: a test builds a worker on a ``StubBroker``, production on Redis
+(:mod:`tribe_worker.main`), each with its own providers and clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial, update_wrapper
+from pathlib import Path
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
+from periodiq import PeriodiqMiddleware, cron
+
+from tribe_shared.contract import URGENT_SUFFIX, Actor, Queue, worker_heartbeats_key
+from tribe_shared.models import utcnow
+from tribe_shared.outbox import Outbox
+from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
+from tribe_shared.settings import Settings
+from tribe_worker import actors
+from tribe_worker.circuit import email_circuit
+from tribe_worker.compose import Composer
+from tribe_worker.deferrals import outage_delay, use_deferrals
+from tribe_worker.delivery import Delivery
+from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
+from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.gates import Gates, OpenGates
+from tribe_worker.metrics import count_transition
+from tribe_worker.middleware import DatabaseConnections, WorkerHeartbeat
+from tribe_worker.ratelimit import RateLimiter
+from tribe_worker.sms import DisabledSmsProvider, SmsProvider
+
+log = logging.getLogger(__name__)
+
+#: Where the development provider writes emails.
+DEFAULT_OUTBOX = Path("var/outbox")
+#: Periodiq drops tick messages older than this many seconds.
+TICK_SKIP_DELAY = 30
+#: Longest a worker thread keeps trying to record a provider's answer while the database is down.
+MAX_RECORD_PATIENCE = 60.0
+#: Dramatiq actor priorities: lower runs first among messages a worker has prefetched.
+NORMAL_PRIORITY = 10
+URGENT_PRIORITY = 0
+DEFAULT_PRIORITY = 0
+
+
+class TickActor(dramatiq.Actor):
+    """A periodic actor, whose tick is skipped, not fatal, when the broker cannot be reached.
+
+    periodiq sends ticks from its main loop, where one exception ends the scheduler process
+    (and with it every later tick, unless something restarts it). The next minute's tick does
+    the same work, so a tick lost to a Redis outage only delays it.
+    """
+
+    def send_with_options(self, **kwargs):
+        try:
+            return super().send_with_options(**kwargs)
+        except BROKER_DOWN_ERRORS as exc:
+            log.warning("%s: tick not sent, the broker is unreachable: %s", self.actor_name, exc)
+            return None
+
+
+_DELIVERY = {"on_retry_exhausted": Actor.MARK_JOB_FAILED.value}
+_EVERY_MINUTE = {"periodic": cron("* * * * *"), "max_retries": 0, "actor_class": TickActor}
+
+#: Each actor: its name, its function, its queue and its options. A delivery actor (one with
+#: ``on_retry_exhausted``) is bound twice: as named on ``emails``, and with ``_urgent`` on the
+#: urgent lane at a higher priority, so urgent work overtakes a backlog.
+ACTORS = (
+    (Actor.SEND_EMAIL, actors.send_email, Queue.EMAILS, _DELIVERY),
+    (Actor.SEND_EMAIL_BATCH, actors.send_email_batch, Queue.EMAILS, _DELIVERY),
+    (Actor.DISPATCH_NOTIFICATION, actors.dispatch_notification, Queue.EMAILS, _DELIVERY),
+    (Actor.BUILD_DIGEST, actors.build_digest, Queue.EMAILS, _DELIVERY),
+    (Actor.MARK_JOB_FAILED, actors.mark_job_failed, Queue.EMAILS, {}),
+    (Actor.RELAY_PENDING_JOBS, actors.relay_pending_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
+    (Actor.REAP_STUCK_JOBS, actors.reap_stuck_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
+    (Actor.SCHEDULE_DUE_DIGESTS, actors.schedule_due_digests, Queue.MAINTENANCE, _EVERY_MINUTE),
+)
+
+
+@dataclass(frozen=True)
+class Worker:
+    broker: dramatiq.Broker
+    actors: dict[str, dramatiq.Actor]
+    context: actors.Context
+
+    @property
+    def delivery(self) -> Delivery:
+        return self.context.delivery
+
+
+def email_provider(settings: Settings, outbox: Path = DEFAULT_OUTBOX) -> EmailProvider:
+    """SendGrid when a key is configured, else ``.eml`` files under ``outbox`` (development)."""
+    if settings.sendgrid_api_key:
+        return SendGridProvider(settings.sendgrid_api_key, settings.sendgrid_api_host)
+    log.warning("SENDGRID_API_KEY is not set: emails are written to %s/", outbox)
+    return FileEmailProvider(outbox)
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    broker: dramatiq.Broker | None = None,
+    redis_client: redis.Redis | None = None,
+    provider: EmailProvider | None = None,
+    sms: SmsProvider | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Worker:
+    """Configure ``broker`` (default: the one of ``REDIS_URL``) and bind every actor to it.
+
+    ``redis_client`` is the Redis the gates and the heartbeat share with the other workers
+    (default: the Redis broker's own; with an in-memory broker, none: development). The database
+    must already be bound (:func:`tribe_shared.db.bind`).
+    """
+    broker = broker or build_broker(settings)
+    if redis_client is None and isinstance(broker, RedisBroker):
+        redis_client = broker.client
+    use_deferrals(
+        broker,
+        max_retries=settings.max_retries,
+        outage_delay_ms=outage_delay(settings.outbox_poll_seconds),
+    )
+    broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(DatabaseConnections())
+    if redis_client is not None:
+        key = worker_heartbeats_key(settings.redis_namespace)
+        broker.add_middleware(WorkerHeartbeat(redis_client, key=key))
+    composer = Composer(
+        email=provider or email_provider(settings),
+        sms=sms or DisabledSmsProvider(),
+        sender=settings.email_from,
+        public_base_url=settings.public_base_url,
+    )
+    delivery = Delivery(
+        composer=composer,
+        gates=_gates(settings, redis_client, sleep),
+        clock=clock,
+        backoff_ms=settings.retry_backoff_ms,
+        # Well inside the lease: the reaper must not take back a job still being recorded.
+        record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
+    )
+    context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
+    bound = {}
+    for name, fn, queue, options in ACTORS:
+        lanes = [(name.value, queue, DEFAULT_PRIORITY)]
+        if "on_retry_exhausted" in options:
+            lanes = [
+                (name.value, queue, NORMAL_PRIORITY),
+                (name.value + URGENT_SUFFIX, Queue.URGENT, URGENT_PRIORITY),
+            ]
+        for actor_name, lane, priority in lanes:
+            bound[actor_name] = dramatiq.actor(
+                update_wrapper(partial(fn, context), fn),
+                actor_name=actor_name,
+                queue_name=lane.value,
+                broker=broker,
+                priority=priority,
+                **options,
+            )
+    return Worker(broker=broker, actors=bound, context=context)
+
+
+def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
+    """The email provider's rate limit and circuit breaker, shared through Redis; without it
+    (development, one process) nothing to share and nothing held back."""
+    if client is None:
+        return OpenGates(settings.circuit_reset_seconds)
+    namespace = settings.redis_namespace
+    limiter = RateLimiter(
+        client,
+        key=f"{namespace}:ratelimit:email",
+        rate_per_second=settings.email_rate_limit_per_second,
+        sleep=sleep,
+    )
+    circuit = email_circuit(
+        client,
+        namespace,
+        failure_threshold=settings.circuit_failure_threshold,
+        reset_seconds=settings.circuit_reset_seconds,
+        on_transition=count_transition,
+    )
+    return Gates(client, limiter, circuit)

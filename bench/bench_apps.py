@@ -1,7 +1,8 @@
-"""The three WSGI apps that ``bench/api_accept.py`` runs under gunicorn (``module:factory()``).
+"""The WSGI apps the benches run under gunicorn (``module:factory()``).
 
 * :func:`ours` - the real API, exactly as ``tribe_api.runtime.build_app`` (the production
-  ``tribe_api.wsgi:app``) wires it, its broker in the bench's own Redis namespace.
+  ``tribe_api.wsgi:app``) wires it, its broker in the bench's own Redis namespace (both
+  ``bench/api_accept.py`` and ``bench/e2e_email.py`` serve it).
 * :func:`bare_ok` - a bare Falcon app whose POST only answers 202 with a small JSON.
 * :func:`bare_insert_send` - a bare Falcon app whose POST does the same single INSERT into
   ``notification_jobs`` (peewee, the same pooled database) and one Dramatiq broker send
@@ -19,53 +20,37 @@ import uuid
 
 import dramatiq
 import falcon
-
-from tribe_shared import db
-from tribe_shared.contract import (
+from common.product import (
     Actor,
     DeliveryMethod,
     JobKind,
     JobStatus,
+    NotificationJob,
     NotificationType,
     Queue,
+    build_broker,
+    db,
+    load_or_exit,
+    utcnow,
 )
-from tribe_shared.models import NotificationJob, utcnow
-from tribe_shared.redis_broker import build_broker
-from tribe_shared.settings import load_or_exit
 
 BENCH_NAMESPACE_VARIABLE = "TRIBE_BENCH_NAMESPACE"
 DEFAULT_BENCH_NAMESPACE = "tribe_bench"
 
 
-def _namespace() -> str:
-    return os.environ.get(BENCH_NAMESPACE_VARIABLE, DEFAULT_BENCH_NAMESPACE)
-
-
 def _check_namespace(settings) -> None:
-    """Never touch a namespace but the bench's (``REDIS_NAMESPACE``, set by api_accept.py)."""
-    if settings.redis_namespace != _namespace():
+    """Never touch a namespace but the bench's (``REDIS_NAMESPACE``, set by the bench)."""
+    bench_namespace = os.environ.get(BENCH_NAMESPACE_VARIABLE, DEFAULT_BENCH_NAMESPACE)
+    if settings.redis_namespace != bench_namespace:
         raise RuntimeError(f"REDIS_NAMESPACE is {settings.redis_namespace!r}, not the bench's")
-
-
-def _broker(settings):
-    """``build_broker`` in the bench's namespace, whichever way this version of it takes one."""
-    if hasattr(settings, "redis_namespace"):
-        _check_namespace(settings)
-        return build_broker(settings)
-    return build_broker(settings, namespace=_namespace())
 
 
 def ours() -> falcon.App:
     """The production app of ``tribe_api.runtime.build_app``, its broker in the bench namespace."""
-    from tribe_api import runtime
+    from common.product import build_app
 
-    settings = load_or_exit()
-    if hasattr(settings, "redis_namespace"):
-        _check_namespace(settings)
-    else:
-        # Before REDIS_NAMESPACE existed: give build_app's broker the namespace by hand.
-        runtime.build_broker = _broker
-    return runtime.build_app()
+    _check_namespace(load_or_exit())
+    return build_app()
 
 
 class _Accepted:
@@ -125,8 +110,9 @@ class _InsertSend:
 
 def bare_insert_send() -> falcon.App:
     settings = load_or_exit()
+    _check_namespace(settings)
     db.bind(settings.database_url)
-    broker = _broker(settings)
+    broker = build_broker(settings)
     app = falcon.App()
     app.add_route("/api/notifications/send-email", _InsertSend(broker))
     return app

@@ -28,23 +28,26 @@ import uuid
 from datetime import UTC, datetime
 
 import dramatiq
-from common import (
-    DEFAULT_POSTGRES_URL,
-    DEFAULT_REDIS_URL,
-    RESULTS_DIR,
-    BenchStore,
-    CpuMeter,
-    machine_basics,
-    relative,
-    single_run_lock,
+from common.cpu import CpuMeter
+from common.paths import RESULTS_DIR, relative
+from common.product import (
+    Actor,
+    DigestSchedule,
+    JobKind,
+    JobStatus,
+    NotificationJob,
+    NotificationType,
+    Queue,
+    Settings,
+    build_worker,
+    db,
+    next_run_after,
+    parse_delivery_time,
+    route,
 )
-
-from tribe_shared import db
-from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Queue, route
-from tribe_shared.models import DigestSchedule, NotificationJob
-from tribe_shared.schedule import next_run_after, parse_delivery_time
-from tribe_shared.settings import Settings
-from tribe_worker.worker import build_worker
+from common.results import ResultFiles, machine_basics, utc_stamp
+from common.safety import single_run_lock
+from common.store import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, BenchStore, families_sql
 
 NAME = "tribe_bench_digests"
 ZONES = [
@@ -66,18 +69,12 @@ TARGET_SECONDS = 10.0
 
 
 def fill_sql(count: int) -> str:
+    """``count`` recipients in ``USERS`` families, each recipient with a digest schedule."""
     zones = "ARRAY[" + ", ".join(f"'{z}'" for z in ZONES) + "]"
-    return f"""
-TRUNCATE users CASCADE;
-INSERT INTO users (id, created_at)
-SELECT md5('user' || u)::uuid, now() FROM generate_series(1, {USERS}) u;
-INSERT INTO groups (id, owner_id, name, created_at)
-SELECT md5('group' || u)::uuid, md5('user' || u)::uuid, 'Family ' || u, now()
-FROM generate_series(1, {USERS}) u;
-INSERT INTO recipients (id, owner_id, name, email, created_at)
-SELECT md5('recipient' || r)::uuid, md5('user' || (r % {USERS} + 1))::uuid, 'R' || r,
-       'r' || r || '@example.com', now()
-FROM generate_series(1, {count}) r;
+    return (
+        "TRUNCATE users CASCADE;"
+        + families_sql(USERS, count)
+        + f"""
 INSERT INTO digest_schedules (
     id, owner_id, recipient_id, group_id, frequency, delivery_time, delivery_day, timezone,
     is_active, max_updates_per_digest, include_content_types, created_at, updated_at)
@@ -91,6 +88,7 @@ SELECT md5('schedule' || r)::uuid, md5('user' || (r % {USERS} + 1))::uuid,
        now() - interval '30 days', now() - interval '30 days'
 FROM generate_series(1, {count}) r;
 """
+    )
 
 
 #: Every schedule due, at a spread of past instants (a tick after a short outage).
@@ -111,8 +109,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="worker threads of the tick")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
-    if single_run_lock(NAME) is None:
-        sys.exit(f"another run holds the lock of {NAME}")
+    lock = single_run_lock(NAME)  # noqa: F841 - held until the process exits
 
     store = BenchStore(args.postgres_url, NAME, args.redis_url, NAME)
     store.create()
@@ -120,7 +117,7 @@ def main() -> None:
         results = run(store, args)
     finally:
         store.close(drop=not args.keep_db)
-    write(results, args)
+    write(results)
 
 
 def run(store: BenchStore, args) -> dict:
@@ -134,7 +131,7 @@ def run(store: BenchStore, args) -> dict:
         redis_namespace=NAME,
         jwt_secret="bench-secret-" + "x" * 32,
     )
-    database = db.bind(settings.database_url)
+    database = store.bind()
     worker = build_worker(settings)
     broker = worker.broker
     results: dict = {"schedules": args.schedules}
@@ -175,7 +172,6 @@ def run(store: BenchStore, args) -> dict:
             f"{naive / done * args.schedules:.0f} s extrapolated to {args.schedules}"
         )
     results["speedup"] = round(results["ours"]["per_second"] / results["naive"]["per_second"], 1)
-    database.close_all()
     return results
 
 
@@ -209,8 +205,9 @@ def run_tick(broker, store: BenchStore, threads: int) -> int:
 
 
 def reset(store: BenchStore) -> None:
+    """No digest job, every schedule due, nothing on the broker."""
+    store.truncate_jobs()
     with store.cursor() as cur:
-        cur.execute("TRUNCATE notification_jobs CASCADE")
         cur.execute(MAKE_DUE)
         cur.execute("VACUUM ANALYZE digest_schedules")
     store.purge_redis()
@@ -291,18 +288,21 @@ def naive_tick(broker, limit: int) -> int:
     return done
 
 
-def write(results: dict, args) -> None:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+def write(results: dict) -> None:
+    files = ResultFiles(RESULTS_DIR, "digest_tick", utc_stamp())
     machine = machine_basics(["dramatiq", "peewee", "psycopg2-binary", "redis", "tzdata"])
-    raw = RESULTS_DIR / f"digest_tick-{stamp}.json"
-    raw.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    ours, naive = results["ours"], results["naive"]
+    markdown = render_markdown(results, machine, files)
+    files.write({"machine": machine, "results": results}, markdown)
+    print(f"results: {relative(files.markdown)}")
+
+
+def render_markdown(results: dict, machine: dict, files: ResultFiles) -> str:
+    ours = results["ours"]
     met = ours["seconds"] < TARGET_SECONDS and ours["checks"]["ok"]
     lines = [
         "# Digest tick benchmark (latest run)",
         "",
-        f"Run {stamp} by `bench/digest_tick.py`; raw figures in `{relative(raw)}`.",
+        f"Run {files.stamp} by `bench/digest_tick.py`; raw figures in `{relative(files.raw)}`.",
         "",
         f"- machine: {machine['nproc']} CPUs ({machine['cpu_model']}), load average at start "
         f"{' / '.join(map(str, machine['loadavg_at_start']))}, Python {machine['python']}, "
@@ -315,6 +315,23 @@ def write(results: dict, args) -> None:
         f"| {results['schedules']:,} due schedules turned into digest jobs < "
         f"{TARGET_SECONDS:g} s | {ours['seconds']:.2f} s | **{'met' if met else 'missed'}** |",
         "",
+        *_variants(results),
+        "",
+        "CPU per schedule during ours, in microseconds, by process group (`postgres`: the bench "
+        "database's backends alive at the end; `other`: the rest of the machine, i.e. noise), "
+        f"machine busy {ours['machine_busy']:.0%}:",
+        "",
+        "| " + " | ".join(ours["cpu_us_per_schedule"]) + " |",
+        "|" + "---:|" * len(ours["cpu_us_per_schedule"]),
+        "| " + " | ".join(f"{v:,}" for v in ours["cpu_us_per_schedule"].values()) + " |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _variants(results: dict) -> list[str]:
+    ours, naive = results["ours"], results["naive"]
+    return [
         "| variant | schedules | seconds | schedules/s |",
         "|---|---:|---:|---:|",
         f"| ours: the tick message on a worker of {ours['worker_threads']} threads (batches of "
@@ -328,18 +345,7 @@ def write(results: dict, args) -> None:
         "",
         f"Ours is {results['speedup']}x the naive loop's rate. Checks after ours: "
         f"`{json.dumps(ours['checks'])}`.",
-        "",
-        "CPU per schedule during ours, in microseconds, by process group (`postgres`: the bench "
-        "database's backends alive at the end; `other`: the rest of the machine, i.e. noise), "
-        f"machine busy {ours['machine_busy']:.0%}:",
-        "",
-        "| " + " | ".join(ours["cpu_us_per_schedule"]) + " |",
-        "|" + "---:|" * len(ours["cpu_us_per_schedule"]),
-        "| " + " | ".join(f"{v:,}" for v in ours["cpu_us_per_schedule"].values()) + " |",
-        "",
     ]
-    (RESULTS_DIR / "digest_tick.md").write_text("\n".join(lines))
-    print(f"results: {relative(RESULTS_DIR / 'digest_tick.md')}")
 
 
 if __name__ == "__main__":

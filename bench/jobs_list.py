@@ -3,7 +3,7 @@
 Fills a database of its own (``tribe_bench_jobs``) with users, recipients and a million jobs
 spread over them, then calls the real API in-process (``falcon.testing``, no HTTP server: this
 measures our query and serialization, not gunicorn) for typical filtered pages and reports
-p50/p99 per scenario, with the plan PostgreSQL chose. Target: p99 under 20 ms.
+p50/p99 per scenario. Target: p99 under 20 ms.
 
     .venv/bin/python bench/jobs_list.py [--rows 1000000] [--requests 300] [--keep-db]
 """
@@ -11,40 +11,25 @@ p50/p99 per scenario, with the plan PostgreSQL chose. Target: p99 under 20 ms.
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
 import platform
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 
-import psycopg2
+from common.paths import RESULTS_DIR
+from common.product import Settings, create_app, mint_token
+from common.results import ResultFiles, utc_stamp
+from common.store import DEFAULT_POSTGRES_URL, BenchStore, families_sql
 from falcon import testing
 
-from tribe_api.app import create_app
-from tribe_api.auth import mint_token
-from tribe_shared import db
-from tribe_shared.migrate import apply_migrations
-from tribe_shared.settings import Settings
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NAME = "tribe_bench_jobs"
-RESULTS = Path(__file__).with_name("results")
 SECRET = "bench-secret-" + "x" * 32
 USERS = 20
 RECIPIENTS_PER_USER = 50
+TARGET_P99_MS = 20
 
-FILL = f"""
-INSERT INTO users (id, created_at)
-SELECT md5('user' || u)::uuid, now() FROM generate_series(1, {USERS}) u;
-INSERT INTO groups (id, owner_id, name, created_at)
-SELECT md5('group' || u)::uuid, md5('user' || u)::uuid, 'Family ' || u, now()
-FROM generate_series(1, {USERS}) u;
-INSERT INTO recipients (id, owner_id, name, email, created_at)
-SELECT md5('recipient' || r)::uuid, md5('user' || (r % {USERS} + 1))::uuid, 'R' || r,
-       'r' || r || '@example.com', now()
-FROM generate_series(1, {USERS * RECIPIENTS_PER_USER}) r;
+JOBS = """
 INSERT INTO notification_jobs (
     id, kind, status, owner_id, created_by_id, recipient_id, group_id, to_email,
     notification_type,
@@ -53,16 +38,16 @@ INSERT INTO notification_jobs (
 SELECT gen_random_uuid(), 'notification',
        (ARRAY['sent','sent','sent','sent','sent','sent','failed','pending','queued','skipped'])
            [1 + (j / 13) % 10],
-       md5('user' || (r % {USERS} + 1))::uuid, md5('user' || (r % {USERS} + 1))::uuid,
+       md5('user' || (r % {users} + 1))::uuid, md5('user' || (r % {users} + 1))::uuid,
        md5('recipient' || r)::uuid,
-       md5('group' || (r % {USERS} + 1))::uuid, 'r' || r || '@example.com',
+       md5('group' || (r % {users} + 1))::uuid, 'r' || r || '@example.com',
        CASE WHEN j % 7 = 0 THEN 'digest' ELSE 'immediate' END, 'normal',
        CASE WHEN j % 50 = 0 THEN 'sms' ELSE 'email' END, '{{"title": "Hi"}}'::jsonb,
        ts, ts, ts, CASE WHEN (j / 13) % 10 < 7 THEN ts + interval '2 seconds' END, 1, 0, 0
 FROM (
-    SELECT j, 1 + (j::bigint * 7919) % {USERS * RECIPIENTS_PER_USER} AS r,
+    SELECT j, 1 + (j::bigint * 7919) % {recipients} AS r,
            now() - (j || ' seconds')::interval AS ts
-    FROM generate_series(1, %(rows)s) j
+    FROM generate_series(1, {rows}) j
 ) s;
 ANALYZE;
 """
@@ -80,36 +65,33 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
 
-    admin = psycopg2.connect(ADMIN_URL)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{NAME}"')
-    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{NAME}"
+    store = BenchStore(DEFAULT_POSTGRES_URL, NAME, None, NAME)
+    store.create(fresh=True)
     try:
-        database = db.bind(url)
-        with database.connection_context():
-            apply_migrations(database)
-            started = time.perf_counter()
-            with database.connection().cursor() as cursor:  # no params: '%' is the operator
-                cursor.execute(FILL.replace("%(rows)s", str(args.rows)))
-            database.commit()
-            database.execute_sql("VACUUM ANALYZE notification_jobs")  # as autovacuum would
-            fill_seconds = time.perf_counter() - started
-        print(f"filled {args.rows} jobs in {fill_seconds:.1f} s")
-        results = run(url, args.requests)
+        fill(store, args.rows)
+        store.bind()
+        results = run(store.url, args.requests)
     finally:
-        db.database.close_all() if hasattr(db.database.obj, "close_all") else None
-        if not args.keep_db:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        admin.close()
+        store.close(drop=not args.keep_db)
     write(results, args)
 
 
-def run(url: str, requests: int) -> list[dict]:
-    settings = Settings(app_env="test", database_url=url, jwt_secret=SECRET)
-    api = testing.TestClient(create_app(settings))
+def fill(store: BenchStore, rows: int) -> None:
+    """``USERS`` families of ``RECIPIENTS_PER_USER`` recipients and ``rows`` jobs among them,
+    vacuumed and analysed as autovacuum would leave them."""
+    recipients = USERS * RECIPIENTS_PER_USER
+    started = time.perf_counter()
+    with store.cursor() as cur:
+        cur.execute(
+            families_sql(USERS, recipients)
+            + JOBS.format(users=USERS, recipients=recipients, rows=rows)
+        )
+        print(f"filled {rows} jobs in {time.perf_counter() - started:.1f} s")
+        cur.execute("VACUUM ANALYZE notification_jobs")
+
+
+def scenarios() -> list[tuple[str, dict, dict]]:
+    """(name, headers, query) of each page: a user's, and the service role's."""
     user = uuid.UUID(bytes=bytes.fromhex(_md5("user1")))
     recipient = uuid.UUID(bytes=bytes.fromhex(_md5("recipient20")))
     group = uuid.UUID(bytes=bytes.fromhex(_md5("group1")))
@@ -117,7 +99,7 @@ def run(url: str, requests: int) -> list[dict]:
     as_service = {
         "Authorization": f"Bearer {mint_token(SECRET, user_id=uuid.uuid4(), role='service_role')}"
     }
-    scenarios = [
+    return [
         ("user: newest page", as_user, {}),
         ("user: failed, newest first", as_user, {"status": "failed"}),
         ("user: one recipient", as_user, {"recipient_id": str(recipient)}),
@@ -137,8 +119,13 @@ def run(url: str, requests: int) -> list[dict]:
             {"delivery_method": "sms", "sort": "processed_at"},
         ),
     ]
+
+
+def run(url: str, requests: int) -> list[dict]:
+    settings = Settings(app_env="test", database_url=url, jwt_secret=SECRET)
+    api = testing.TestClient(create_app(settings))
     results = []
-    for name, headers, params in scenarios:
+    for name, headers, params in scenarios():
         for _ in range(5):  # warm-up
             api.simulate_get("/api/jobs", params=params, headers=headers)
         timings = []
@@ -167,31 +154,26 @@ def run(url: str, requests: int) -> list[dict]:
 
 
 def _md5(text: str) -> str:
-    import hashlib
-
     return hashlib.md5(text.encode()).hexdigest()
 
 
 def write(results: list[dict], args) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    files = ResultFiles(RESULTS_DIR, "jobs_list", utc_stamp())
     worst = max(r["p99_ms"] for r in results)
+    met = worst < TARGET_P99_MS
     meta = {
-        "run_at": stamp,
+        "run_at": files.stamp,
         "rows": args.rows,
         "requests_per_scenario": args.requests,
         "python": platform.python_version(),
-        "target_p99_ms": 20,
+        "target_p99_ms": TARGET_P99_MS,
         "worst_p99_ms": worst,
-        "met": worst < 20,
+        "met": met,
     }
-    (RESULTS / f"jobs_list-{stamp}.json").write_text(
-        json.dumps({"meta": meta, "results": results}, indent=2)
-    )
     lines = [
         "# Job list benchmark (latest run)",
         "",
-        f"Run {stamp} by `bench/jobs_list.py`: {args.rows:,} jobs in PostgreSQL, "
+        f"Run {files.stamp} by `bench/jobs_list.py`: {args.rows:,} jobs in PostgreSQL, "
         f"{args.requests} in-process requests per scenario after a warm-up (falcon.testing: "
         "our query, auth and serialization; no HTTP server).",
         "",
@@ -205,9 +187,10 @@ def write(results: list[dict], args) -> None:
     ]
     lines += [
         "",
-        f"Worst p99: **{worst} ms** (target < 20 ms: **{'met' if worst < 20 else 'missed'}**).",
+        f"Worst p99: **{worst} ms** (target < {TARGET_P99_MS} ms: "
+        f"**{'met' if met else 'missed'}**).",
     ]
-    (RESULTS / "jobs_list.md").write_text("\n".join(lines) + "\n")
+    files.write({"meta": meta, "results": results}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,29 +11,29 @@ well under a second.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 
-import psycopg2
+from common.paths import RESULTS_DIR
+from common.product import (
+    Group,
+    GroupMembership,
+    Recipient,
+    Settings,
+    User,
+    build_broker,
+    create_app,
+    db,
+    mint_token,
+)
+from common.results import ResultFiles, utc_stamp
+from common.store import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, BenchStore
 from falcon import testing
 
-from tribe_api.app import create_app
-from tribe_api.auth import mint_token
-from tribe_shared import db
-from tribe_shared.migrate import apply_migrations
-from tribe_shared.models import Group, GroupMembership, Recipient, User
-from tribe_shared.redis_broker import build_broker
-from tribe_shared.settings import Settings
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 NAME = "tribe_bench_fanout"
-RESULTS = Path(__file__).with_name("results")
 SECRET = "bench-secret-" + "x" * 32
+TARGET_MS = 1000
 
 
 def main() -> None:
@@ -41,43 +41,38 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=5_000)
     parser.add_argument("--posts", type=int, default=5)
     args = parser.parse_args()
-    admin = psycopg2.connect(ADMIN_URL)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{NAME}"')
+    store = BenchStore(DEFAULT_POSTGRES_URL, NAME, DEFAULT_REDIS_URL, NAME)
+    store.create(fresh=True)
+    try:
+        timings = post_updates(store, args.recipients, args.posts)
+    finally:
+        store.close(drop=True)
+    write(args, timings)
+
+
+def post_updates(store: BenchStore, recipients: int, posts: int) -> list[float]:
+    """Seconds each of ``posts`` updates to a group of ``recipients`` took to be accepted."""
     settings = Settings(
         app_env="test",
-        database_url=f"{ADMIN_URL.rsplit('/', 1)[0]}/{NAME}",
-        redis_url=REDIS_URL,
+        database_url=store.url,
+        redis_url=DEFAULT_REDIS_URL,
         redis_namespace=NAME,
         jwt_secret=SECRET,
     )
-    broker = build_broker(settings)
-    try:
-        database = db.bind(settings.database_url)
-        with database.connection_context():
-            apply_migrations(database)
-            owner, group = family(args.recipients)
-        api = testing.TestClient(create_app(settings, broker=broker))
-        headers = {"Authorization": f"Bearer {mint_token(SECRET, user_id=owner)}"}
-        body = {"group_id": str(group), "content_type": "text", "title": "First steps"}
-        timings = []
-        for _ in range(args.posts):
-            started = time.perf_counter()
-            response = api.simulate_post("/api/updates", json=body, headers=headers)
-            timings.append(time.perf_counter() - started)
-            assert response.status_code == 202, response.text
-            assert response.json["notifications"]["queued"] == args.recipients
-            print(f"accepted in {timings[-1] * 1000:.0f} ms")
-    finally:
-        for key in broker.client.scan_iter(f"{NAME}:*"):
-            broker.client.delete(key)
-        database.close_all()
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-        admin.close()
-    write(args, timings)
+    with store.bind().connection_context():
+        owner, group = family(recipients)
+    api = testing.TestClient(create_app(settings, broker=build_broker(settings)))
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, user_id=owner)}"}
+    body = {"group_id": str(group), "content_type": "text", "title": "First steps"}
+    timings = []
+    for _ in range(posts):
+        started = time.perf_counter()
+        response = api.simulate_post("/api/updates", json=body, headers=headers)
+        timings.append(time.perf_counter() - started)
+        assert response.status_code == 202, response.text
+        assert response.json["notifications"]["queued"] == recipients
+        print(f"accepted in {timings[-1] * 1000:.0f} ms")
+    return timings
 
 
 def family(size: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -98,23 +93,23 @@ def family(size: int) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 def write(args, timings: list[float]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    files = ResultFiles(RESULTS_DIR, "update_fanout", utc_stamp())
     median_ms = statistics.median(timings) * 1000
     result = {
-        "run_at": stamp,
+        "run_at": files.stamp,
         "recipients": args.recipients,
         "posts_ms": [round(t * 1000, 1) for t in timings],
         "median_ms": round(median_ms, 1),
-        "target_ms": 1000,
+        "target_ms": TARGET_MS,
     }
-    (RESULTS / f"update_fanout-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "update_fanout.md").write_text(
+    met = "met" if median_ms < TARGET_MS else "missed"
+    files.write(
+        result,
         "# Update fan-out benchmark (latest run)\n\n"
-        f"Run {stamp} by `bench/update_fanout.py`: an update to a group of "
+        f"Run {files.stamp} by `bench/update_fanout.py`: an update to a group of "
         f"{args.recipients:,} recipients, through the API in-process on PostgreSQL and Redis.\n\n"
         f"Posts: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}; median **{median_ms:.0f} ms** "
-        f"(target well under 1,000 ms: **{'met' if median_ms < 1000 else 'missed'}**).\n"
+        f"(target well under {TARGET_MS:,} ms: **{met}**).\n",
     )
 
 

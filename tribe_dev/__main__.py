@@ -25,7 +25,7 @@ from tribe_api.auth import mint_token
 from tribe_shared import db
 from tribe_shared.contract import Actor
 from tribe_shared.migrate import apply_migrations
-from tribe_shared.settings import load_or_exit
+from tribe_shared.settings import exit_on_config_error, load_or_exit
 from tribe_worker.worker import build_worker
 
 #: How often the in-process scheduler ticks, as periodiq does (each relay tick relays every
@@ -72,7 +72,8 @@ def main() -> None:
     with database.connection_context():
         apply_migrations(database)
 
-    worker = build_worker(settings)
+    with exit_on_config_error():  # e.g. a proxy variable the SendGrid provider cannot use
+        worker = build_worker(settings)
     broker = worker.broker
     redis_client = None
     if settings.uses_redis:

@@ -17,7 +17,7 @@ from dramatiq.middleware.prometheus import Prometheus
 
 from tribe_shared import db
 from tribe_shared.logs import configure_logging
-from tribe_shared.settings import load_or_exit
+from tribe_shared.settings import exit_on_config_error, load_or_exit
 from tribe_worker.metrics_dir import is_dramatiq_worker_process, use_dramatiq_metrics_dir
 from tribe_worker.shutdown import ignore_echoed_sigterm
 
@@ -40,7 +40,8 @@ from tribe_worker.worker import build_worker  # noqa: E402
 _root = logging.getLogger()
 configure_logging(_root.level if _root.handlers else logging.INFO)
 db.bind(settings.database_url)
-worker = build_worker(settings)
+with exit_on_config_error():  # e.g. a proxy variable the SendGrid provider cannot use
+    worker = build_worker(settings)
 broker = worker.broker
 broker.add_middleware(Prometheus())
 # In a dramatiq worker process: a SIGTERM sent to the whole process group, then forwarded by the

@@ -7,7 +7,8 @@ outage): errors, 429 with ``X-RateLimit-Reset``, slow answers, a request held wi
 request as it arrives (``fake.intercept``) and pick its reply, or act, e.g. kill the worker that
 sent it. Like SendGrid it speaks HTTP/1.1 and keeps connections alive; each request
 notes which connection it came on. Start it with ``FakeSendGrid().start()`` and point
-``SENDGRID_API_HOST`` at its ``url``.
+``SENDGRID_API_HOST`` at its ``url``; given a server ``tls`` context it speaks HTTPS, as SendGrid
+does, and its ``url`` is an ``https://`` one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -72,8 +74,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class FakeSendGrid:
-    def __init__(self, api_key: str = API_KEY):
+    def __init__(self, api_key: str = API_KEY, *, tls: ssl.SSLContext | None = None):
         self.api_key = api_key
+        self._tls = tls
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
         #: The reply once the script is used up; a test may swap it at any time.
@@ -93,7 +96,7 @@ class FakeSendGrid:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     def start(self) -> FakeSendGrid:
         fake = self
@@ -106,6 +109,11 @@ class FakeSendGrid:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                if fake._tls is not None:
+                    self.connection.do_handshake()  # here, on the connection's own thread
+
             def do_POST(self):
                 with fake._changed:
                     fake.in_flight += 1
@@ -116,6 +124,10 @@ class FakeSendGrid:
                         fake.in_flight -= 1
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        if self._tls is not None:
+            self._server.socket = self._tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -16,7 +16,7 @@ import falcon.media
 import redis
 
 from tribe_api import errors
-from tribe_api.auth import AuthMiddleware
+from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.emails import EmailIntake
 from tribe_api.family import UpdatePoster
 from tribe_api.metrics import build_metrics
@@ -76,11 +76,13 @@ def create_app(
     redis_client: redis.Redis | None = None,
     circuit: CircuitBreaker | None = None,
     clock: Callable[[], datetime] = utcnow,
+    token_verifier: TokenVerifier | None = None,
 ) -> falcon.App:
     """Build the API. ``broker`` None means jobs stay ``pending`` until a relay hands them over.
 
     ``circuit`` is the email circuit breaker the workers share (default: the one in
-    ``redis_client``). The database must already be bound (:func:`tribe_shared.db.bind`).
+    ``redis_client``); ``token_verifier`` checks bearer tokens (default: as the settings say).
+    The database must already be bound (:func:`tribe_shared.db.bind`).
     """
     circuit = circuit or email_circuit(redis_client, settings.redis_namespace)
     checks = HealthChecks(settings, redis_client, circuit, clock)
@@ -97,7 +99,9 @@ def create_app(
             AccessLog(),
             BodyLimit(),
             DatabaseConnection(skip_paths=PUBLIC_PATHS),
-            AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+            AuthMiddleware(
+                token_verifier or TokenVerifier.from_settings(settings), public_paths=PUBLIC_PATHS
+            ),
             WriteThrottle(
                 settings.user_write_rate_per_minute,
                 redis_client,

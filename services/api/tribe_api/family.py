@@ -55,6 +55,21 @@ def visible(model, principal: Principal):
     return query if principal.is_service else query.where(model.owner == principal.user_id)
 
 
+def owning_user(principal: Principal, what: str) -> uuid.UUID:
+    """The user a new ``what`` will belong to: the caller. The service role's API key acts for
+    no user, so what must belong to one cannot be created with it: a 422 that says so."""
+    if principal.user_id is None:
+        raise falcon.HTTPUnprocessableEntity(
+            title="No owning user",
+            description=(
+                f"A {what} belongs to a user, and this service_role token acts for no user "
+                f"(it has no sub): create the {what} with that user's token, or with a "
+                "service-role token whose sub is their id"
+            ),
+        )
+    return principal.user_id
+
+
 def unprocessable(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([{"field": field, "message": message}], status=falcon.HTTP_422)
 
@@ -83,7 +98,8 @@ def list_groups(principal: Principal) -> list[tuple[Group, int]]:
 
 
 def create_group(principal: Principal, name: str, now: datetime) -> Group:
-    return Group.create(id=uuid.uuid4(), owner=principal.user_id, name=name, created_at=now)
+    owner = owning_user(principal, "group")
+    return Group.create(id=uuid.uuid4(), owner=owner, name=name, created_at=now)
 
 
 # --- recipients ----------------------------------------------------------------------------
@@ -141,12 +157,11 @@ def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Re
 def create_recipient(principal: Principal, fields: dict, now: datetime) -> Recipient:
     if not fields.get("email") and not fields.get("phone"):
         raise unreachable(falcon.HTTP_400)
+    owner = owning_user(principal, "recipient")
     group_ids = fields.pop("group_ids", [])
     _check_groups(principal, group_ids)
     with database.atomic():
-        recipient = Recipient.create(
-            id=uuid.uuid4(), owner=principal.user_id, created_at=now, **fields
-        )
+        recipient = Recipient.create(id=uuid.uuid4(), owner=owner, created_at=now, **fields)
         _set_groups(recipient, group_ids, now)
     return recipient
 
@@ -205,7 +220,8 @@ def notification_job(
     delivery_method: str = DeliveryMethod.EMAIL,
     scheduled_for: datetime | None = None,
 ) -> NotificationJob:
-    """A new ``pending`` notification job to ``recipient``, owned by the recipient's owner."""
+    """A new ``pending`` notification job to ``recipient``, owned by the recipient's owner and
+    created by the caller (by no one for the service role's key)."""
     return NotificationJob(
         id=uuid.uuid4(),
         kind=JobKind.NOTIFICATION,

@@ -23,7 +23,7 @@ from falcon import testing
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
 from tribe_api.app import create_app
-from tribe_api.auth import mint_token
+from tribe_api.auth import mint_service_role_key, mint_token
 from tribe_shared import db as shared_db
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.models import ALL_MODELS
@@ -209,7 +209,8 @@ def api(settings, stub_broker, worker_app) -> testing.TestClient:
 
 
 class Tokens:
-    """Bearer headers for two ordinary users and the service role."""
+    """Bearer headers for two ordinary users and the service role: as a user (``service``, a
+    token with a ``sub``) and as the project's ``service_role`` key (``service_key``, none)."""
 
     def __init__(self, secret: str):
         self.secret = secret
@@ -231,6 +232,10 @@ class Tokens:
     @property
     def service(self) -> dict[str, str]:
         return self.header(self.service_id, role="service_role")
+
+    @property
+    def service_key(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_service_role_key(self.secret)}"}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import dramatiq
 import redis
 
 from tribe_api.app import create_app
-from tribe_api.auth import mint_token
+from tribe_api.auth import mint_token, user_token_issuer
 from tribe_shared import db
 from tribe_shared.contract import Actor
 from tribe_shared.migrate import apply_migrations
@@ -92,7 +92,11 @@ def main() -> None:
     server = make_server(
         "127.0.0.1", settings.port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
     )
-    token = mint_token(settings.jwt_secret, user_id=uuid.UUID(int=1))
+    token = mint_token(
+        settings.jwt_secret,
+        user_id=uuid.UUID(int=1),
+        issuer=user_token_issuer(settings.jwt_issuers),
+    )
     base = f"http://127.0.0.1:{settings.port}"
     body = '{"to": "grandma@example.com", "type": "welcome", "templateData": {"name": "Grandma"}}'
     print(

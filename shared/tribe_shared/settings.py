@@ -35,6 +35,17 @@ DEFAULT_OUTBOX_POLL_SECONDS = 10.0
 DEFAULT_JOB_LEASE_SECONDS = 600
 DEFAULT_QUEUED_STALE_SECONDS = 1800
 DEFAULT_USER_WRITE_RATE_PER_MINUTE = 120
+#: Supabase's default access-token lifetime is one hour (at most a week, per project); the
+#: development CLI mints 12 hours. One day covers both and refuses a token made to last for weeks.
+DEFAULT_JWT_MAX_LIFETIME_SECONDS = 86_400
+DEFAULT_JWT_JWKS_TIMEOUT_SECONDS = 2.0
+
+#: Where a Supabase project publishes its public signing keys, below ``SUPABASE_URL``.
+SUPABASE_JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+#: The ``iss`` of a Supabase project's user tokens, below ``SUPABASE_URL``.
+SUPABASE_ISSUER_PATH = "/auth/v1"
+#: The ``iss`` of a Supabase project's legacy API keys (the ``service_role`` key among them).
+SUPABASE_API_KEY_ISSUER = "supabase"
 
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -76,6 +87,14 @@ class Settings:
     public_base_url: str | None = None
     #: Write requests (POST/PUT/PATCH/DELETE) one user may make per minute; 429 past it.
     user_write_rate_per_minute: int = DEFAULT_USER_WRITE_RATE_PER_MINUTE
+    #: Where the public keys of asymmetric (ES256/RS256) tokens are; None: only HS256 tokens.
+    jwt_jwks_url: str | None = None
+    #: How long one connect or read of the JWKS URL may take before the fetch is given up.
+    jwt_jwks_timeout_seconds: float = DEFAULT_JWT_JWKS_TIMEOUT_SECONDS
+    #: The ``iss`` values a token may carry; empty: ``iss`` is not checked.
+    jwt_issuers: tuple[str, ...] = ()
+    #: The longest a token may be valid (``exp - iat``, or ``exp - now`` without ``iat``).
+    jwt_max_lifetime_seconds: int = DEFAULT_JWT_MAX_LIFETIME_SECONDS
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +140,8 @@ class Settings:
             raise ConfigError(
                 f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in production"
             )
+
+        jwt_jwks_url, jwt_issuers = _token_sources(env, production)
 
         sendgrid_api_key = env.get("SENDGRID_API_KEY")
         if sendgrid_api_key is None and production:
@@ -172,6 +193,14 @@ class Settings:
             user_write_rate_per_minute=env.number(
                 "USER_WRITE_RATE_PER_MINUTE", DEFAULT_USER_WRITE_RATE_PER_MINUTE, int, 1
             ),
+            jwt_jwks_url=jwt_jwks_url,
+            jwt_jwks_timeout_seconds=env.number(
+                "JWT_JWKS_TIMEOUT_SECONDS", DEFAULT_JWT_JWKS_TIMEOUT_SECONDS, float, 0.1, 30
+            ),
+            jwt_issuers=jwt_issuers,
+            jwt_max_lifetime_seconds=env.number(
+                "JWT_MAX_LIFETIME_SECONDS", DEFAULT_JWT_MAX_LIFETIME_SECONDS, int, 60
+            ),
         )
 
 
@@ -218,6 +247,42 @@ class _Env:
             bounds = f"at least {minimum}" if maximum is None else f"{minimum} to {maximum}"
             raise ConfigError(f"{name} must be {bounds}, not {raw!r}")
         return value
+
+
+def _token_sources(env: _Env, production: bool) -> tuple[str | None, tuple[str, ...]]:
+    """The JWKS URL and the accepted issuers, from ``JWT_JWKS_URL``/``JWT_ISSUER`` or else
+    derived from ``SUPABASE_URL``.
+
+    A Supabase project's user tokens carry ``iss: <SUPABASE_URL>/auth/v1`` and its legacy API
+    keys (the ``service_role`` key) ``iss: supabase``, so both are accepted when only
+    ``SUPABASE_URL`` is given. In production the keys must come over HTTPS: whoever could
+    answer a plain-HTTP fetch could sign tokens.
+    """
+    supabase_url = env.get("SUPABASE_URL")
+    if supabase_url is not None:
+        supabase_url = supabase_url.rstrip("/")
+        _check_url("SUPABASE_URL", supabase_url, ("http", "https"))
+
+    jwks_url = env.get("JWT_JWKS_URL")
+    name = "JWT_JWKS_URL"
+    if jwks_url is None and supabase_url is not None:
+        jwks_url, name = supabase_url + SUPABASE_JWKS_PATH, "SUPABASE_URL"
+    if jwks_url is not None:
+        _check_url(name, jwks_url, ("http", "https"))
+        if production and urlparse(jwks_url).scheme != "https":
+            raise ConfigError(f"{name} must be an https:// URL in production, not {jwks_url!r}")
+
+    issuers: tuple[str, ...] = ()
+    raw_issuers = env.get("JWT_ISSUER")
+    if raw_issuers is not None:
+        issuers = tuple(part.strip() for part in raw_issuers.split(","))
+        if not all(issuers):
+            raise ConfigError(
+                f"JWT_ISSUER must be issuers separated by commas, not {raw_issuers!r}"
+            )
+    elif supabase_url is not None:
+        issuers = (supabase_url + SUPABASE_ISSUER_PATH, SUPABASE_API_KEY_ISSUER)
+    return jwks_url, issuers
 
 
 def _namespace(value: str) -> str:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from falcon import testing
 
 from tests.support.http_assertions import assert_json_error
 from tests.support.waiting import wait_until
-from tribe_shared.models import NotificationJob
+from tribe_api.app import create_app
+from tribe_api.tokens import main as tribe_token
+from tribe_shared.models import NotificationJob, User
 
 #: Removes a claim from :func:`claims`.
 DROP = object()
@@ -55,10 +59,34 @@ def _in_an_hour() -> int:
     return int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
 
 
+def _days_from_now(days: float) -> int:
+    return int((datetime.now(UTC) + timedelta(days=days)).timestamp())
+
+
+def service_role_key_claims(**changes) -> dict:
+    """The claims of a Supabase project's ``service_role`` API key: no sub, no aud, ten years."""
+    issued = datetime.now(UTC) - timedelta(days=400)
+    base = {
+        "iss": "supabase",
+        "ref": "abcdefghijklmnopqrst",
+        "role": "service_role",
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(days=3650)).timestamp()),
+    }
+    base.update(changes)
+    return {name: value for name, value in base.items() if value is not DROP}
+
+
 def tampered(secret: str) -> str:
     """A valid user token whose payload was swapped for a service-role one, signature kept."""
     header, _, signature = jwt.encode(claims(), secret).split(".")
     return f"{header}.{_b64url(claims(role='service_role'))}.{signature}"
+
+
+def _with_header(token: str, **header) -> str:
+    """``token`` with its header replaced, payload and signature kept."""
+    _, payload, signature = token.split(".")
+    return f"{_b64url({'typ': 'JWT', **header})}.{payload}.{signature}"
 
 
 #: Authorization headers (built from the right secret) that must each be refused with a 401.
@@ -88,6 +116,53 @@ REJECTED = {
     "sub not a uuid": lambda secret: bearer(jwt.encode(claims(sub="alice"), secret)),
     "no exp": lambda secret: bearer(jwt.encode(claims(exp=DROP), secret)),
     "unknown role": lambda secret: bearer(jwt.encode(claims(role="admin"), secret)),
+    "exp a numeric string": lambda secret: bearer(
+        jwt.encode(claims(exp=str(_in_an_hour())), secret)
+    ),
+    "iat a numeric string": lambda secret: bearer(
+        jwt.encode(claims(iat=str(_in_an_hour() - 3600)), secret)
+    ),
+    "exp a number too large for a date": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(exp=10**400), secret)
+    ),
+    "exp two days after iat": lambda secret: bearer(
+        jwt.encode(claims(exp=_days_from_now(2)), secret)
+    ),
+    "issued three days ago, valid one more hour": lambda secret: bearer(
+        jwt.encode(claims(iat=_days_from_now(-3)), secret)
+    ),
+    "no iat and exp in two days": lambda secret: bearer(
+        jwt.encode(claims(iat=DROP, exp=_days_from_now(2)), secret)
+    ),
+    "a service-role token with a sub, valid for a year": lambda secret: bearer(
+        jwt.encode(claims(role="service_role", exp=_days_from_now(365)), secret)
+    ),
+    "the anon key (role anon, no sub)": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(role="anon"), secret)
+    ),
+    "an authenticated token without sub, shaped as the service key": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(role="authenticated"), secret)
+    ),
+    "the service role key for another audience": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(aud="anon"), secret)
+    ),
+    "the service role key with a sub not a uuid": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(sub="admin"), secret)
+    ),
+    "the service role key signed with another secret": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(), secret + "x")
+    ),
+    "the service role key unsigned (alg none)": lambda secret: bearer(
+        unsigned_token(service_role_key_claims())
+    ),
+    "the service role key expired": lambda secret: bearer(
+        jwt.encode(service_role_key_claims(exp=_expired()), secret)
+    ),
+    "aud an object": lambda secret: bearer(jwt.encode(claims(aud={"x": 1}), secret)),
+    "role a list": lambda secret: bearer(jwt.encode(claims(role=["service_role"]), secret)),
+    "ES256 header on an HS256 signature": lambda secret: bearer(
+        _with_header(jwt.encode(claims(), secret), alg="ES256", kid="k1")
+    ),
 }
 
 PUBLIC_ROUTES = ["/api/health", "/api/health/redis", "/api/openapi.json", "/api/docs"]
@@ -100,6 +175,99 @@ def test_a_valid_hs256_token_is_accepted_with_either_known_role(api, settings, r
     response = api.simulate_post("/api/notifications/send-email", json=EMAIL, headers=bearer(token))
 
     assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    "token_claims",
+    [
+        claims(exp=_in_an_hour() + 0.5),
+        claims(exp=_days_from_now(0.99)),
+        claims(iat=DROP, exp=_days_from_now(0.99)),
+        claims(aud=["authenticated", "other"]),
+    ],
+    ids=["exp a float", "a day's lifetime", "no iat, a day left", "aud a list naming us"],
+)
+def test_user_tokens_within_the_rules_are_accepted(api, settings, token_claims):
+    token = jwt.encode(token_claims, settings.jwt_secret, algorithm="HS256")
+
+    response = api.simulate_get("/api/jobs", headers=bearer(token))
+
+    assert response.status_code == 200, response.text
+
+
+def test_the_projects_service_role_key_is_accepted_and_acts_for_no_user(api, settings):
+    # Given the project's service_role key: no sub, no aud, issued a year ago for ten years
+    key = jwt.encode(service_role_key_claims(), settings.jwt_secret, algorithm="HS256")
+
+    # When the main app sends an email and lists jobs with it
+    sent = api.simulate_post("/api/notifications/send-email", json=EMAIL, headers=bearer(key))
+    listed = api.simulate_get("/api/jobs", headers=bearer(key))
+
+    # Then both succeed; the email belongs to no user, and no user row was made for the key
+    assert sent.status_code == 202, sent.text
+    assert listed.status_code == 200, listed.text
+    assert [job["id"] for job in listed.json["jobs"]] == [sent.json["jobId"]]
+    assert NotificationJob.get_by_id(sent.json["jobId"]).owner_id is None
+    assert User.select().count() == 0
+
+
+def test_the_maximum_lifetime_is_configurable(api, settings, stub_broker):
+    # Given an API that accepts tokens living up to a week
+    week = create_app(replace(settings, jwt_max_lifetime_seconds=7 * 86_400), broker=stub_broker)
+    token = jwt.encode(claims(exp=_days_from_now(3)), settings.jwt_secret, algorithm="HS256")
+
+    # Then a three-day token is accepted there, and refused with the default of a day
+    assert (
+        testing.TestClient(week).simulate_get("/api/jobs", headers=bearer(token)).status_code == 200
+    )
+    refused = assert_json_error(api.simulate_get("/api/jobs", headers=bearer(token)), 401)
+    assert "lives too long" in refused["description"]
+
+
+def test_configured_issuers_apply_to_user_tokens_and_the_service_role_key(settings, stub_broker):
+    # Given issuers as SUPABASE_URL implies them: the project's auth URL and "supabase"
+    project = "https://abcdefgh.supabase.co"
+    app = create_app(
+        replace(settings, jwt_issuers=(f"{project}/auth/v1", "supabase")), broker=stub_broker
+    )
+    api = testing.TestClient(app)
+
+    def status(token_claims: dict) -> int:
+        token = jwt.encode(token_claims, settings.jwt_secret, algorithm="HS256")
+        return api.simulate_get("/api/jobs", headers=bearer(token)).status_code
+
+    # Then the project's user tokens and its service_role key are accepted, others refused
+    assert status(claims(iss=f"{project}/auth/v1")) == 200
+    assert status(service_role_key_claims()) == 200
+    assert status(claims(iss="https://other.supabase.co/auth/v1")) == 401
+    assert status(claims()) == 401  # no iss at all
+
+
+def test_tribe_token_mints_a_service_role_key_shaped_as_supabases(api, settings, capsys):
+    # When the development CLI mints a service-role key with the API's secret
+    tribe_token(["--service-role-key"], {"JWT_SECRET": settings.jwt_secret})
+    key = capsys.readouterr().out.strip()
+
+    # Then the key has the shape of Supabase's, and the API accepts it
+    minted = jwt.decode(key, settings.jwt_secret, algorithms=["HS256"])
+    assert set(minted) == {"iss", "ref", "role", "iat", "exp"}
+    assert (minted["iss"], minted["role"]) == ("supabase", "service_role")
+    assert minted["exp"] - minted["iat"] >= 9 * 365 * 86_400
+    assert api.simulate_get("/api/jobs", headers=bearer(key)).status_code == 200
+
+
+def test_tribe_token_refuses_a_user_token_longer_than_the_api_accepts(capsys):
+    with pytest.raises(SystemExit):
+        tribe_token(["--hours", "48"], {})
+
+    assert "JWT_MAX_LIFETIME_SECONDS" in capsys.readouterr().err
+
+
+def test_tribe_token_gives_user_tokens_the_projects_issuer(capsys):
+    tribe_token([], {"SUPABASE_URL": "https://abcdefgh.supabase.co"})
+
+    minted = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert minted["iss"] == "https://abcdefgh.supabase.co/auth/v1"
 
 
 @pytest.mark.parametrize("make_headers", REJECTED.values(), ids=REJECTED.keys())

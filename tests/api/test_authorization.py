@@ -274,6 +274,61 @@ def test_the_service_role_may_act_on_anyones_objects(api, tokens, alice, bob, ro
     assert response.status_code == route.allowed, response.text
 
 
+#: What needs an owning user, which the service role's key (no ``sub``) does not have.
+NEEDS_AN_OWNER = {"POST /api/recipients into a group"}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [route for name, route in ROUTES.items() if name not in NEEDS_AN_OWNER],
+    ids=[name for name in ROUTES if name not in NEEDS_AN_OWNER],
+)
+def test_the_service_role_key_acting_for_no_user_may_act_on_anyones_objects(
+    api, tokens, alice, bob, route
+):
+    response = call(api, tokens.service_key, bob, route, route.target(bob))
+
+    assert response.status_code == route.allowed, response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (GROUPS, {"name": "Grandparents"}),
+        (RECIPIENTS, {"name": "Nana", "email": "nana@example.com"}),
+    ],
+    ids=["group", "recipient"],
+)
+def test_creating_what_must_belong_to_a_user_with_the_service_role_key_is_a_422_saying_why(
+    api, tokens, alice, path, body
+):
+    # Given nothing but what the households hold
+    before = every_row()
+
+    # When the service role's key, which acts for no user, creates a group or a recipient
+    response = api.simulate_post(path, json=body, headers=tokens.service_key)
+
+    # Then it is refused as unprocessable, saying why and how, and nothing was written
+    description = assert_json_error(response, 422)["description"]
+    assert "acts for no user" in description and "sub" in description
+    assert every_row() == before
+
+
+def test_an_email_sent_with_the_service_role_key_belongs_to_no_user(api, tokens, alice):
+    response = api.simulate_post(
+        "/api/notifications/send-email",
+        json={"to": "welcome@example.org", "type": "welcome", "templateData": {"name": "Ann"}},
+        headers=tokens.service_key,
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json["jobId"]
+
+    assert NotificationJob.get_by_id(job_id).owner_id is None
+    assert api.simulate_get(job_path(job_id), headers=tokens.service_key).status_code == 200
+    assert_json_error(api.simulate_get(job_path(job_id), headers=tokens.alice), 404)
+    assert job_id not in listed_ids(api, tokens.alice, JOBS, "jobs")
+
+
 # --- what the lists show -------------------------------------------------------------------
 
 
@@ -301,10 +356,12 @@ def test_each_user_lists_only_their_own_objects(api, tokens, alice, bob, listing
 
 
 @lists
-def test_the_service_role_lists_everyones_objects(api, tokens, alice, bob, listing):
+@pytest.mark.parametrize("credential", ["service", "service_key"])
+def test_the_service_role_lists_everyones_objects(api, tokens, alice, bob, listing, credential):
     path, key, ids_of = listing
+    headers = getattr(tokens, credential)
 
-    assert listed_ids(api, tokens.service, path, key) >= ids_of(alice) | ids_of(bob)
+    assert listed_ids(api, headers, path, key) >= ids_of(alice) | ids_of(bob)
 
 
 # --- whose job it is -----------------------------------------------------------------------

@@ -68,6 +68,14 @@ def test_production_without_a_required_variable_names_it(missing, message):
         ("MAX_RETRIES", "2.5", "MAX_RETRIES must be an integer"),
         ("PORT", "70000", "PORT must be 1 to 65535"),
         ("PUBLIC_BASE_URL", "tribe.example.com", "PUBLIC_BASE_URL must be a URL starting with"),
+        ("SUPABASE_URL", "abcdefgh.supabase.co", "SUPABASE_URL must be a URL starting with"),
+        ("JWT_JWKS_URL", "file:///etc/jwks.json", "JWT_JWKS_URL must be a URL starting with"),
+        ("JWT_JWKS_URL", "https://", "JWT_JWKS_URL has no host"),
+        ("JWT_ISSUER", "supabase,,https://x", "JWT_ISSUER must be issuers separated by commas"),
+        ("JWT_MAX_LIFETIME_SECONDS", "1d", "JWT_MAX_LIFETIME_SECONDS must be an integer"),
+        ("JWT_MAX_LIFETIME_SECONDS", "30", "JWT_MAX_LIFETIME_SECONDS must be at least 60"),
+        ("JWT_JWKS_TIMEOUT_SECONDS", "0", "JWT_JWKS_TIMEOUT_SECONDS must be 0.1 to 30"),
+        ("JWT_JWKS_TIMEOUT_SECONDS", "forever", "JWT_JWKS_TIMEOUT_SECONDS must be a number"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
@@ -78,6 +86,41 @@ def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
 def test_a_short_jwt_secret_is_refused_in_production():
     with pytest.raises(ConfigError, match="JWT_SECRET must be at least 32 characters"):
         Settings.from_env({**PRODUCTION, "JWT_SECRET": "short"})
+
+
+def test_without_token_variables_only_hs256_tokens_are_checked_and_no_issuer():
+    settings = Settings.from_env({})
+    assert settings.jwt_jwks_url is None
+    assert settings.jwt_issuers == ()
+    assert settings.jwt_max_lifetime_seconds == 86_400
+    assert settings.jwt_jwks_timeout_seconds == 2
+
+
+def test_a_supabase_url_gives_the_projects_jwks_url_and_issuers():
+    settings = Settings.from_env({"SUPABASE_URL": "https://abcdefgh.supabase.co/"})
+    assert settings.jwt_jwks_url == "https://abcdefgh.supabase.co/auth/v1/.well-known/jwks.json"
+    assert settings.jwt_issuers == ("https://abcdefgh.supabase.co/auth/v1", "supabase")
+
+
+def test_explicit_jwks_url_and_issuers_win_over_the_supabase_url():
+    settings = Settings.from_env(
+        {
+            "SUPABASE_URL": "https://abcdefgh.supabase.co",
+            "JWT_JWKS_URL": "https://auth.tribe.example/jwks.json",
+            "JWT_ISSUER": "https://auth.tribe.example, supabase",
+        }
+    )
+    assert settings.jwt_jwks_url == "https://auth.tribe.example/jwks.json"
+    assert settings.jwt_issuers == ("https://auth.tribe.example", "supabase")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SUPABASE_URL", "http://supabase.internal"), ("JWT_JWKS_URL", "http://auth/jwks.json")],
+)
+def test_production_fetches_signing_keys_only_over_https(name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be an https:// URL in production"):
+        Settings.from_env({**PRODUCTION, name: value})
 
 
 def test_the_public_base_url_is_optional_and_kept_without_a_trailing_slash():

@@ -11,3 +11,16 @@ class RecordingSleep:
 
     def __call__(self, seconds: float) -> None:
         self.seconds.append(seconds)
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test says so (``clock.advance(seconds)``)."""
+
+    def __init__(self, start: float = 1_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

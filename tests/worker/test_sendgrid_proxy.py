@@ -27,9 +27,9 @@ from tests.support.waiting import wait_until
 from tests.support.workers import running_worker
 from tribe_shared.circuit import CircuitState
 from tribe_shared.contract import Actor, JobStatus
-from tribe_worker.worker import build_worker
 from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.worker import build_worker
 
 EMAIL = RenderedEmail(subject="Lily's first steps", html="<p>She walked!</p>", text="She walked!")
 SENDER = "no-reply@tribe.local"

@@ -33,6 +33,21 @@ def owned(model, object_id: uuid.UUID, principal: Principal, field: str = "id"):
     return obj
 
 
+def owning_user(principal: Principal, what: str) -> uuid.UUID:
+    """The user a new ``what`` will belong to: the caller. The service role's API key acts for
+    no user, so what must belong to one cannot be created with it: a 422 that says so."""
+    if principal.user_id is None:
+        raise falcon.HTTPUnprocessableEntity(
+            title="No owning user",
+            description=(
+                f"A {what} belongs to a user, and this service_role token acts for no user "
+                f"(it has no sub): create the {what} with that user's token, or with a "
+                "service-role token whose sub is their id"
+            ),
+        )
+    return principal.user_id
+
+
 def visible(model, principal: Principal):
     """The objects of ``model`` the caller may see, as a query."""
     query = model.select()

@@ -16,7 +16,7 @@ import falcon.media
 import redis
 
 from tribe_api import errors
-from tribe_api.auth import AuthMiddleware
+from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
@@ -75,13 +75,14 @@ def create_app(
     broker: dramatiq.Broker | None = None,
     redis_client: redis.Redis | None = None,
     clock: Callable[[], datetime] = utcnow,
+    token_verifier: TokenVerifier | None = None,
 ) -> falcon.App:
     """Build the API. ``broker`` None means jobs stay ``pending`` until a relay hands them over.
 
     ``redis_client`` is the Redis the workers share (the circuit breaker, heartbeats, queues),
     read by the health checks and ``/metrics``, and where the per-user write limit counts; None
-    (development) leaves the limit off. The database must already be bound
-    (:func:`tribe_shared.db.bind`).
+    (development) leaves the limit off. ``token_verifier`` checks bearer tokens (default: as the
+    settings say). The database must already be bound (:func:`tribe_shared.db.bind`).
     """
     checks = HealthChecks(settings, redis_client, clock)
     request_metrics, metrics_resource = build_metrics(
@@ -93,7 +94,9 @@ def create_app(
         AccessLog(),
         BodyLimit(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),
-        AuthMiddleware(settings.jwt_secret, public_paths=PUBLIC_PATHS),
+        AuthMiddleware(
+            token_verifier or TokenVerifier.from_settings(settings), public_paths=PUBLIC_PATHS
+        ),
         RecordCallers(),
     ]
     if redis_client is not None:

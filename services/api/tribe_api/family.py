@@ -13,7 +13,7 @@ from datetime import datetime
 import falcon
 from peewee import JOIN, fn
 
-from tribe_api.access import not_found, owned, visible
+from tribe_api.access import not_found, owned, owning_user, visible
 from tribe_api.auth import Principal
 from tribe_api.errors import ValidationFailed, unprocessable
 from tribe_api.jobs import cancel_waiting
@@ -54,7 +54,8 @@ def list_groups(principal: Principal) -> list[tuple[Group, int]]:
 
 
 def create_group(principal: Principal, name: str, now: datetime) -> Group:
-    return Group.create(id=uuid.uuid4(), owner=principal.user_id, name=name, created_at=now)
+    owner = owning_user(principal, "group")
+    return Group.create(id=uuid.uuid4(), owner=owner, name=name, created_at=now)
 
 
 # --- recipients ----------------------------------------------------------------------------
@@ -110,12 +111,11 @@ def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Re
 def create_recipient(principal: Principal, fields: dict, now: datetime) -> Recipient:
     if not fields.get("email") and not fields.get("phone"):
         raise unreachable(falcon.HTTP_400)
+    owner = owning_user(principal, "recipient")
     group_ids = fields.pop("group_ids", [])
     _check_groups(principal, group_ids)
     with database.atomic():
-        recipient = Recipient.create(
-            id=uuid.uuid4(), owner=principal.user_id, created_at=now, **fields
-        )
+        recipient = Recipient.create(id=uuid.uuid4(), owner=owner, created_at=now, **fields)
         _set_groups(recipient, group_ids, now)
     return recipient
 

@@ -42,7 +42,11 @@ def accept(outbox: Outbox, jobs: list[NotificationJob], now: datetime) -> None:
 
 
 class EmailIntake:
-    """Stores emails as jobs, all or none, and hands them to the broker."""
+    """Stores emails as jobs, all or none, and hands them to the broker.
+
+    An email is its sender's job; one sent with the service role's key (which acts for no user)
+    belongs to no user, and only the service role sees it.
+    """
 
     def __init__(self, outbox: Outbox, clock: Callable[[], datetime]):
         self._outbox = outbox

@@ -70,11 +70,14 @@ class GroupsResource:
 
     @spec.validate(
         json=GroupCreate,
-        resp=Response(HTTP_201=GroupOut, **errors(body=True, write=True)),
+        resp=Response(HTTP_201=GroupOut, HTTP_422=Error, **errors(body=True, write=True)),
         tags=["family"],
     )
     def on_post(self, req, resp, json: GroupCreate):
-        """Create a group (a circle of recipients: grandparents, friends...)."""
+        """Create a group (a circle of recipients: grandparents, friends...) of the caller's.
+
+        The service role's key acts for no user: 422 (use the user's token).
+        """
         group = family.create_group(req.context.principal, json.name, self._clock())
         resp.status = falcon.HTTP_201
         resp.location = f"/api/groups/{group.id}"
@@ -97,11 +100,16 @@ class RecipientsResource:
 
     @spec.validate(
         json=RecipientCreate,
-        resp=Response(HTTP_201=RecipientOut, HTTP_404=Error, **errors(body=True, write=True)),
+        resp=Response(
+            HTTP_201=RecipientOut, HTTP_404=Error, HTTP_422=Error, **errors(body=True, write=True)
+        ),
         tags=["family"],
     )
     def on_post(self, req, resp, json: RecipientCreate):
-        """Add a recipient, optionally to groups of the caller's."""
+        """Add a recipient of the caller's, optionally to groups of theirs.
+
+        The service role's key acts for no user: 422 (use the user's token).
+        """
         fields = json.model_dump()
         fields["email"] = str(json.email) if json.email else None
         recipient = family.create_recipient(req.context.principal, fields, self._clock())

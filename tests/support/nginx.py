@@ -16,10 +16,10 @@ import socket
 from pathlib import Path
 
 from tests.conftest import skip_unless_ci
-from tests.support.processes import REPO, Processes
+from tests.support.deploy_files import EDGE_CONFIG
+from tests.support.processes import Processes
 from tests.support.waiting import wait_until
 
-EDGE_CONFIG = REPO / "deploy" / "nginx" / "tribe-api.conf"
 #: What the deployed file says, and what a test changes it to.
 DEPLOYED_LISTEN = "listen 8000;"
 DEPLOYED_UPSTREAM = "server api:8000;"

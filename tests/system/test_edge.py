@@ -231,6 +231,11 @@ REFUSED_BY_GUNICORN_ALONE = {
         b"POST /api/groups HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
         400,
     ),
+    "a chunk size that is not hexadecimal": (
+        b"POST /api/groups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+    ),
 }
 
 

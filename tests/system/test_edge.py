@@ -201,6 +201,13 @@ REFUSED_BY_NGINX = {
         b"POST /api/groups HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
         501,
     ),
+    "TRACE": (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    "40 KB of headers": (
+        b"GET / HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-Header-%d: %s\r\n" % (i, b"a" * 4000) for i in range(10))
+        + b"\r\n",
+        431,
+    ),
 }
 
 #: Requests nginx passes on and gunicorn refuses itself, and the status it answers.

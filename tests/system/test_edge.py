@@ -202,6 +202,7 @@ REFUSED_BY_NGINX = {
         501,
     ),
     "TRACE": (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    "a path of nginx's own error pages": (b"GET /_errors/400 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
     "40 KB of headers": (
         b"GET / HTTP/1.1\r\nHost: x\r\n"
         + b"".join(b"X-Header-%d: %s\r\n" % (i, b"a" * 4000) for i in range(10))

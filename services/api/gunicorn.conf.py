@@ -5,6 +5,13 @@ Metrics: each worker process writes its request counts to files in ``PROMETHEUS_
 variable is set here, in the master, before any process imports prometheus-client; the directory
 is emptied when gunicorn starts (counts of a previous run would be summed too).
 
+Errors: gunicorn's own answers to requests it cannot parse are JSON, like the API's
+(:mod:`tribe_api.gunicorn_worker`).
+
+Slow clients: gunicorn reads each request on a worker thread with no deadline, so it must not face
+the internet alone: in front of it, a router that buffers whole requests (Heroku's) or the nginx of
+``deploy/nginx/`` (docker-compose's ``proxy``). See the README's "Deploying".
+
 Logs: one JSON line per record on stderr (:mod:`tribe_shared.logs`), the request log included
 (``tribe_api.access``: method, route template, status, duration), so gunicorn's own access log
 is off.
@@ -32,11 +39,15 @@ wsgi_app = "tribe_api.wsgi:app"
 bind = f"0.0.0.0:{_settings.port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+#: gthread, answering the requests gunicorn refuses itself in JSON, as every other error.
+worker_class = "tribe_api.gunicorn_worker.JsonErrorsWorker"
 keepalive = 5
 timeout = 30
 graceful_timeout = 20
 accesslog = None
+# No control socket: gunicorn's default path ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl) is
+# shared by every gunicorn of the user, so one would take over another's; nothing here uses it.
+control_socket_disable = True
 loglevel = "info"
 logconfig_dict = {
     "version": 1,

@@ -1,5 +1,5 @@
 """Bodies over 1 MiB are refused with 413, also when they come chunked (no Content-Length);
-a chunked body within the limit is read as any other."""
+a chunked body within the limit is read as any other; one the server cannot decode is a 400."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ class Endless(io.RawIOBase):
         buffer[:] = b"a" * len(buffer)
         self.read_bytes += len(buffer)
         return len(buffer)
+
+
+class InvalidChunkSize(Exception):
+    """What gunicorn raises from a body read when a chunk's size line is not hexadecimal."""
+
+
+class MalformedChunks(io.RawIOBase):
+    """A chunked request stream whose server finds the chunk coding broken."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        raise InvalidChunkSize("Invalid chunk size: 'zz'")
 
 
 def call_chunked(api: testing.TestClient, headers: dict, stream) -> tuple[str, dict]:
@@ -64,3 +78,11 @@ def test_a_body_exactly_at_the_limit_is_not_refused_for_its_size(api, tokens):
     payload = b'{"name": "x"}'.ljust(MAX_BODY_BYTES, b" ")
     status, _ = call_chunked(api, tokens.alice, io.BytesIO(payload))
     assert status.startswith("201")
+
+
+def test_a_chunked_body_the_server_cannot_decode_is_a_400_not_a_500(api, tokens):
+    status, body = call_chunked(api, tokens.alice, io.BufferedReader(MalformedChunks()))
+
+    assert status.startswith("400")
+    assert body["title"] == "Malformed body"
+    assert body["description"]

@@ -1,6 +1,6 @@
 """Readers of the deployment files, for tests/system/test_deploy.py: the agreed metric names,
-PromQL's metric names, the Procfile, Dockerfiles, the README's configuration table, the workspace's
-packages and Markdown anchors."""
+PromQL's metric names, the Procfile, Dockerfiles, the README's configuration table, the
+workspace's packages and Markdown anchors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ DEPLOY = REPO / "deploy"
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "tribe-jobs.json"
 RUNBOOK = DEPLOY / "RUNBOOK.md"
+#: The API's public edge (nginx), mounted by docker-compose's `proxy`.
+EDGE_CONFIG = DEPLOY / "nginx" / "tribe-api.conf"
+GUNICORN_CONFIG = REPO / "services" / "api" / "gunicorn.conf.py"
 #: The metric names the API and worker agreed to export (a copy of the agreement of issue #6).
 METRICS_DOC = DEPLOY / "METRICS.md"
 

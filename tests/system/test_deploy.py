@@ -3,7 +3,8 @@
 promtool (Debian's ``prometheus`` package, installed by .ci/run) checks the Prometheus config and
 alert rules and runs the rules' unit tests; the Grafana dashboard's PromQL and the alerts name only
 the metrics agreed in deploy/METRICS.md; the compose file runs exactly the Procfile's processes
-from the images that hold them, with the README's variables, healthchecks and start order; each
+from the images that hold them, with the README's variables, healthchecks and start order, and
+only the nginx proxy (deploy/nginx/, run for real by test_edge.py) publishes the API; each
 Dockerfile takes only ``shared/`` and its own service from the workspace.
 """
 
@@ -26,6 +27,8 @@ import yaml
 from tests.conftest import skip_unless_ci
 from tests.support.deploy_files import (
     DASHBOARD,
+    EDGE_CONFIG,
+    GUNICORN_CONFIG,
     PROMETHEUS_DIR,
     REPO,
     RUNBOOK,
@@ -261,10 +264,10 @@ def test_grafana_provisions_the_prometheus_datasource_and_the_dashboard():
 # --- docker-compose.yml -----------------------------------------------------------------------
 
 
-def test_compose_runs_the_procfile_processes_with_the_databases_and_monitoring():
+def test_compose_runs_the_procfile_processes_with_the_databases_the_proxy_and_monitoring():
     assert set(SERVICES) == {
         *PROCESSES.values(),
-        *("postgres", "redis", "prometheus", "grafana"),
+        *("postgres", "redis", "proxy", "prometheus", "grafana"),
     }
 
 
@@ -324,7 +327,7 @@ def test_the_api_and_the_worker_serve_metrics_on_their_documented_ports():
     api, worker = SERVICES["api"], SERVICES["worker"]
 
     assert api["environment"]["PORT"] == "8000"
-    assert api["ports"] == ["8000:8000"]
+    assert api["expose"] == ["8000"]
     assert api["environment"]["PROMETHEUS_MULTIPROC_DIR"]
     assert worker["environment"]["dramatiq_prom_port"] == "9191"
     assert worker["environment"]["dramatiq_prom_db"]
@@ -345,6 +348,7 @@ def test_services_start_in_order_once_what_they_need_is_healthy_or_done():
     for service in ("api", "worker", "scheduler"):
         assert needs[service]["release"] == {"condition": "service_completed_successfully"}
         assert needs[service]["postgres"] == needs[service]["redis"] == healthy
+    assert needs["proxy"] == {"api": {"condition": "service_healthy", "restart": True}}
     assert set(needs["prometheus"]) == {"api", "worker"}
     assert set(needs["grafana"]) == {"prometheus"}
 
@@ -356,6 +360,43 @@ def test_the_databases_and_the_api_have_healthchecks():
     assert "pg_isready" in probe("postgres")
     assert "redis-cli ping" in probe("redis")
     assert "http://127.0.0.1:8000/api/health" in probe("api")
+
+
+def test_only_the_proxy_is_published_and_it_proxies_to_the_api_s_port():
+    proxy, api = SERVICES["proxy"], SERVICES["api"]
+    mounts = dict(volume.split(":")[:2] for volume in proxy["volumes"])
+    site = EDGE_CONFIG.read_text()
+
+    # gunicorn reads requests with no deadline: nothing reaches it but through nginx
+    assert "ports" not in api
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["ports"] == ["8000:8000"]
+    publishing_the_api = [
+        name
+        for name, service in SERVICES.items()
+        if any(port.startswith("8000:") for port in service.get("ports", []))
+    ]
+    assert publishing_the_api == ["proxy"]
+    # The official image includes conf.d/*.conf inside its http block
+    assert mounts["./deploy/nginx/tribe-api.conf"] == "/etc/nginx/conf.d/default.conf"
+    assert re.search(r"^\s*listen 8000;$", site, re.M)
+    assert re.search(rf"^\s*server api:{api['environment']['PORT']};$", site, re.M)
+
+
+def test_the_proxy_buffers_whole_requests_under_read_deadlines():
+    site = EDGE_CONFIG.read_text()
+    settings = dict(re.findall(r"^\s*([a-z_]+) ([^;{]+);", site, re.M))
+
+    assert settings["proxy_request_buffering"] == "on"
+    assert settings["proxy_buffering"] == "on"
+    for deadline in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        assert re.fullmatch(r"\d+s", settings[deadline]), deadline
+        assert int(settings[deadline][:-1]) <= 30, deadline
+    # The API's own body limit, refused before it is read
+    assert settings["client_max_body_size"] == "1m"
+    # gunicorn restarts a worker silent for `timeout` seconds: nginx waits a little longer
+    gunicorn_timeout = re.search(r"^timeout = (\d+)$", GUNICORN_CONFIG.read_text(), re.M)
+    assert int(settings["proxy_read_timeout"][:-1]) > int(gunicorn_timeout.group(1))
 
 
 def test_compose_mounts_only_files_that_exist():
@@ -415,7 +456,12 @@ def uv() -> str:
 @pytest.mark.parametrize(
     ("service", "wanted", "unwanted"),
     [
-        ("api", {"falcon", "gunicorn", "peewee"}, {"sendgrid", "periodiq", "jinja2"}),
+        # (jinja2 comes into the API's image too, required by swagger-ui-bundle-v2; unused)
+        (
+            "api",
+            {"falcon", "gunicorn", "peewee", "swagger-ui-bundle-v2"},
+            {"sendgrid", "python-http-client", "periodiq"},
+        ),
         ("worker", {"sendgrid", "periodiq", "peewee"}, {"falcon", "gunicorn", "spectree"}),
     ],
 )

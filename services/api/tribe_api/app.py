@@ -21,6 +21,7 @@ from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
+from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
 from tribe_api.resources.family import (
     GroupsResource,
     RecipientResource,
@@ -138,5 +139,7 @@ def create_app(
     app.add_route("/api/updates", UpdatesResource(UpdatePoster(outbox, clock)))
     app.add_route("/api/digest-schedules", DigestSchedulesResource(clock))
     app.add_route("/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))
+    app.add_route(DOCS_PATH, DocsPageResource())
+    app.add_route(DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)
     return app

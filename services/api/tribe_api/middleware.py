@@ -43,7 +43,9 @@ class BodyLimit:
 
     A body with a Content-Length is refused before a byte of it is read. A chunked body has
     none: it is read up to one byte past the limit, refused if it goes on, else kept in memory
-    and given the Content-Length it turned out to have (Falcon reads a body by its length).
+    and given the Content-Length it turned out to have (Falcon reads a body by its length). A
+    chunked body the server cannot decode (gunicorn raises its parse error from the read) is a
+    400, not a 500.
     """
 
     def __init__(self, limit: int = MAX_BODY_BYTES):
@@ -56,7 +58,12 @@ class BodyLimit:
             return
         if "chunked" not in (req.get_header("Transfer-Encoding") or "").lower():
             return
-        body = req.env["wsgi.input"].read(self._limit + 1)
+        try:
+            body = req.env["wsgi.input"].read(self._limit + 1)
+        except Exception as exc:  # the WSGI server's own error: its type is the server's
+            raise falcon.HTTPBadRequest(
+                title="Malformed body", description="The chunked body is not valid chunked coding"
+            ) from exc
         if len(body) > self._limit:
             raise self._too_large()
         req.env["wsgi.input"] = req.stream = io.BytesIO(body)

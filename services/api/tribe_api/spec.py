@@ -1,13 +1,14 @@
-"""The OpenAPI document (spectree), served at ``/api/openapi.json``; docs page at ``/api/docs``.
+"""The OpenAPI document (spectree), served at ``/api/openapi.json``.
 
 Resources declare their bodies with :data:`spec`'s ``validate`` decorator; a request that does not
-match is refused with our 400 shape before the resource runs.
+match is refused with our 400 shape before the resource runs. The document holds the routes so
+declared (spectree's strict mode): the docs page at ``/api/docs`` and its files
+(:mod:`tribe_api.resources.docs`, Swagger UI served by the API) are not operations of the API.
 """
 
 from __future__ import annotations
 
 from spectree import SpecTree
-from spectree.page import PAGE_TEMPLATES
 
 from tribe_api.errors import ValidationFailed, field_errors
 from tribe_api.schemas import Error
@@ -32,7 +33,9 @@ spec = SpecTree(
     ),
     version="0.1.0",
     path=DOCS_PATH,
-    page_templates={"docs": PAGE_TEMPLATES["swagger"]},
+    # No page of spectree's: its Swagger UI page loads the UI from a CDN.
+    page_templates={},
+    mode="strict",
     validation_error_status=400,
     validation_error_model=Error,
     before=_reject_invalid,

@@ -117,3 +117,19 @@ def test_template_data_keeps_its_strings_as_given(api, tokens):
     assert response.status_code == 202, response.text
     job = api.simulate_get(f"/api/jobs/{response.json['jobId']}", headers=tokens.alice).json["job"]
     assert "  Ada  " in str(job["content"])
+
+
+@pytest.mark.parametrize("blank", [" ", "\t\u3000", "\ufeff"])
+def test_a_name_of_only_whitespace_is_refused_as_the_document_says(api, tokens, blank):
+    response = api.simulate_post("/api/groups", json={"name": blank}, headers=tokens.alice)
+
+    assert error_fields(assert_json_error(response, 400)) == {"name"}
+
+
+@pytest.mark.parametrize("name", ["\u0085", "\x1c"])
+def test_a_name_of_a_character_json_schema_does_not_count_as_whitespace_is_kept(api, tokens, name):
+    # Python's str.strip would make these blank; the document's pattern (ECMAScript \s) does not
+    response = api.simulate_post("/api/groups", json={"name": name}, headers=tokens.alice)
+
+    assert response.status_code == 201, response.text
+    assert response.json["name"] == name

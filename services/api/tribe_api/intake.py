@@ -15,7 +15,7 @@ from tribe_api.access import owned
 from tribe_api.auth import Principal
 from tribe_api.errors import unprocessable
 from tribe_api.family import require_member
-from tribe_api.schemas import EnqueueNotification, SendEmail
+from tribe_api.schemas.jobs import EnqueueNotification, SendEmail
 from tribe_shared.contract import (
     DeliveryMethod,
     EmailContent,

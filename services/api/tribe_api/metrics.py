@@ -33,7 +33,7 @@ from prometheus_client.registry import Collector
 from spectree import Response
 
 from tribe_api.middleware import route_of
-from tribe_api.schemas import Error
+from tribe_api.schemas.errors import Error
 from tribe_api.spec import spec
 from tribe_api.system_state import read_broker_state, read_job_counts
 from tribe_shared.circuit import CircuitState

@@ -11,7 +11,7 @@ from __future__ import annotations
 from spectree import SpecTree
 
 from tribe_api.errors import ValidationFailed, field_errors
-from tribe_api.schemas import Error
+from tribe_api.schemas.errors import Error
 
 DOCS_PATH = "api"
 #: Served without a token, and without a database connection (``/metrics`` must not be exposed

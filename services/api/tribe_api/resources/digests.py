@@ -11,15 +11,15 @@ from spectree import Response
 
 from tribe_api import digests
 from tribe_api.access import owned
-from tribe_api.schemas import (
+from tribe_api.schemas.digests import (
     DigestScheduleCreate,
     DigestScheduleDeleted,
     DigestScheduleList,
     DigestScheduleOut,
     DigestSchedulePatch,
     DigestScheduleQuery,
-    Error,
 )
+from tribe_api.schemas.errors import Error
 from tribe_api.spec import errors, spec
 from tribe_shared.models import DigestSchedule
 

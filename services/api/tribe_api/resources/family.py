@@ -12,8 +12,8 @@ from spectree import Response
 from tribe_api import family
 from tribe_api.access import owned
 from tribe_api.errors import unprocessable
-from tribe_api.schemas import (
-    Error,
+from tribe_api.schemas.errors import Error
+from tribe_api.schemas.family import (
     GroupCreate,
     GroupList,
     GroupOut,

@@ -17,7 +17,8 @@ import falcon
 import redis
 from spectree import Response
 
-from tribe_api.schemas import Error, Health, RedisHealthDetail
+from tribe_api.schemas.errors import Error
+from tribe_api.schemas.health import Health, RedisHealthDetail
 from tribe_api.spec import spec
 from tribe_api.system_state import (
     FAILURE_RATE_WINDOW,

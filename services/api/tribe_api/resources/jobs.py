@@ -11,7 +11,8 @@ from spectree import Response
 
 from tribe_api import jobs
 from tribe_api.access import visible_job
-from tribe_api.schemas import Error, JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
+from tribe_api.schemas.errors import Error
+from tribe_api.schemas.jobs import JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
 from tribe_api.spec import errors, spec
 from tribe_shared.models import DeliveryLog, NotificationJob
 from tribe_shared.outbox import Outbox

@@ -7,9 +7,9 @@ from spectree import Response
 
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.resources.jobs import accepted
-from tribe_api.schemas import (
+from tribe_api.schemas.errors import Error
+from tribe_api.schemas.jobs import (
     EnqueueNotification,
-    Error,
     JobAccepted,
     SendBulkEmail,
     SendBulkEmailAccepted,

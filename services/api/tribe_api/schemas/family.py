@@ -1,0 +1,131 @@
+"""Groups, recipients and updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+)
+
+from tribe_api.schemas.fields import (
+    NON_BLANK,
+    Address,
+    ContentTypeName,
+    HeaderText,
+    Instant,
+    RequestModel,
+    not_null,
+)
+
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+class GroupCreate(RequestModel):
+    name: HeaderText = Field(min_length=1, max_length=200, **NON_BLANK)
+
+
+class GroupOut(BaseModel):
+    id: UUID
+    name: str
+    recipient_count: int
+    created_at: datetime
+
+
+class GroupList(BaseModel):
+    groups: list[GroupOut]
+
+
+class RecipientFields(RequestModel):
+    name: HeaderText = Field(min_length=1, max_length=200, **NON_BLANK)
+    email: Address | None = None
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
+    relationship: HeaderText | None = Field(default=None, max_length=100)
+    group_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    muted_until: Instant | None = None
+
+
+class RecipientCreate(RecipientFields):
+    """A new recipient, with an email address or a phone number (or both)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        }
+    )
+
+
+class RecipientPatch(RecipientFields):
+    """Only the fields given change; ``group_ids`` replaces the memberships.
+
+    ``name`` cannot be null (422); ``email`` or ``phone`` can, while the other remains (else 422).
+    """
+
+    model_config = ConfigDict(json_schema_extra=not_null("name"))
+
+    name: HeaderText | None = Field(default=None, min_length=1, max_length=200, **NON_BLANK)
+
+
+class RecipientOut(BaseModel):
+    id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+    relationship: str | None
+    group_ids: list[UUID]
+    muted_until: datetime | None
+    created_at: datetime
+
+
+class RecipientList(BaseModel):
+    recipients: list[RecipientOut]
+
+
+class RecipientQuery(RequestModel):
+    group_id: UUID | None = None
+
+
+class RecipientDeleted(BaseModel):
+    deleted: bool
+    cancelled_jobs: int
+
+
+class UpdateCreate(RequestModel):
+    group_id: UUID
+    content_type: ContentTypeName
+    title: HeaderText | None = Field(default=None, max_length=300)
+    body: str = Field(default="", max_length=20_000, pattern=r"^[^\x00]*$")
+    media_urls: list[HttpUrl] = Field(default_factory=list, max_length=20)
+    child_name: HeaderText | None = Field(default=None, max_length=100)
+
+
+class UpdateOut(BaseModel):
+    id: UUID
+    group_id: UUID
+    content_type: str
+    title: str | None
+    body: str
+    media_urls: list[str]
+    created_at: datetime
+
+
+class FanOutCounts(BaseModel):
+    queued: int
+    pending: int
+    in_digest: int
+    muted: int
+    unreachable: int
+
+
+class UpdatePosted(BaseModel):
+    success: bool
+    update: UpdateOut
+    notifications: FanOutCounts
+    message: str

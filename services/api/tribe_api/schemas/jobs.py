@@ -1,0 +1,198 @@
+"""Jobs: the accepting requests (emails, notifications), the list's query, and the job as
+answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from tribe_api.schemas.fields import (
+    MAX_DELAY_MINUTES,
+    NON_BLANK,
+    Address,
+    EmailType,
+    HeaderText,
+    Instant,
+    JsonInt,
+    JsonObject,
+    MethodName,
+    NotificationTypeName,
+    RequestModel,
+    StatusName,
+    UrgencyName,
+)
+from tribe_shared.contract import (
+    MAX_PERSONALIZATIONS,
+)
+
+
+class SendEmail(RequestModel):
+    """One email: a template ``type`` rendered with ``templateData``."""
+
+    to: Address
+    type: EmailType
+    templateData: JsonObject = Field(default_factory=dict)
+    subject: HeaderText | None = Field(default=None, min_length=1, max_length=998, **NON_BLANK)
+    scheduled_for: Instant | None = Field(
+        default=None, description="When to send (ISO 8601 with a timezone); default now"
+    )
+    priority: UrgencyName = "normal"
+
+
+class SendBulkEmail(RequestModel):
+    emails: list[SendEmail] = Field(min_length=1, max_length=MAX_PERSONALIZATIONS)
+
+
+class EnqueueNotification(RequestModel):
+    """One notification to a recipient of a group (the original ``enqueue_notification_job``).
+
+    ``scheduled_for`` and ``delay_minutes`` are alternatives: not both.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["scheduled_for", "delay_minutes"],
+                "properties": {
+                    "scheduled_for": {"type": "string"},
+                    "delay_minutes": {"type": "integer"},
+                },
+            }
+        }
+    )
+
+    recipient_id: UUID
+    group_id: UUID
+    update_id: UUID | None = None
+    notification_type: NotificationTypeName = "immediate"
+    urgency: UrgencyName = "normal"
+    delivery_method: MethodName = "email"
+    content: JsonObject = Field(
+        default_factory=dict,
+        description="Template data: title, body, child_name, media_urls, subject, text (SMS)",
+    )
+    scheduled_for: Instant | None = None
+    delay_minutes: Annotated[int, Field(ge=0, le=MAX_DELAY_MINUTES), JsonInt] | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_schedule(self):
+        if self.scheduled_for is not None and self.delay_minutes is not None:
+            raise ValueError("give scheduled_for or delay_minutes, not both")
+        return self
+
+
+class SendEmailAccepted(BaseModel):
+    success: bool
+    messageId: UUID
+    jobId: UUID
+    status: Literal["queued", "pending"]
+    statusCode: int
+    message: str
+
+
+class BulkJob(BaseModel):
+    jobId: UUID
+    to: str
+    status: Literal["queued", "pending"]
+
+
+class SendBulkEmailAccepted(BaseModel):
+    success: bool
+    jobs: list[BulkJob]
+    statusCode: int
+    message: str
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: UUID
+    status: StatusName
+    kind: str
+    delivery_method: str
+    notification_type: str
+    urgency: str
+    to: str | None
+    recipient_id: UUID | None
+    group_id: UUID | None
+    update_id: UUID | None
+    scheduled_for: datetime
+    created_at: datetime
+    queued_at: datetime | None
+    processed_at: datetime | None
+    processing_time_ms: int | None
+    time_until_scheduled_ms: int
+    attempts: int
+    retry_count: int
+    message_id: str | None
+    failure_reason: str | None
+
+
+class JobAccepted(BaseModel):
+    success: bool
+    jobId: UUID
+    status: Literal["queued", "pending"]
+    statusCode: int
+    message: str
+    job: Job
+
+
+class JobListQuery(RequestModel):
+    status: StatusName | None = None
+    delivery_method: MethodName | None = None
+    notification_type: NotificationTypeName | None = None
+    recipient_id: UUID | None = None
+    group_id: UUID | None = None
+    sort: Literal["created_at", "scheduled_for", "processed_at", "status"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class Pagination(BaseModel):
+    total: int
+    total_is_exact: bool
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    pagination: Pagination
+
+
+class JobCancelled(BaseModel):
+    success: bool
+    job: Job
+
+
+class JobRecipient(BaseModel):
+    id: UUID
+    name: str
+    relationship: str | None
+
+
+class DeliveryLog(BaseModel):
+    id: UUID
+    attempt: int
+    provider: str
+    provider_message_id: str | None
+    status: str
+    error: str | None
+    duration_ms: int | None
+    created_at: datetime
+
+
+class JobDetail(BaseModel):
+    job: Job
+    recipient: JobRecipient | None
+    delivery_logs: list[DeliveryLog]

@@ -7,14 +7,14 @@ import psycopg2
 import pytest
 
 from tests.support.jobs import email_job, reload
-from tribe_shared import sql
 from tribe_shared.contract import JobStatus
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database
 from tribe_shared.models import utcnow
+from tribe_shared.sql import delivery, run
 
 pytestmark = pytest.mark.postgres
 
-ECHO = sql.Prepared("tribe_test_next", ("integer",), "SELECT $1 + 1")
+ECHO = run.Prepared("tribe_test_next", ("integer",), "SELECT $1 + 1")
 
 
 def prepared_names() -> list[str]:
@@ -27,10 +27,10 @@ def test_the_email_statements_are_prepared_once_per_connection(db_url):
     jobs = [email_job(), email_job()]
     now = utcnow()
 
-    (first,) = sql.claim([jobs[0].id], now, now)
-    sql.record_sent([first], "sendgrid", "m-1", 5, now)
-    claimed = sql.claim([jobs[1].id], now, now)
-    sql.record_sent(claimed, "sendgrid", "m-2", 5, now)
+    (first,) = delivery.claim([jobs[0].id], now, now)
+    delivery.record_sent([first], "sendgrid", "m-1", 5, now)
+    claimed = delivery.claim([jobs[1].id], now, now)
+    delivery.record_sent(claimed, "sendgrid", "m-2", 5, now)
 
     assert prepared_names() == ["tribe_claim", "tribe_log_sent", "tribe_mark_sent"]
     for job, message_id in zip(jobs, ["m-1", "m-2"], strict=True):

@@ -25,7 +25,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.models import Group, NotificationJob, Recipient, Update
 from tribe_shared.outbox import JobRef, Outbox, batch_key
-from tribe_shared.sql import insert_models
+from tribe_shared.sql.insert import insert_models
 
 
 def accept(outbox: Outbox, jobs: list[NotificationJob], now: datetime) -> None:

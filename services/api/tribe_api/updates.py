@@ -28,7 +28,8 @@ from tribe_shared.contract import (
 from tribe_shared.db import database
 from tribe_shared.models import Group, NotificationJob, Update, new_ids
 from tribe_shared.outbox import JobRef, Outbox
-from tribe_shared.sql import group_members, insert_jobs_like
+from tribe_shared.sql.fan_out import group_members
+from tribe_shared.sql.insert import insert_jobs_like
 
 #: The columns of an update's notification jobs that differ from job to job, in order.
 PER_RECIPIENT = ("id", "owner", "recipient", "to_email", "status", "queued_at")

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.models import Recipient
-from tribe_shared.sql import ClaimedJob
+from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
 from tribe_worker.emails.providers import Addressee, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email

@@ -32,7 +32,7 @@ import dramatiq
 from dramatiq.common import compute_backoff
 
 from tribe_shared.db import DATABASE_DOWN_ERRORS, is_unreachable
-from tribe_shared.sql import claim
+from tribe_shared.sql.delivery import claim
 from tribe_worker import recording
 from tribe_worker.compose import Composer, Fail, Send, Skip, Wait, compose, spread_ms
 from tribe_worker.deferrals import Deferred

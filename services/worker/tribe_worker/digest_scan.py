@@ -22,7 +22,8 @@ from tribe_shared.db import locking_transaction
 from tribe_shared.models import DigestSchedule, NotificationJob, new_ids
 from tribe_shared.outbox import JobRef, Outbox
 from tribe_shared.schedule import next_run_after, parse_delivery_time
-from tribe_shared.sql import DueSchedule, insert_jobs_like, lock_due_schedules, move_schedules
+from tribe_shared.sql.digest_scan import DueSchedule, lock_due_schedules, move_schedules
+from tribe_shared.sql.insert import insert_jobs_like
 
 log = logging.getLogger(__name__)
 

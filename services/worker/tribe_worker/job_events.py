@@ -16,7 +16,7 @@ from datetime import datetime
 
 from tribe_shared.contract import JobKind, JobStatus
 from tribe_shared.models import NotificationJob
-from tribe_shared.sql import ClaimedJob
+from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker import metrics
 
 log = logging.getLogger("tribe_worker.jobs")

@@ -16,7 +16,8 @@ from uuid import UUID
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database, is_unreachable
 from tribe_shared.models import DeliveryLog, NotificationJob, utcnow
-from tribe_shared.sql import ClaimedJob, execute_together, record_sent
+from tribe_shared.sql.delivery import ClaimedJob, record_sent
+from tribe_shared.sql.run import execute_together
 
 #: Pause between two tries at recording an outcome while the database is unreachable.
 RECORD_RETRY_SECONDS = 0.5

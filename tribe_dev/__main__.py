@@ -92,6 +92,23 @@ def main() -> None:
     server = make_server(
         "127.0.0.1", settings.port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
     )
+    print(_welcome(settings), flush=True)
+
+    def shutdown(*_):
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    try:
+        server.serve_forever()
+    finally:
+        consumer.stop()
+        log.info("stopped")
+
+
+def _welcome(settings) -> str:
+    """Where it runs, with what, a development token and a curl to try."""
     token = mint_token(
         settings.jwt_secret,
         user_id=uuid.UUID(int=1),
@@ -99,8 +116,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{settings.port}"
     body = '{"to": "grandma@example.com", "type": "welcome", "templateData": {"name": "Grandma"}}'
-    print(
-        f"""
+    return f"""
 Tribe Jobs is running in DEVELOPMENT mode on {base}
   database: {settings.database_url}
   broker:   {settings.redis_url or "in memory (no REDIS_URL)"}
@@ -115,21 +131,7 @@ Try it:
     -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
     -d {shlex.quote(body)}
   curl -s {base}/api/jobs/<jobId> -H "Authorization: Bearer $TOKEN"
-""",
-        flush=True,
-    )
-
-    def shutdown(*_):
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    try:
-        server.serve_forever()
-    finally:
-        consumer.stop()
-        log.info("stopped")
+"""
 
 
 if __name__ == "__main__":

@@ -22,13 +22,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tribe_shared.metrics_dir import MULTIPROC_DIR_ENV, empty_metrics_dir
 from tribe_shared.settings import load_or_exit
 
 # Fail fast, in the master, with a one-line message naming the bad variable.
 _settings = load_or_exit()
 
-#: Where the worker processes' metric files go (prometheus-client reads this variable).
-MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: The temporary directory made when none was configured (kept across a reload), removed at exit.
 _TEMPORARY_DIR_ENV = "TRIBE_API_TEMPORARY_METRICS_DIR"
 if MULTIPROC_DIR_ENV not in os.environ:
@@ -71,11 +70,7 @@ logconfig_dict = {
 
 def on_starting(server):
     """Empty the metrics directory: counts of an earlier run must not be summed with ours."""
-    directory = Path(os.environ[MULTIPROC_DIR_ENV])
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in directory.iterdir():
-        if path.is_file():
-            path.unlink()
+    empty_metrics_dir(Path(os.environ[MULTIPROC_DIR_ENV]))
 
 
 def child_exit(server, worker):

@@ -112,96 +112,116 @@ class Settings:
         if app_env not in ENVIRONMENTS:
             raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
         production = app_env == "production"
-
-        database_url = env.get("DATABASE_URL")
-        if database_url is None:
-            if app_env != "development":
-                raise ConfigError(
-                    f"A database is required when APP_ENV={app_env} - "
-                    "DATABASE_URL must be configured"
-                )
-            database_url = DEFAULT_DATABASE_URL
-        _check_url("DATABASE_URL", database_url, DATABASE_SCHEMES)
-
-        redis_url = env.get("REDIS_URL")
-        if redis_url is None and production:
-            raise ConfigError("Redis is required for production - REDIS_URL must be configured")
-        if redis_url is not None:
-            _check_url("REDIS_URL", redis_url, REDIS_SCHEMES)
-
-        jwt_secret = env.get("JWT_SECRET")
-        if jwt_secret is None:
-            if production:
-                raise ConfigError(
-                    "A token secret is required for production - JWT_SECRET must be configured"
-                )
-            jwt_secret = DEV_JWT_SECRET
-        if production and len(jwt_secret) < MIN_JWT_SECRET_LENGTH:
-            raise ConfigError(
-                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in production"
-            )
-
-        jwt_jwks_url, jwt_issuers = _token_sources(env, production)
-
-        sendgrid_api_key = env.get("SENDGRID_API_KEY")
-        if sendgrid_api_key is None and production:
-            raise ConfigError(
-                "SendGrid is required for production - SENDGRID_API_KEY must be configured"
-            )
-        sendgrid_api_host = env.get("SENDGRID_API_HOST", DEFAULT_SENDGRID_API_HOST).rstrip("/")
-        _check_url("SENDGRID_API_HOST", sendgrid_api_host, ("http", "https"))
-
-        email_from = env.get("EMAIL_FROM", DEFAULT_EMAIL_FROM)
-        local, _, domain = email_from.rpartition("@")
-        if not local or "." not in domain or any(c in email_from for c in " \r\n<>"):
-            raise ConfigError(f"EMAIL_FROM must be an email address, not {email_from!r}")
-
-        public_base_url = env.get("PUBLIC_BASE_URL")
-        if public_base_url is not None:
-            public_base_url = public_base_url.rstrip("/")
-            _check_url("PUBLIC_BASE_URL", public_base_url, ("http", "https"))
-
         return cls(
             app_env=app_env,
-            database_url=database_url,
-            redis_url=redis_url,
-            jwt_secret=jwt_secret,
-            sendgrid_api_key=sendgrid_api_key,
-            sendgrid_api_host=sendgrid_api_host,
-            email_from=email_from,
-            email_rate_limit_per_second=env.number(
-                "EMAIL_RATE_LIMIT_PER_SECOND", DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND, float, 0.001
-            ),
-            max_retries=env.number("MAX_RETRIES", DEFAULT_MAX_RETRIES, int, 0),
-            port=env.number("PORT", DEFAULT_PORT, int, 1, 65535),
-            retry_backoff_ms=env.number("RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS, int, 1),
-            circuit_failure_threshold=env.number(
-                "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_CIRCUIT_FAILURE_THRESHOLD, int, 1
-            ),
-            circuit_reset_seconds=env.number(
-                "CIRCUIT_RESET_SECONDS", DEFAULT_CIRCUIT_RESET_SECONDS, float, 0.1
-            ),
-            outbox_poll_seconds=env.number(
-                "OUTBOX_POLL_SECONDS", DEFAULT_OUTBOX_POLL_SECONDS, float, 0.1, 60
-            ),
-            job_lease_seconds=env.number("JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, int, 1),
-            queued_stale_seconds=env.number(
-                "QUEUED_STALE_SECONDS", DEFAULT_QUEUED_STALE_SECONDS, int, 1
-            ),
-            redis_namespace=_namespace(env.get("REDIS_NAMESPACE", "tribe")),
-            public_base_url=public_base_url,
-            user_write_rate_per_minute=env.number(
-                "USER_WRITE_RATE_PER_MINUTE", DEFAULT_USER_WRITE_RATE_PER_MINUTE, int, 1
-            ),
-            jwt_jwks_url=jwt_jwks_url,
-            jwt_jwks_timeout_seconds=env.number(
-                "JWT_JWKS_TIMEOUT_SECONDS", DEFAULT_JWT_JWKS_TIMEOUT_SECONDS, float, 0.1, 30
-            ),
-            jwt_issuers=jwt_issuers,
-            jwt_max_lifetime_seconds=env.number(
-                "JWT_MAX_LIFETIME_SECONDS", DEFAULT_JWT_MAX_LIFETIME_SECONDS, int, 60
-            ),
+            **_stores(env, app_env),
+            **_tokens(env, production),
+            **_email(env, production),
+            **_tuning(env),
         )
+
+
+def _stores(env: _Env, app_env: str) -> dict:
+    """The database and Redis."""
+    database_url = env.get("DATABASE_URL")
+    if database_url is None:
+        if app_env != "development":
+            raise ConfigError(
+                f"A database is required when APP_ENV={app_env} - DATABASE_URL must be configured"
+            )
+        database_url = DEFAULT_DATABASE_URL
+    _check_url("DATABASE_URL", database_url, DATABASE_SCHEMES)
+    redis_url = env.get("REDIS_URL")
+    if redis_url is None and app_env == "production":
+        raise ConfigError("Redis is required for production - REDIS_URL must be configured")
+    if redis_url is not None:
+        _check_url("REDIS_URL", redis_url, REDIS_SCHEMES)
+    return {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_namespace": _namespace(env.get("REDIS_NAMESPACE", "tribe")),
+    }
+
+
+def _tokens(env: _Env, production: bool) -> dict:
+    """What the API checks bearer tokens with."""
+    jwt_secret = env.get("JWT_SECRET")
+    if jwt_secret is None:
+        if production:
+            raise ConfigError(
+                "A token secret is required for production - JWT_SECRET must be configured"
+            )
+        jwt_secret = DEV_JWT_SECRET
+    if production and len(jwt_secret) < MIN_JWT_SECRET_LENGTH:
+        raise ConfigError(
+            f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in production"
+        )
+    jwt_jwks_url, jwt_issuers = _token_sources(env, production)
+    return {
+        "jwt_secret": jwt_secret,
+        "jwt_jwks_url": jwt_jwks_url,
+        "jwt_jwks_timeout_seconds": env.number(
+            "JWT_JWKS_TIMEOUT_SECONDS", DEFAULT_JWT_JWKS_TIMEOUT_SECONDS, float, 0.1, 30
+        ),
+        "jwt_issuers": jwt_issuers,
+        "jwt_max_lifetime_seconds": env.number(
+            "JWT_MAX_LIFETIME_SECONDS", DEFAULT_JWT_MAX_LIFETIME_SECONDS, int, 60
+        ),
+    }
+
+
+def _email(env: _Env, production: bool) -> dict:
+    """The email provider, the sender, and where emails link to."""
+    sendgrid_api_key = env.get("SENDGRID_API_KEY")
+    if sendgrid_api_key is None and production:
+        raise ConfigError(
+            "SendGrid is required for production - SENDGRID_API_KEY must be configured"
+        )
+    sendgrid_api_host = env.get("SENDGRID_API_HOST", DEFAULT_SENDGRID_API_HOST).rstrip("/")
+    _check_url("SENDGRID_API_HOST", sendgrid_api_host, ("http", "https"))
+    email_from = env.get("EMAIL_FROM", DEFAULT_EMAIL_FROM)
+    local, _, domain = email_from.rpartition("@")
+    if not local or "." not in domain or any(c in email_from for c in " \r\n<>"):
+        raise ConfigError(f"EMAIL_FROM must be an email address, not {email_from!r}")
+    public_base_url = env.get("PUBLIC_BASE_URL")
+    if public_base_url is not None:
+        public_base_url = public_base_url.rstrip("/")
+        _check_url("PUBLIC_BASE_URL", public_base_url, ("http", "https"))
+    return {
+        "sendgrid_api_key": sendgrid_api_key,
+        "sendgrid_api_host": sendgrid_api_host,
+        "email_from": email_from,
+        "public_base_url": public_base_url,
+    }
+
+
+def _tuning(env: _Env) -> dict:
+    """The numbers: rates, retries, timings, the port."""
+    number = env.number
+    return {
+        "email_rate_limit_per_second": number(
+            "EMAIL_RATE_LIMIT_PER_SECOND", DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND, float, 0.001
+        ),
+        "max_retries": number("MAX_RETRIES", DEFAULT_MAX_RETRIES, int, 0),
+        "port": number("PORT", DEFAULT_PORT, int, 1, 65535),
+        "retry_backoff_ms": number("RETRY_BACKOFF_MS", DEFAULT_RETRY_BACKOFF_MS, int, 1),
+        "circuit_failure_threshold": number(
+            "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_CIRCUIT_FAILURE_THRESHOLD, int, 1
+        ),
+        "circuit_reset_seconds": number(
+            "CIRCUIT_RESET_SECONDS", DEFAULT_CIRCUIT_RESET_SECONDS, float, 0.1
+        ),
+        "outbox_poll_seconds": number(
+            "OUTBOX_POLL_SECONDS", DEFAULT_OUTBOX_POLL_SECONDS, float, 0.1, 60
+        ),
+        "job_lease_seconds": number("JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, int, 1),
+        "queued_stale_seconds": number(
+            "QUEUED_STALE_SECONDS", DEFAULT_QUEUED_STALE_SECONDS, int, 1
+        ),
+        "user_write_rate_per_minute": number(
+            "USER_WRITE_RATE_PER_MINUTE", DEFAULT_USER_WRITE_RATE_PER_MINUTE, int, 1
+        ),
+    }
 
 
 def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

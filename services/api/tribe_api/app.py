@@ -89,15 +89,35 @@ def create_app(
     request_metrics, metrics_resource = build_metrics(
         namespace=settings.redis_namespace, redis_client=checks.redis_client, clock=clock
     )
+    verifier = token_verifier or TokenVerifier.from_settings(settings)
+    app = falcon.App(
+        middleware=[
+            # First: they see every request, and their process_response runs last.
+            request_metrics,
+            *_middleware(settings, verifier, redis_client, clock),
+        ]
+    )
+    _speak_json(app)
+    errors.install(app)
+    outbox = Outbox(broker)
+    app.add_route("/metrics", metrics_resource)
+    app.add_route("/api/health", HealthResource(checks))
+    app.add_route("/api/health/redis", RedisHealthResource(checks))
+    _add_routes(app, outbox, clock)
+    app.add_route(DOCS_PATH, DocsPageResource())
+    app.add_route(DOCS_PATH + "/{name}", DocsAssetResource())
+    spec.register(app)
+    return app
+
+
+def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock) -> list:
+    """What every request passes, in order: its log line, the body limit, a database connection,
+    authentication, the caller's users row, and (with Redis) the per-user write limit."""
     middleware = [
-        # First: they see every request, and their process_response runs last.
-        request_metrics,
         AccessLog(),
         BodyLimit(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),
-        AuthMiddleware(
-            token_verifier or TokenVerifier.from_settings(settings), public_paths=PUBLIC_PATHS
-        ),
+        AuthMiddleware(verifier, public_paths=PUBLIC_PATHS),
         RecordCallers(),
     ]
     if redis_client is not None:
@@ -109,22 +129,24 @@ def create_app(
                 clock=lambda: clock().timestamp(),
             )
         )
-    app = falcon.App(middleware=middleware)
+    return middleware
+
+
+def _speak_json(app: falcon.App) -> None:
+    """Bodies are strict JSON, both ways: a form or multipart body is a 415, not a request
+    parsed some other way."""
     app.req_options.strip_url_path_trailing_slash = True
     json_handler = falcon.media.JSONHandler(
         dumps=partial(json.dumps, default=_json_default, separators=(",", ":")),
         loads=_loads,
     )
-    # JSON only: a form or multipart body is a 415, not a request parsed some other way.
     app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: json_handler})
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
-    errors.install(app)
 
-    outbox = Outbox(broker)
+
+def _add_routes(app: falcon.App, outbox: Outbox, clock: Callable[[], datetime]) -> None:
+    """The routes behind a bearer token."""
     emails = EmailIntake(outbox, clock)
-    app.add_route("/metrics", metrics_resource)
-    app.add_route("/api/health", HealthResource(checks))
-    app.add_route("/api/health/redis", RedisHealthResource(checks))
     app.add_route("/api/notifications/send-email", SendEmailResource(emails))
     app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(emails))
     app.add_route(
@@ -139,7 +161,3 @@ def create_app(
     app.add_route("/api/updates", UpdatesResource(UpdatePoster(outbox, clock)))
     app.add_route("/api/digest-schedules", DigestSchedulesResource(clock))
     app.add_route("/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))
-    app.add_route(DOCS_PATH, DocsPageResource())
-    app.add_route(DOCS_PATH + "/{name}", DocsAssetResource())
-    spec.register(app)
-    return app

@@ -13,7 +13,6 @@ Without that variable (``tribe-dev``, tests) the counts live in the app's own re
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -37,11 +36,10 @@ from tribe_api.schemas.errors import Error
 from tribe_api.spec import spec
 from tribe_api.system_state import read_broker_state, read_job_counts
 from tribe_shared.circuit import CircuitState
+from tribe_shared.metrics_dir import multiprocess_dir
 
 log = logging.getLogger(__name__)
 
-#: Directory of the per-process metric files under gunicorn; unset means one process.
-MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Latency buckets (seconds): the API answers in milliseconds; anything over a second is news.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: The ``method`` label's values; any other method (a client may send anything) is ``other``,
@@ -49,11 +47,6 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 KNOWN_METHODS = frozenset(falcon.constants.COMBINED_METHODS)
 #: The ``state`` label of ``tribe_queue_messages`` and the depth it reports.
 QUEUE_STATES = {"waiting": "waiting", "delayed": "delayed", "dead": "failed"}
-
-
-def multiprocess_dir() -> str | None:
-    """The directory of the per-process metric files, when running under gunicorn."""
-    return os.environ.get(MULTIPROC_DIR_ENV) or None
 
 
 class HttpMetrics:

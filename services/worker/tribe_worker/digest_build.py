@@ -91,32 +91,41 @@ def compose_digest(
             | (DigestSchedule.last_digest_sent < window_end)
         )
     )
+    shown, total = _updates_in(schedule, window_start, window_end)
+    if not shown:
+        return DigestSkip("No updates since the last digest", advance)
+    if not recipient.email:
+        return DigestSkip("The recipient has no email address")
+    email = _render(schedule, recipient, window_start, shown, total)
+    return DigestEmail(email, recipient.email, advance)
+
+
+def _updates_in(schedule: DigestSchedule, start: datetime, end: datetime):
+    """The newest updates of the window that the schedule shows, and how many it holds."""
     in_window = Update.select().where(
         Update.group == schedule.group_id,
-        Update.created_at > window_start,
-        Update.created_at <= window_end,
+        Update.created_at > start,
+        Update.created_at <= end,
     )
     if schedule.include_content_types:
         in_window = in_window.where(Update.content_type.in_(schedule.include_content_types))
-    shown = list(
-        in_window.order_by(Update.created_at.desc(), Update.id.desc()).limit(
-            schedule.max_updates_per_digest
-        )
-    )
-    if not shown:
-        return DigestSkip("No updates since the last digest", advance)
+    newest_first = in_window.order_by(Update.created_at.desc(), Update.id.desc())
+    shown = list(newest_first.limit(schedule.max_updates_per_digest))
     total = len(shown)
     if total == schedule.max_updates_per_digest:
         total = in_window.count()
-    if not recipient.email:
-        return DigestSkip("The recipient has no email address")
+    return shown, total
+
+
+def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total: int):
+    """The digest email: its updates' times in the schedule's timezone."""
     zone = ZoneInfo(schedule.timezone)
     group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
     data = {
         "heading": HEADINGS.get(schedule.frequency, "Your digest"),
         "group_name": group_name,
         "recipient_name": recipient.name,
-        "intro": f"{_plural(total, 'update')} since {_local(window_start, zone, '%A %-d %B')}",
+        "intro": f"{_plural(total, 'update')} since {_local(start, zone, '%A %-d %B')}",
         "total": total,
         "more": total - len(shown),
         "updates": [
@@ -130,7 +139,7 @@ def compose_digest(
             for update in shown
         ],
     }
-    return DigestEmail(render_email(DIGEST_TEMPLATE, data), recipient.email, advance)
+    return render_email(DIGEST_TEMPLATE, data)
 
 
 def _earlier_unfinished(job: NotificationJob) -> bool:

@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from tribe_shared.metrics_dir import empty_metrics_dir, use_metrics_dir
+
 #: Marks which ``dramatiq`` run the directory's files belong to.
 RUN_MARK = ".tribe-run"
 
@@ -39,12 +41,10 @@ def use_dramatiq_metrics_dir(run: str | None = None) -> Path:
     """
     from dramatiq.middleware.prometheus import DB_PATH  # creates the directory
 
-    if "prometheus_client" in sys.modules:
-        # It chose where values live at import: ours would stay out of the exposition.
-        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
     directory = Path(DB_PATH)
-    prepare_metrics_dir(directory, run or _parent_run())
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    if "prometheus_client" not in sys.modules:
+        prepare_metrics_dir(directory, run or _parent_run())
+    use_metrics_dir(directory)
     return directory
 
 
@@ -59,8 +59,7 @@ def prepare_metrics_dir(directory: Path, run: str) -> bool:
         mark.seek(0)
         if mark.read().strip() == run:
             return False
-        for stale in directory.glob("*.db"):
-            stale.unlink(missing_ok=True)
+        empty_metrics_dir(directory)
         mark.seek(0)
         mark.truncate()
         mark.write(run)

@@ -151,6 +151,11 @@ def build_worker(
         record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
     )
     context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
+    return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
+
+
+def bind_actors(broker: dramatiq.Broker, context: actors.Context) -> dict[str, dramatiq.Actor]:
+    """Declare each actor of :data:`ACTORS` on ``broker``, its function given ``context``."""
     bound = {}
     for name, fn, queue, options in ACTORS:
         lanes = [(name.value, queue, DEFAULT_PRIORITY)]
@@ -168,7 +173,7 @@ def build_worker(
                 priority=priority,
                 **options,
             )
-    return Worker(broker=broker, actors=bound, context=context)
+    return bound
 
 
 def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:

@@ -35,6 +35,7 @@ DEFAULT_OUTBOX_POLL_SECONDS = 10.0
 DEFAULT_JOB_LEASE_SECONDS = 600
 DEFAULT_QUEUED_STALE_SECONDS = 1800
 DEFAULT_USER_WRITE_RATE_PER_MINUTE = 120
+DEFAULT_USER_EMAILS_PER_DAY = 200
 #: Supabase's default access-token lifetime is one hour (at most a week, per project); the
 #: development CLI mints 12 hours. One day covers both and refuses a token made to last for weeks.
 DEFAULT_JWT_MAX_LIFETIME_SECONDS = 86_400
@@ -95,6 +96,10 @@ class Settings:
     jwt_issuers: tuple[str, ...] = ()
     #: The longest a token may be valid (``exp - iat``, or ``exp - now`` without ``iat``).
     jwt_max_lifetime_seconds: int = DEFAULT_JWT_MAX_LIFETIME_SECONDS
+    #: Web origins whose pages may call the API from a browser (CORS); empty: none.
+    cors_allow_origins: tuple[str, ...] = ()
+    #: Ad-hoc emails one user may send a day (the service role is not counted).
+    user_emails_per_day: int = DEFAULT_USER_EMAILS_PER_DAY
 
     @property
     def is_production(self) -> bool:
@@ -118,6 +123,7 @@ class Settings:
             **_tokens(env, production),
             **_email(env, production),
             **_tuning(env),
+            **_browsers_and_users(env),
         )
 
 
@@ -192,6 +198,25 @@ def _email(env: _Env, production: bool) -> dict:
         "sendgrid_api_host": sendgrid_api_host,
         "email_from": email_from,
         "public_base_url": public_base_url,
+    }
+
+
+def _browsers_and_users(env: _Env) -> dict:
+    """Which web origins may call the API from a browser, and what one user may send."""
+    origins = tuple(o.strip().rstrip("/") for o in (env.get("CORS_ALLOW_ORIGINS") or "").split(","))
+    origins = tuple(o for o in origins if o)
+    for origin in origins:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path:
+            raise ConfigError(
+                "CORS_ALLOW_ORIGINS must be a comma-separated list of origins such as "
+                f"https://app.tribe.example, not {origin!r}"
+            )
+    return {
+        "cors_allow_origins": origins,
+        "user_emails_per_day": env.number(
+            "USER_EMAILS_PER_DAY", DEFAULT_USER_EMAILS_PER_DAY, int, 0
+        ),
     }
 
 

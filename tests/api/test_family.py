@@ -59,6 +59,21 @@ def test_a_new_group_starts_empty_and_is_listed(api, tokens):
     assert group_counts(api, tokens.alice) == {group["id"]: 0}
 
 
+def test_the_location_of_a_new_group_answers_with_it_for_its_owner_only(api, tokens):
+    # Given a group Alice created
+    created = api.simulate_post(GROUPS, json={"name": "Grandparents"}, headers=tokens.alice)
+    create_recipient(api, tokens.alice, name="Nana", group_ids=[created.json["id"]])
+
+    # When its Location is fetched, by Alice and by Bob
+    mine = api.simulate_get(created.headers["location"], headers=tokens.alice)
+    theirs = api.simulate_get(created.headers["location"], headers=tokens.bob)
+
+    # Then Alice gets it, with its member, and Bob the 404 of any missing object
+    assert mine.status_code == 200, mine.text
+    assert mine.json == {**created.json, "recipient_count": 1}
+    assert theirs.status_code == 404 and theirs.json["code"] == "not_found"
+
+
 def test_a_groups_recipient_count_counts_its_members(api, tokens):
     grandparents = create_group(api, tokens.alice, "Grandparents")["id"]
     friends = create_group(api, tokens.alice, "Friends")["id"]

@@ -79,3 +79,18 @@ def test_the_api_docs_are_served_while_the_database_is_unreachable(api, database
     response = api.simulate_get(path)
 
     assert response.status_code == 200, response.text
+
+
+def test_a_public_health_answer_names_what_is_down_never_how(api, database_down, caplog):
+    # Given a database that cannot be reached (its host, port and user are in DATABASE_URL)
+    # When anyone asks for the health
+    response = api.simulate_get("/api/health")
+
+    # Then the answer says the database is unreachable, and only the log says how
+    assert response.json["database"] == {
+        "connected": False,
+        "error": "unreachable (see the API's log)",
+    }
+    for detail in ("127.0.0.1", "postgres", "Operational", "connection"):
+        assert detail not in response.text
+    assert any("127.0.0.1" in record.getMessage() for record in caplog.records)

@@ -19,10 +19,16 @@ from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
-from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
+from tribe_api.middleware import (
+    AccessLog,
+    BodyLimit,
+    DatabaseConnection,
+    RequireContentType,
+)
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
 from tribe_api.resources.family import (
+    GroupResource,
     GroupsResource,
     RecipientResource,
     RecipientsResource,
@@ -65,9 +71,13 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-#: Strict JSON: NaN, Infinity and numbers that overflow to them are malformed, as RFC 8259 says
-#: (the databases cannot store them either).
-_loads = partial(json.loads, parse_float=_finite_float, parse_constant=_no_constant)
+def _loads(text: str):
+    """Strict JSON: NaN, Infinity and numbers that overflow to them are malformed, as RFC 8259
+    says (the databases cannot store them either); so is nesting too deep to parse."""
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def create_app(
@@ -100,22 +110,41 @@ def create_app(
     _speak_json(app)
     errors.install(app)
     outbox = Outbox(broker)
-    app.add_route("/metrics", metrics_resource)
-    app.add_route("/api/health", HealthResource(checks))
-    app.add_route("/api/health/redis", RedisHealthResource(checks))
+    _route(app, "/metrics", metrics_resource)
+    _route(app, "/api/health", HealthResource(checks))
+    _route(app, "/api/health/redis", RedisHealthResource(checks))
     _add_routes(app, outbox, clock)
-    app.add_route(DOCS_PATH, DocsPageResource())
-    app.add_route(DOCS_PATH + "/{name}", DocsAssetResource())
+    _route(app, DOCS_PATH, DocsPageResource())
+    _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)
     return app
 
 
+def _route(app: falcon.App, path: str, resource) -> None:
+    """Add a route; one with ``GET`` answers ``HEAD`` too (the same answer, which Falcon sends
+    without its body)."""
+    if hasattr(resource, "on_get") and not hasattr(resource, "on_head"):
+        resource.on_head = resource.on_get
+    app.add_route(path, resource)
+
+
 def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock) -> list:
-    """What every request passes, in order: its log line, the body limit, a database connection,
-    authentication, the caller's users row, and (with Redis) the per-user write limit."""
-    middleware = [
+    """What every request passes, in order: CORS (when origins are configured), its log line,
+    the body limit, a database connection, authentication, the caller's users row, and (with
+    Redis) the per-user write limit."""
+    middleware = []
+    if settings.cors_allow_origins:
+        # Browsers of the configured origins may call the API (the token travels in a header,
+        # so no credentials mode); a preflight needs no token.
+        cors = falcon.CORSMiddleware(
+            allow_origins=list(settings.cors_allow_origins),
+            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        )
+        middleware.append(cors)
+    middleware += [
         AccessLog(),
         BodyLimit(),
+        RequireContentType(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),
         AuthMiddleware(verifier, public_paths=PUBLIC_PATHS),
         RecordCallers(),
@@ -147,17 +176,18 @@ def _speak_json(app: falcon.App) -> None:
 def _add_routes(app: falcon.App, outbox: Outbox, clock: Callable[[], datetime]) -> None:
     """The routes behind a bearer token."""
     emails = EmailIntake(outbox, clock)
-    app.add_route("/api/notifications/send-email", SendEmailResource(emails))
-    app.add_route("/api/notifications/send-bulk-email", SendBulkEmailResource(emails))
-    app.add_route(
-        "/api/notifications", NotificationsResource(NotificationIntake(outbox, clock), clock)
+    _route(app, "/api/notifications/send-email", SendEmailResource(emails))
+    _route(app, "/api/notifications/send-bulk-email", SendBulkEmailResource(emails))
+    _route(
+        app, "/api/notifications", NotificationsResource(NotificationIntake(outbox, clock), clock)
     )
-    app.add_route("/api/jobs", JobsResource(clock))
-    app.add_route("/api/jobs/{job_id:uuid}", JobResource(clock))
-    app.add_route("/api/jobs/{job_id:uuid}/retry", JobRetryResource(outbox, clock))
-    app.add_route("/api/groups", GroupsResource(clock))
-    app.add_route("/api/recipients", RecipientsResource(clock))
-    app.add_route("/api/recipients/{recipient_id:uuid}", RecipientResource(clock))
-    app.add_route("/api/updates", UpdatesResource(UpdatePoster(outbox, clock)))
-    app.add_route("/api/digest-schedules", DigestSchedulesResource(clock))
-    app.add_route("/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))
+    _route(app, "/api/jobs", JobsResource(clock))
+    _route(app, "/api/jobs/{job_id:uuid}", JobResource(clock))
+    _route(app, "/api/jobs/{job_id:uuid}/retry", JobRetryResource(outbox, clock))
+    _route(app, "/api/groups", GroupsResource(clock))
+    _route(app, "/api/groups/{group_id:uuid}", GroupResource())
+    _route(app, "/api/recipients", RecipientsResource(clock))
+    _route(app, "/api/recipients/{recipient_id:uuid}", RecipientResource(clock))
+    _route(app, "/api/updates", UpdatesResource(UpdatePoster(outbox, clock)))
+    _route(app, "/api/digest-schedules", DigestSchedulesResource(clock))
+    _route(app, "/api/digest-schedules/{schedule_id:uuid}", DigestScheduleResource(clock))

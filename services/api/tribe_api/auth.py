@@ -287,6 +287,7 @@ class AuthMiddleware:
     def process_resource(self, req, resp, resource, params):
         if (
             resource is None
+            or req.method == "OPTIONS"  # a browser's CORS preflight carries no token
             or not getattr(resource, "auth_required", True)
             or req.path in self._public_paths
         ):

@@ -18,7 +18,7 @@ from peewee import IntegrityError
 
 from tribe_api.access import owned, visible
 from tribe_api.auth import Principal
-from tribe_api.errors import ValidationFailed, unprocessable
+from tribe_api.errors import Kind, ValidationFailed, unprocessable
 from tribe_api.family import require_member
 from tribe_api.jobs import cancel_waiting
 from tribe_shared.db import database
@@ -136,7 +136,8 @@ def _check_day(frequency: str, day: int | None, *, status: str = falcon.HTTP_400
     """``delivery_day``: none for daily, 1-7 for weekly (1 = Monday), 1-31 for monthly."""
     problem = delivery_day_problem(frequency, day)
     if problem is not None:
-        raise ValidationFailed([{"field": "delivery_day", "message": problem}], status=status)
+        error = {"field": "delivery_day", "kind": Kind.CONFLICT, "message": problem}
+        raise ValidationFailed([error], status=status)
 
 
 def _duplicate(recipient_id, group_id) -> falcon.HTTPConflict:

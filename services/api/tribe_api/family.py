@@ -15,7 +15,7 @@ from peewee import JOIN, fn
 
 from tribe_api.access import not_found, owned, owning_user, visible
 from tribe_api.auth import Principal
-from tribe_api.errors import ValidationFailed, unprocessable
+from tribe_api.errors import Kind, ValidationFailed, unprocessable
 from tribe_api.jobs import cancel_waiting
 from tribe_shared.db import database
 from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient
@@ -33,7 +33,9 @@ def require_member(recipient: Recipient, group: Group) -> None:
 def unreachable(status: str) -> ValidationFailed:
     """A recipient with neither an email address nor a phone number: both fields are at fault."""
     message = "A recipient needs an email address or a phone number"
-    fields = [{"field": field, "message": message} for field in ("email", "phone")]
+    fields = [
+        {"field": field, "kind": Kind.MISSING, "message": message} for field in ("email", "phone")
+    ]
     return ValidationFailed(fields, status=status)
 
 
@@ -42,15 +44,24 @@ def unreachable(status: str) -> ValidationFailed:
 
 def list_groups(principal: Principal) -> list[tuple[Group, int]]:
     """The caller's groups, oldest first, each with its number of recipients."""
+    query = _counted(visible(Group, principal)).order_by(Group.created_at, Group.id)
+    return [(group, group.recipient_count) for group in query]
+
+
+def get_group(principal: Principal, group_id: uuid.UUID) -> tuple[Group, int]:
+    """One of the caller's groups with its number of recipients (another's is a 404)."""
+    group = owned(Group, group_id, principal)
+    (counted,) = _counted(Group.select().where(Group.id == group.id))
+    return counted, counted.recipient_count
+
+
+def _counted(groups):
     count = fn.COUNT(GroupMembership.id)
-    query = (
-        visible(Group, principal)
-        .select_extend(count.alias("recipient_count"))
+    return (
+        groups.select_extend(count.alias("recipient_count"))
         .join(GroupMembership, JOIN.LEFT_OUTER, on=(GroupMembership.group == Group.id))
         .group_by(Group.id)
-        .order_by(Group.created_at, Group.id)
     )
-    return [(group, group.recipient_count) for group in query]
 
 
 def create_group(principal: Principal, name: str, now: datetime) -> Group:

@@ -16,6 +16,8 @@ from http import HTTPStatus
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
+from tribe_api.errors import CODES_BY_STATUS, Code
+
 #: Title and description by status; any other status gets its standard reason phrase.
 ERRORS = {
     400: ("Bad request", "The request is not valid HTTP"),
@@ -46,7 +48,9 @@ def json_error_response(status: int) -> bytes:
     """A whole HTTP/1.1 response (``Connection: close``) with a JSON error body."""
     phrase = _phrase(status)
     title, description = ERRORS.get(status, (phrase, phrase))
-    body = json.dumps({"title": title, "description": description}, separators=(",", ":")).encode()
+    code = CODES_BY_STATUS.get(status, Code.INTERNAL_ERROR if status >= 500 else Code.BAD_REQUEST)
+    error = {"title": title, "description": description, "code": code}
+    body = json.dumps(error, separators=(",", ":")).encode()
     head = (
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Connection: close\r\n"

@@ -126,7 +126,7 @@ class NotificationIntake:
             notification_type=request.notification_type,
             urgency=request.urgency,
             delivery_method=request.delivery_method,
-            content=request.content,
+            content=request.content.model_dump(mode="json", exclude_defaults=True),
             scheduled_for=scheduled_for,
             created_at=now,
         )

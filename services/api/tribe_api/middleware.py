@@ -76,6 +76,21 @@ class BodyLimit:
         )
 
 
+class RequireContentType:
+    """A request with a body must say what the body is: without ``Content-Type`` it is a 415,
+    not parsed as JSON on a guess."""
+
+    def process_request(self, req, resp):
+        has_body = (req.content_length or 0) > 0 or "chunked" in (
+            req.get_header("Transfer-Encoding") or ""
+        ).lower()
+        if has_body and not req.content_type:
+            raise falcon.HTTPUnsupportedMediaType(
+                title="Unsupported media type",
+                description="The body needs a Content-Type: application/json",
+            )
+
+
 class DatabaseConnection:
     """Hold one pooled connection for the life of a request.
 

@@ -8,9 +8,12 @@ declared (spectree's strict mode): the docs page at ``/api/docs`` and its files
 
 from __future__ import annotations
 
+import logging
+
+import falcon
 from spectree import SpecTree
 
-from tribe_api.errors import ValidationFailed, field_errors
+from tribe_api.errors import Code, ValidationFailed, field_errors
 from tribe_api.schemas.errors import Error
 
 DOCS_PATH = "api"
@@ -19,9 +22,26 @@ DOCS_PATH = "api"
 PUBLIC_PATHS = ("/api/openapi.json", "/api/docs", "/metrics")
 
 
+log = logging.getLogger(__name__)
+
+
 def _reject_invalid(req, resp, validation_error, instance, model_adapter) -> None:
     if validation_error is not None:
         raise ValidationFailed(field_errors(validation_error.errors()))
+
+
+def _hide_invalid_answer(req, resp, validation_error, instance, *_) -> None:
+    """An answer that does not match its documented model is our bug: logged in full, and
+    answered as a plain 500 that shows none of it."""
+    if validation_error is None:
+        return
+    log.error("%s %s answered off its model: %s", req.method, req.path, validation_error)
+    resp.status = falcon.HTTP_500
+    resp.media = {
+        "title": "Internal server error",
+        "description": "Something went wrong on our side",
+        "code": Code.INTERNAL_ERROR,
+    }
 
 
 spec = SpecTree(
@@ -39,6 +59,7 @@ spec = SpecTree(
     validation_error_status=400,
     validation_error_model=Error,
     before=_reject_invalid,
+    after=_hide_invalid_answer,
     security_schemes=[
         {"name": "bearerAuth", "data": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
     ],

@@ -16,6 +16,7 @@ loop (:mod:`tribe_worker.delivery`) carries each step out:
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -24,12 +25,15 @@ from datetime import datetime
 from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
+from tribe_shared.db import DATABASE_DOWN_ERRORS
 from tribe_shared.models import Recipient
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
 from tribe_worker.emails.providers import Addressee, EmailProvider
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.sms import SmsProvider
+
+log = logging.getLogger(__name__)
 
 #: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
 MUTE_URL = "{base}/recipients/{recipient_id}/mute"
@@ -106,13 +110,33 @@ def compose(jobs: Sequence[ClaimedJob], composer: Composer, now: datetime) -> li
     for job in jobs:
         if job in muted:
             continue
+        recipient = recipients.get(job.recipient_id)
         if job.kind == JobKind.EMAIL:
             batches.setdefault(job.batch_key or str(job.id), []).append(job)
         elif job.kind == JobKind.DIGEST:
-            steps.append(_digest(job, recipients.get(job.recipient_id), composer))
+            steps.append(
+                _alone([job], composer, lambda j=job, r=recipient: _digest(j, r, composer))
+            )
         else:
-            steps.append(_notification(job, recipients.get(job.recipient_id), composer))
-    return [_email(batch, composer) for batch in batches.values()] + steps
+            steps.append(
+                _alone([job], composer, lambda j=job, r=recipient: _notification(j, r, composer))
+            )
+    emails = [_alone(b, composer, lambda b=b: _email(b, composer)) for b in batches.values()]
+    return emails + steps
+
+
+def _alone(jobs: list[ClaimedJob], composer: Composer, compose_them: Callable[[], Step]) -> Step:
+    """``compose_them()``; content no renderer foresaw fails these jobs alone, at once and with
+    the reason, never the others of their message. (The database being unreachable is no fault
+    of theirs: that goes on up, and the delivery waits.)"""
+    try:
+        return compose_them()
+    except DATABASE_DOWN_ERRORS:
+        raise
+    except Exception as exc:
+        log.exception("job(s) %s cannot be composed", ", ".join(str(j.id) for j in jobs))
+        reason = f"The content cannot be rendered ({type(exc).__name__}): {exc}"
+        return Fail(jobs, reason, composer.email.name)
 
 
 def _recipients(jobs: Sequence[ClaimedJob]) -> dict[UUID, Recipient]:

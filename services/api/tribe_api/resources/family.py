@@ -84,6 +84,14 @@ class GroupsResource:
         resp.media = present_group(group, 0)
 
 
+class GroupResource:
+    @spec.validate(resp=Response(HTTP_200=GroupOut, HTTP_404=Error, **errors()), tags=["family"])
+    def on_get(self, req, resp, group_id: UUID):
+        """One of the caller's groups, with its number of recipients."""
+        group, recipient_count = family.get_group(req.context.principal, group_id)
+        resp.media = present_group(group, recipient_count)
+
+
 class RecipientsResource:
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock

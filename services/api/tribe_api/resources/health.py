@@ -1,5 +1,6 @@
 """``GET /api/health`` (database, Redis) and ``GET /api/health/redis`` (circuit, queues), each
-with the warnings an operator should act on.
+with the warnings an operator should act on. Public: an answer names what is down, never how
+(hosts, ports, users and driver messages go to the log).
 
 Every check is bounded: Redis reads give up after :data:`~tribe_api.system_state.REDIS_TIMEOUT`,
 queries after :data:`~tribe_api.system_state.STATEMENT_TIMEOUT_MS` (PostgreSQL), so both answer
@@ -53,7 +54,8 @@ def check_database() -> dict:
         with database.connection_context():
             database.execute_sql("SELECT 1")
     except Exception as exc:  # any failure means "not reachable"; say which
-        return {"connected": False, "error": f"{type(exc).__name__}: {exc}"}
+        log.warning("health: database unreachable: %s: %s", type(exc).__name__, exc)
+        return {"connected": False, "error": "unreachable (see the API's log)"}
     return {"connected": True, "latency_ms": _elapsed_ms(started)}
 
 
@@ -64,7 +66,8 @@ def check_redis(client: redis.Redis | None) -> dict:
     try:
         client.ping()
     except redis.RedisError as exc:
-        return {"configured": True, "connected": False, "error": f"{type(exc).__name__}: {exc}"}
+        log.warning("health: Redis unreachable: %s: %s", type(exc).__name__, exc)
+        return {"configured": True, "connected": False, "error": "unreachable (see the API's log)"}
     return {"configured": True, "connected": True, "latency_ms": _elapsed_ms(started)}
 
 
@@ -98,7 +101,8 @@ class HealthChecks:
         try:
             state = read_broker_state(self.redis_client, self.settings.redis_namespace)
         except redis.RedisError as exc:
-            return None, [f"Queue depths unreadable: {type(exc).__name__}: {exc}"]
+            log.warning("health: queue depths unreadable: %s: %s", type(exc).__name__, exc)
+            return None, ["Queue depths unreadable (see the API's log)"]
         warnings = []
         if state.circuit.state == CircuitState.OPEN:
             warnings.append("The email circuit breaker is open: sending is paused")
@@ -117,7 +121,8 @@ class HealthChecks:
         try:
             health = read_job_health(now)
         except Exception as exc:  # whatever the database raised, the jobs are unreadable
-            return [f"Jobs unreadable: {type(exc).__name__}: {exc}"]
+            log.warning("health: jobs unreadable: %s: %s", type(exc).__name__, exc)
+            return ["Jobs unreadable (see the API's log)"]
         warnings = []
         rate = health.failure_rate()
         if rate is not None and rate > FAILURE_RATE_WARNING:

@@ -37,17 +37,33 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
-def _no_nul_inside(value: Any) -> Any:
-    """PostgreSQL cannot store NUL in JSON text: refuse it here rather than fail on insert."""
-    if isinstance(value, str) and "\0" in value:
-        raise ValueError("must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul_inside(key)
-            _no_nul_inside(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul_inside(item)
+#: Free-form JSON (an email's ``templateData``, a notification's ``content``) nests at most this
+#: deep and is at most about this large: every later read of the job renders and validates it.
+MAX_JSON_DEPTH = 32
+MAX_JSON_BYTES = 64 * 1024
+
+
+def _bounded_json(value: Any) -> Any:
+    """Refuse NUL in any string or key (PostgreSQL cannot store it in JSON text), nesting deeper
+    than :data:`MAX_JSON_DEPTH` and more than about :data:`MAX_JSON_BYTES`; without recursion,
+    so no depth can overflow the stack."""
+    size, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"must not nest more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, str):
+            if "\0" in item:
+                raise ValueError("must not contain NUL characters")
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+        size += 8
+        if size > MAX_JSON_BYTES:
+            raise ValueError(f"must be at most {MAX_JSON_BYTES // 1024} KiB of JSON")
     return value
 
 
@@ -104,7 +120,7 @@ BodyBool = Annotated[bool, Field(strict=True)]
 def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
-    return _no_nul_inside(value)
+    return _bounded_json(value)
 
 
 NUL_FREE = r"^[^\x00]*$"
@@ -123,7 +139,12 @@ _NulFreeJson = TypeAliasType(
 _NulFreeObject = Annotated[dict[str, _NulFreeJson], _NUL_FREE_KEYS]
 #: Any JSON object, kept as given (strings are not stripped), that PostgreSQL can store.
 JsonObject = Annotated[
-    dict[str, Any], PlainValidator(_json_object, json_schema_input_type=_NulFreeObject)
+    dict[str, Any],
+    PlainValidator(_json_object, json_schema_input_type=_NulFreeObject),
+    Field(
+        description=f"Any JSON object, at most {MAX_JSON_DEPTH} levels deep and "
+        f"{MAX_JSON_BYTES // 1024} KiB"
+    ),
 ]
 
 #: The special-use domains (RFC 6761) that email addresses are refused for, as email-validator

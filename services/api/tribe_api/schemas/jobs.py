@@ -11,13 +11,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
     model_validator,
 )
 
 from tribe_api.schemas.fields import (
     MAX_DELAY_MINUTES,
     NON_BLANK,
+    NUL_FREE,
     Address,
+    ContentTypeName,
     EmailType,
     HeaderText,
     Instant,
@@ -51,6 +54,20 @@ class SendBulkEmail(RequestModel):
     emails: list[SendEmail] = Field(min_length=1, max_length=MAX_PERSONALIZATIONS)
 
 
+class NotificationContent(RequestModel):
+    """What a notification shows: its email renders these, an SMS sends ``text`` (else the
+    title and the body). Links are http(s) only."""
+
+    title: str | None = Field(default=None, max_length=300, pattern=NUL_FREE)
+    body: str | None = Field(default=None, max_length=20_000, pattern=NUL_FREE)
+    child_name: HeaderText | None = Field(default=None, max_length=100)
+    content_type: ContentTypeName | None = None
+    media_urls: list[HttpUrl] = Field(default_factory=list, max_length=20)
+    subject: HeaderText | None = Field(default=None, min_length=1, max_length=998, **NON_BLANK)
+    text: str | None = Field(default=None, max_length=1600, pattern=NUL_FREE)
+    update_id: UUID | None = None
+
+
 class EnqueueNotification(RequestModel):
     """One notification to a recipient of a group (the original ``enqueue_notification_job``).
 
@@ -75,10 +92,7 @@ class EnqueueNotification(RequestModel):
     notification_type: NotificationTypeName = "immediate"
     urgency: UrgencyName = "normal"
     delivery_method: MethodName = "email"
-    content: JsonObject = Field(
-        default_factory=dict,
-        description="Template data: title, body, child_name, media_urls, subject, text (SMS)",
-    )
+    content: NotificationContent = Field(default_factory=NotificationContent)
     scheduled_for: Instant | None = None
     delay_minutes: Annotated[int, Field(ge=0, le=MAX_DELAY_MINUTES), JsonInt] | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, TemplateError
 
@@ -23,8 +24,20 @@ class RenderError(Exception):
     """The email cannot be rendered: a permanent failure of its job."""
 
 
+#: The only link schemes an email may carry: no ``javascript:``, ``data:`` or ``file:``.
+WEB_SCHEMES = ("http", "https")
+
+
+def web_link(value: Any) -> str | None:
+    """``value`` if it is an http(s) URL, else None: a template shows no link for it."""
+    if not isinstance(value, str):
+        return None
+    scheme = urlsplit(value.strip()).scheme.lower()
+    return value.strip() if scheme in WEB_SCHEMES else None
+
+
 def _environment(autoescape: bool) -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=autoescape,
         undefined=ChainableUndefined,
@@ -34,6 +47,8 @@ def _environment(autoescape: bool) -> Environment:
         # Templates ship with the code: no stat() of three files per email to see if they changed.
         auto_reload=False,
     )
+    environment.filters["web_link"] = web_link
+    return environment
 
 
 _html = _environment(autoescape=True)
@@ -46,13 +61,18 @@ def render_email(
     """Render ``email_type`` with ``data``; ``subject`` overrides the template's own."""
     if email_type not in (*EMAIL_TYPES, NOTIFICATION_TEMPLATE, DIGEST_TEMPLATE):
         raise RenderError(f"unknown email type {email_type!r}")
+    if not isinstance(data, Mapping):
+        raise RenderError(f"the template data of {email_type!r} is not an object")
+    if subject is not None and not isinstance(subject, str):
+        raise RenderError(f"the subject of {email_type!r} is not text")
     context = {"data": data}
     try:
         html = _html.get_template(f"{email_type}.html").render(context)
         text = _text.get_template(f"{email_type}.txt").render(context)
         if subject is None:
             subject = _text.get_template(f"{email_type}.subject.txt").render(context)
-    except TemplateError as exc:
+    except (TemplateError, TypeError, ValueError, AttributeError) as exc:
+        # Data of the wrong shape (a number where a list goes): the job's content is at fault.
         raise RenderError(f"cannot render {email_type!r}: {exc}") from exc
     # A subject is a header: fold any line breaks the data brought in.
     subject = " ".join(subject.split())

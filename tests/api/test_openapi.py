@@ -32,8 +32,22 @@ ROUTES = {
     "/api/digest-schedules": {"get", "post"},
     "/api/digest-schedules/{schedule_id}": {"get", "patch", "delete"},
     "/metrics": {"get"},
+    "/api/webhooks/sendgrid": {"post"},
+    "/api/suppressions": {"get"},
+    "/api/suppressions/{email}": {"delete"},
+    "/api/unsubscribe/{token}": {"get", "post"},
+    "/api/unsubscribe/{token}/undo": {"post"},
 }
-PUBLIC_ROUTES = {"/api/health", "/api/health/redis", "/metrics"}
+#: No bearer token: health and metrics; the webhook (SendGrid's signature) and the unsubscribe
+#: links (their signed token).
+PUBLIC_ROUTES = {
+    "/api/health",
+    "/api/health/redis",
+    "/metrics",
+    "/api/webhooks/sendgrid",
+    "/api/unsubscribe/{token}",
+    "/api/unsubscribe/{token}/undo",
+}
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def event(kind: str, email: str = "nana@example.com", job_id=None, **fields) -> 
     """One event as SendGrid posts it (the send's ``custom_args`` at the top level)."""
     body = {
         "email": email,
-        "timestamp": int(fields.pop("timestamp", time.time())),
+        "timestamp": fields.pop("timestamp", int(time.time())),
         "event": kind,
         "sg_event_id": fields.pop("sg_event_id", uuid.uuid4().hex),
         "sg_message_id": fields.pop("sg_message_id", "14c5d75ce93.dfd.64b469.filter0001.16648"),

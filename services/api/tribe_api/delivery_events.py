@@ -170,9 +170,10 @@ def record_batch(
     rows: list[EventRow], now: datetime, on_group_event: GroupAction | None = None
 ) -> Recorded:
     """Store the batch's new events and apply them, all or none."""
+    unique = list({row.sg_event_id: row for row in reversed(rows)}.values())[::-1]
     with database.atomic():
-        new_ids = store_events(rows)
-        new = [row for row in rows if row.sg_event_id in new_ids]
+        new_ids = store_events(unique)
+        new = [row for row in unique if row.sg_event_id in new_ids]
         _apply(new, now)
         if on_group_event is not None:
             for row in new:
@@ -198,7 +199,7 @@ def _apply(rows: list[EventRow], now: datetime) -> None:
         if row.event in ARRIVED:
             arrived.add(row.email)
             blocks.pop(row.email, None)  # blocks before a delivery no longer count
-        elif _is_block(row):
+        if _is_block(row):
             blocks.setdefault(row.email, []).append(row)
         else:
             reason = _suppression(row)

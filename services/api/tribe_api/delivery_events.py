@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import falcon
+from peewee import OperationalError
 
 from tribe_shared.contract import OUTCOME_RANK, DeliveryOutcome, SuppressionReason
 from tribe_shared.db import database
@@ -51,6 +52,8 @@ from tribe_shared.sql.events import (
     suppress,
 )
 
+#: PostgreSQL's SQLSTATE for a deadlock.
+DEADLOCK = "40P01"
 _O = DeliveryOutcome
 #: The outcome each event gives its job.
 OUTCOMES = {
@@ -166,23 +169,40 @@ class Recorded:
 GroupAction = Callable[[uuid.UUID, datetime, bool], None]
 
 
+#: Tries of a batch's transaction that PostgreSQL ended as a deadlock (two batches updating
+#: the same jobs in another order, as when SendGrid retries a batch still being applied).
+DEADLOCK_TRIES = 3
+
+
 def record_batch(
     rows: list[EventRow], now: datetime, on_group_event: GroupAction | None = None
 ) -> Recorded:
     """Store the batch's new events and apply them, all or none."""
     unique = list({row.sg_event_id: row for row in reversed(rows)}.values())[::-1]
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            new = _record(unique, now, on_group_event)
+            break
+        except OperationalError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if getattr(cause, "pgcode", None) != DEADLOCK or attempt == DEADLOCK_TRIES:
+                raise
+    by_event: dict[str, int] = defaultdict(int)
+    for row in new:
+        by_event[row.event if row.event in KNOWN_EVENTS else "other"] += 1
+    return Recorded(len(rows), len(new), dict(by_event))
+
+
+def _record(rows: list[EventRow], now: datetime, on_group_event) -> list[EventRow]:
     with database.atomic():
-        new_ids = store_events(unique)
-        new = [row for row in unique if row.sg_event_id in new_ids]
+        new_ids = store_events(rows)
+        new = [row for row in rows if row.sg_event_id in new_ids]
         _apply(new, now)
         if on_group_event is not None:
             for row in new:
                 if row.event in ("group_unsubscribe", "group_resubscribe") and row.job_id:
                     on_group_event(row.job_id, now, row.event == "group_unsubscribe")
-    by_event: dict[str, int] = defaultdict(int)
-    for row in new:
-        by_event[row.event if row.event in KNOWN_EVENTS else "other"] += 1
-    return Recorded(len(rows), len(new), dict(by_event))
+    return new
 
 
 def _apply(rows: list[EventRow], now: datetime) -> None:

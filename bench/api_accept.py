@@ -167,6 +167,7 @@ def server_env(args, store: Store, jwt_secret: str) -> dict:
         # One bench user sends everything: the limit stays on (its cost is measured), high.
         "USER_WRITE_RATE_PER_MINUTE": "100000000",
         "PYTHONUNBUFFERED": "1",
+        **product.DELIVERY_VARIABLES,
     }
     env.pop("GUNICORN_CMD_ARGS", None)
     return env

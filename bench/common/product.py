@@ -43,6 +43,17 @@ NAMES = {
 #: Product modules used whole, by the name the benches give them.
 MODULES = {"db": "tribe_shared.db"}
 
+#: The variables production requires since issue #14 (the event webhook's key, the API's public
+#: URL, the unsubscribe links' secret), with bench values: every production-like run sets them.
+DELIVERY_VARIABLES = {
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": (
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEOG0jVCZR28dUkLdwi7akG6rJ2UNwfmxyq9w0HjRBvCKh"
+        "Eu7q8jVGdKs5x8wJa0sYYn//7h10k5imlzgEg6HCjw=="
+    ),
+    "API_PUBLIC_URL": "https://jobs.bench.example",
+    "UNSUBSCRIBE_SECRET": "bench-unsubscribe-secret-" + "0" * 16,
+}
+
 #: What the worker processes of ``bench/e2e_email.py`` run: ``dramatiq <this>`` (as the Procfile).
 WORKER_BROKER = "tribe_worker.main:broker"
 

@@ -81,6 +81,7 @@ class Rig:
             "WEB_CONCURRENCY": str(self.args.api_workers),
             "GUNICORN_THREADS": str(self.args.api_threads),
             "PYTHONUNBUFFERED": "1",
+            **product.DELIVERY_VARIABLES,
         }
         for name in DROPPED_VARIABLES:
             self.env.pop(name, None)

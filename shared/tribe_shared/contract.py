@@ -15,7 +15,7 @@ class JobStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    SKIPPED = "skipped"  # nothing to do: muted recipient, empty digest
+    SKIPPED = "skipped"  # nothing to do: muted or suppressed recipient, empty digest
 
 
 #: A worker may claim a job only from these statuses.
@@ -75,6 +75,46 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     TRANSIENT_FAILURE = "transient_failure"  # will be retried
     PERMANENT_FAILURE = "permanent_failure"
+
+
+class DeliveryOutcome(StrEnum):
+    """What became of a ``sent`` email after the provider accepted it, from its events.
+
+    The job's ``status`` stays ``sent``; the outcome only ever moves forward, in the order of
+    :data:`OUTCOME_RANK` (a ``delivered`` arriving after a ``bounce`` changes nothing).
+    """
+
+    DEFERRED = "deferred"  # the receiving server asked the provider to try again later
+    DELIVERED = "delivered"  # accepted by the receiving server (or opened, clicked)
+    BOUNCED = "bounced"  # refused by the receiving server (a bounce, or a block)
+    DROPPED = "dropped"  # the provider did not even try (a suppressed or invalid address)
+    COMPLAINED = "complained"  # delivered, then reported as spam
+
+
+#: An outcome replaces only outcomes of a lower rank: a later event never moves a job back.
+OUTCOME_RANK = {
+    DeliveryOutcome.DEFERRED: 1,
+    DeliveryOutcome.DELIVERED: 2,
+    DeliveryOutcome.BOUNCED: 3,
+    DeliveryOutcome.DROPPED: 3,
+    DeliveryOutcome.COMPLAINED: 4,
+}
+
+
+def outcomes_below(outcome: str) -> tuple[str, ...]:
+    """The outcomes ``outcome`` may replace (a job without one may always take it)."""
+    rank = OUTCOME_RANK[DeliveryOutcome(outcome)]
+    return tuple(o.value for o, r in OUTCOME_RANK.items() if r < rank)
+
+
+class SuppressionReason(StrEnum):
+    """Why an address gets no more email: jobs to it end ``skipped``, ``suppressed: <why>``."""
+
+    BOUNCED = "bounced"  # a hard bounce: the address does not exist
+    INVALID = "invalid"  # the provider dropped it as invalid
+    COMPLAINED = "complained"  # the recipient reported an email as spam
+    UNSUBSCRIBED = "unsubscribed"  # the recipient asked for no more Tribe email at all
+    BLOCKED = "blocked"  # repeated blocks (soft bounces) with no delivery between them
 
 
 #: Email templates the worker can render; the API refuses any other ``type``.

@@ -84,6 +84,9 @@ class User(BaseModel):
 class Group(BaseModel):
     owner = ForeignKeyField(User, backref="groups", on_delete="CASCADE")
     name = CharField(max_length=200)
+    #: The family the group hears from, as its update and digest emails name it ("The Smiths":
+    #: from "The Smiths on Tribe"); None: the sender's own name.
+    family_name = CharField(max_length=100, null=True)
     created_at = UTCDateTimeField(default=utcnow)
 
     class Meta:
@@ -207,6 +210,11 @@ class NotificationJob(BaseModel):
     failure_reason = TextField(null=True)
     #: ``<queue>:<redis message id>`` of the dead-lettered message of an exhausted job.
     dead_letter = CharField(max_length=200, null=True)
+    #: What became of a ``sent`` email (:class:`~tribe_shared.contract.DeliveryOutcome`), from
+    #: the provider's events; when, and the provider's reason. None: no event yet.
+    delivery_outcome = CharField(max_length=12, null=True)
+    delivery_outcome_at = UTCDateTimeField(null=True)
+    delivery_reason = TextField(null=True)
 
     class Meta:
         table_name = "notification_jobs"
@@ -287,6 +295,23 @@ NotificationJob.add_index(
 )
 
 
+# Jobs by delivery outcome, in creation order (migration 0009): ``GET /api/jobs?delivery_outcome=``
+# for a user and for the service role. Jobs without one (not sent, or no event yet) stay out.
+for _columns in (
+    (NotificationJob.owner, NotificationJob.delivery_outcome),
+    (NotificationJob.delivery_outcome,),
+):
+    NotificationJob.add_index(
+        NotificationJob.index(
+            *_columns,
+            NotificationJob.created_at,
+            NotificationJob.id,
+            name="notification_jobs_" + "_".join(c.column_name for c in _columns) + "_created_at",
+            where=NotificationJob.delivery_outcome.is_null(False),
+        )
+    )
+
+
 class DeliveryLog(BaseModel):
     """One delivery attempt of a job: what the provider said and how long it took."""
 
@@ -304,6 +329,81 @@ class DeliveryLog(BaseModel):
         indexes = ((("job", "attempt"), False),)
 
 
+class EmailEvent(Model):
+    """One event the email provider reported (SendGrid's event webhook), kept as received.
+
+    Keyed by the provider's own event id, so a batch posted again stores nothing twice. The
+    job is a plain column, not a foreign key: events of jobs that no longer exist are kept.
+    """
+
+    sg_event_id = CharField(max_length=100, primary_key=True)
+    job_id = UUIDField(null=True, index=False)
+    event = CharField(max_length=32)
+    email = CharField(max_length=320)
+    occurred_at = UTCDateTimeField()
+    received_at = UTCDateTimeField(default=utcnow)
+    sg_message_id = CharField(max_length=200, null=True)
+    #: What the provider said besides: reason, response, bounce type, status, url...
+    detail = JSONField(default=dict)
+
+    class Meta:
+        database = database
+        table_name = "email_events"
+
+
+EmailEvent.add_index(
+    EmailEvent.index(
+        EmailEvent.job_id,
+        EmailEvent.occurred_at,
+        name="email_events_job_id_occurred_at",
+        where=EmailEvent.job_id.is_null(False),
+    )
+)
+
+
+class Suppression(Model):
+    """An address's standing with the provider: suppressed (``suppressed_at`` set, no more
+    email to it) or watched (blocks counted, ``soft_bounces``, until a delivery clears them)."""
+
+    #: Lower case: addresses are compared that way.
+    email = CharField(max_length=320, primary_key=True)
+    reason = CharField(max_length=20, null=True)
+    #: The provider's words, or what the recipient did.
+    detail = TextField(null=True)
+    #: Where it came from: ``sendgrid:<event>`` or ``unsubscribe``.
+    source = CharField(max_length=40, null=True)
+    soft_bounces = IntegerField(default=0)
+    suppressed_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        database = database
+        table_name = "email_suppressions"
+        indexes = ((("suppressed_at",), False),)
+
+
+class GroupUnsubscribe(BaseModel):
+    """A recipient who unsubscribed from one group's emails (one-click, or the page).
+
+    The recipient gets no update or digest email of the group until it is undone, whatever
+    their memberships and schedules say. ``paused_schedule`` is the digest schedule the
+    unsubscribe paused, resumed by the undo.
+    """
+
+    recipient = ForeignKeyField(Recipient, backref="unsubscribes", on_delete="CASCADE", index=False)
+    group = ForeignKeyField(Group, backref="unsubscribes", on_delete="CASCADE")
+    paused_schedule = ForeignKeyField(
+        DigestSchedule, null=True, backref="unsubscribes", on_delete="SET NULL", index=False
+    )
+    source = CharField(max_length=20)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "group_unsubscribes"
+        indexes = ((("recipient", "group"), True),)
+
+
 ALL_MODELS = (
     User,
     Group,
@@ -313,4 +413,7 @@ ALL_MODELS = (
     DigestSchedule,
     NotificationJob,
     DeliveryLog,
+    EmailEvent,
+    Suppression,
+    GroupUnsubscribe,
 )

@@ -7,11 +7,14 @@ instead of failing later, deep inside a request.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from urllib.parse import urlparse
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -21,6 +24,15 @@ DEV_JWT_SECRET = "tribe-development-secret-do-not-use-in-production"
 
 #: HS256 wants a key at least as long as its hash (RFC 7518 3.2).
 MIN_JWT_SECRET_LENGTH = 32
+#: Signs development unsubscribe links; never accepted in production (UNSUBSCRIBE_SECRET is
+#: required there).
+DEV_UNSUBSCRIBE_SECRET = "tribe-development-unsubscribe-secret-not-for-production"
+#: An unsubscribe link is an HMAC-SHA256 key's: at least as long as its hash.
+MIN_UNSUBSCRIBE_SECRET_LENGTH = 32
+#: SendGrid's verification key: an ECDSA P-256 public key as base64 DER (SubjectPublicKeyInfo),
+#: which is always 91 bytes and starts with the DER of the P-256 algorithm identifier.
+P256_PUBLIC_KEY_DER_LENGTH = 91
+P256_PUBLIC_KEY_DER_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
 DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"
@@ -66,7 +78,10 @@ class Settings:
     jwt_secret: str = field(default=DEV_JWT_SECRET, repr=False)
     sendgrid_api_key: str | None = field(default=None, repr=False)
     sendgrid_api_host: str = DEFAULT_SENDGRID_API_HOST
+    #: The sender's address (``EMAIL_FROM`` without its display name).
     email_from: str = DEFAULT_EMAIL_FROM
+    #: The sender's display name (``EMAIL_FROM="Tribe <no-reply@tribe.app>"``); None: none.
+    email_from_name: str | None = None
     email_rate_limit_per_second: float = DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND
     max_retries: int = DEFAULT_MAX_RETRIES
     port: int = DEFAULT_PORT
@@ -100,6 +115,17 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ()
     #: Ad-hoc emails one user may send a day (the service role is not counted).
     user_emails_per_day: int = DEFAULT_USER_EMAILS_PER_DAY
+    #: SendGrid's event-webhook verification key (base64 DER, ECDSA P-256); None: the webhook
+    #: answers 503 (production does not start without it).
+    sendgrid_webhook_public_key: str | None = None
+    #: Where this API is reached from outside (``https://…``): emails' unsubscribe links point
+    #: at it. None: emails carry no List-Unsubscribe.
+    api_public_url: str | None = None
+    #: Signs unsubscribe links (HMAC-SHA256); its own secret, so rotating JWT_SECRET never
+    #: breaks the links in emails already delivered.
+    unsubscribe_secret: str = field(default=DEV_UNSUBSCRIBE_SECRET, repr=False)
+    #: An address that takes unsubscribe requests by email (``List-Unsubscribe``'s ``mailto:``).
+    unsubscribe_mailto: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -122,6 +148,7 @@ class Settings:
             **_stores(env, app_env),
             **_tokens(env, production),
             **_email(env, production),
+            **_unsubscribing(env, app_env),
             **_tuning(env),
             **_browsers_and_users(env),
         )
@@ -185,10 +212,7 @@ def _email(env: _Env, production: bool) -> dict:
         )
     sendgrid_api_host = env.get("SENDGRID_API_HOST", DEFAULT_SENDGRID_API_HOST).rstrip("/")
     _check_url("SENDGRID_API_HOST", sendgrid_api_host, ("http", "https"))
-    email_from = env.get("EMAIL_FROM", DEFAULT_EMAIL_FROM)
-    local, _, domain = email_from.rpartition("@")
-    if not local or "." not in domain or any(c in email_from for c in " \r\n<>"):
-        raise ConfigError(f"EMAIL_FROM must be an email address, not {email_from!r}")
+    email_from_name, email_from = _sender(env.get("EMAIL_FROM", DEFAULT_EMAIL_FROM))
     public_base_url = env.get("PUBLIC_BASE_URL")
     if public_base_url is not None:
         public_base_url = public_base_url.rstrip("/")
@@ -197,6 +221,7 @@ def _email(env: _Env, production: bool) -> dict:
         "sendgrid_api_key": sendgrid_api_key,
         "sendgrid_api_host": sendgrid_api_host,
         "email_from": email_from,
+        "email_from_name": email_from_name,
         "public_base_url": public_base_url,
     }
 
@@ -218,6 +243,98 @@ def _browsers_and_users(env: _Env) -> dict:
             "USER_EMAILS_PER_DAY", DEFAULT_USER_EMAILS_PER_DAY, int, 0
         ),
     }
+
+
+def _sender(value: str) -> tuple[str | None, str]:
+    """``EMAIL_FROM``: an address, or a display name and an address (``Tribe <a@b.c>``)."""
+    problem = ConfigError(
+        f"EMAIL_FROM must be an email address, or a name and an address "
+        f"(Tribe <no-reply@tribe.app>), not {value!r}"
+    )
+    if any(c in value for c in "\r\n\0"):
+        raise problem
+    name, address = parseaddr(value)
+    if "<" in value and not (value.rstrip().endswith(">") and name):
+        raise problem
+    if "<" not in value and value.strip() != address:
+        raise problem
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(c in address for c in " <>\"'"):
+        raise problem
+    return (name.strip() or None), address
+
+
+def _unsubscribing(env: _Env, app_env: str) -> dict:
+    """SendGrid's event webhook and the one-click unsubscribe links (RFC 8058).
+
+    In production the webhook's key, the API's public HTTPS URL and the links' secret are
+    required: without them bounces and complaints would go unheard and emails would carry no
+    unsubscribe link, which Gmail and Yahoo require of bulk senders.
+    """
+    production = app_env == "production"
+    key = env.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    if key is None and production:
+        raise ConfigError(
+            "SendGrid's event webhook is required for production - "
+            "SENDGRID_WEBHOOK_PUBLIC_KEY must be configured"
+        )
+    if key is not None:
+        _check_public_key(key)
+    api_public_url = env.get("API_PUBLIC_URL")
+    if api_public_url is None:
+        if production:
+            raise ConfigError(
+                "Unsubscribe links need the API's address in production - "
+                "API_PUBLIC_URL must be configured"
+            )
+        if app_env == "development":
+            api_public_url = f"http://127.0.0.1:{env.number('PORT', DEFAULT_PORT, int, 1, 65535)}"
+    if api_public_url is not None:
+        api_public_url = api_public_url.rstrip("/")
+        _check_url("API_PUBLIC_URL", api_public_url, ("http", "https"))
+        if production and urlparse(api_public_url).scheme != "https":
+            raise ConfigError(
+                f"API_PUBLIC_URL must be an https:// URL in production (RFC 8058), "
+                f"not {api_public_url!r}"
+            )
+    secret = env.get("UNSUBSCRIBE_SECRET")
+    if secret is None:
+        if production:
+            raise ConfigError(
+                "Unsubscribe links need a secret in production - "
+                "UNSUBSCRIBE_SECRET must be configured"
+            )
+        secret = DEV_UNSUBSCRIBE_SECRET
+    if production and len(secret) < MIN_UNSUBSCRIBE_SECRET_LENGTH:
+        raise ConfigError(
+            f"UNSUBSCRIBE_SECRET must be at least {MIN_UNSUBSCRIBE_SECRET_LENGTH} characters "
+            "in production"
+        )
+    mailto = env.get("UNSUBSCRIBE_MAILTO")
+    if mailto is not None:
+        local, _, domain = mailto.rpartition("@")
+        if not local or "." not in domain or any(c in mailto for c in " <>?&:\"'\r\n"):
+            raise ConfigError(f"UNSUBSCRIBE_MAILTO must be an email address, not {mailto!r}")
+    return {
+        "sendgrid_webhook_public_key": key,
+        "api_public_url": api_public_url,
+        "unsubscribe_secret": secret,
+        "unsubscribe_mailto": mailto,
+    }
+
+
+def _check_public_key(value: str) -> None:
+    """A base64 DER ECDSA P-256 public key, as SendGrid shows it (checked by its shape here;
+    the API loads it, :mod:`tribe_api.webhook_signature`)."""
+    try:
+        der = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        der = b""
+    if len(der) != P256_PUBLIC_KEY_DER_LENGTH or not der.startswith(P256_PUBLIC_KEY_DER_PREFIX):
+        raise ConfigError(
+            "SENDGRID_WEBHOOK_PUBLIC_KEY must be the verification key SendGrid shows for the "
+            "signed event webhook (base64 of an ECDSA P-256 public key)"
+        )
 
 
 def _tuning(env: _Env) -> dict:

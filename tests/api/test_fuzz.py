@@ -19,6 +19,7 @@ from hypothesis import HealthCheck
 from schemathesis.config import SchemathesisConfig
 
 from tests.support.family import user
+from tests.support.webhooks import SendGridSigner
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token
 from tribe_shared.models import ALL_MODELS, Group, GroupMembership, Recipient
@@ -130,6 +131,8 @@ def fuzz_app(sqlite_url, stub_broker):
         database_url=sqlite_url,
         jwt_secret=SECRET,
         user_write_rate_per_minute=1_000_000,
+        # The webhook verifies (and refuses) what it is sent, rather than answering 503.
+        sendgrid_webhook_public_key=SendGridSigner().public_key,
     )
     documented = current.app
     current.app = create_app(settings, broker=stub_broker)
@@ -138,14 +141,19 @@ def fuzz_app(sqlite_url, stub_broker):
     current.app = documented
 
 
-@schema.parametrize()
+#: The unsubscribe pages answer HTML (to people, from a link in an email), which the document
+#: does not describe yet; tests/api and tests/browser cover them.
+HTML_PAGES = r"^/api/unsubscribe/"
+
+
+@schema.exclude(path_regex=HTML_PAGES).parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_answers_as_documented(case, fuzz_app):
     case.call_and_validate()
 
 
 def test_linked_operations_answer_as_documented(fuzz_app):
-    class FromTheSameStart(schema.as_state_machine()):
+    class FromTheSameStart(schema.exclude(path_regex=HTML_PAGES).as_state_machine()):
         """Each run of linked calls starts from the same database, as hypothesis needs to
         replay a run (a duplicate's 409 in one run and a 201 in the next is no flaw of ours)."""
 

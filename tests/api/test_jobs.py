@@ -53,7 +53,7 @@ def test_the_owner_sees_a_sent_job_with_no_recipient_and_its_delivery_log(
 
     assert response.status_code == 200, response.text
     body = response.json
-    assert set(body) == {"job", "recipient", "delivery_logs"}
+    assert set(body) == {"job", "recipient", "delivery_logs", "events"}
     job = body["job"]
     assert set(job) >= CONTRACT_JOB_FIELDS
     assert job["id"] == accepted.json["jobId"]

@@ -103,6 +103,7 @@ def test_an_update_is_stored_and_the_answer_counts_who_hears_of_it_now_and_who_d
         "in_digest": 1,
         "muted": 1,
         "unreachable": 1,
+        "unsubscribed": 0,
     }
     update = Update.get_by_id(uuid.UUID(posted["update"]["id"]))
     assert (update.group_id, update.content_type, update.title, update.body) == (

@@ -13,6 +13,13 @@ PRODUCTION = {
     "REDIS_URL": "redis://redis.internal:6379/0",
     "JWT_SECRET": "x" * 40,
     "SENDGRID_API_KEY": "SG.key",
+    # Issue #14: the event webhook's key (a P-256 public key), the API's URL, the links' secret.
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": (
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEOG0jVCZR28dUkLdwi7akG6rJ2UNwfmxyq9w0HjRBvCKh"
+        "Eu7q8jVGdKs5x8wJa0sYYn//7h10k5imlzgEg6HCjw=="
+    ),
+    "API_PUBLIC_URL": "https://jobs.tribe.example",
+    "UNSUBSCRIBE_SECRET": "u" * 40,
 }
 
 

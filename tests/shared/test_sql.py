@@ -10,11 +10,35 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.family import family
-from tribe_shared.contract import DeliveryStatus, JobKind, JobStatus, NotificationType, Urgency
+from tribe_shared.contract import (
+    DeliveryOutcome,
+    DeliveryStatus,
+    JobKind,
+    JobStatus,
+    NotificationType,
+    Urgency,
+)
 from tribe_shared.db import database
-from tribe_shared.models import DeliveryLog, DigestSchedule, NotificationJob
+from tribe_shared.models import (
+    DeliveryLog,
+    DigestSchedule,
+    EmailEvent,
+    NotificationJob,
+    Suppression,
+)
 from tribe_shared.sql.delivery import claim, record_sent
 from tribe_shared.sql.digest_scan import move_schedules
+from tribe_shared.sql.events import (
+    BlockRow,
+    EventRow,
+    OutcomeRow,
+    SuppressRow,
+    apply_outcome,
+    clear_blocks,
+    count_blocks,
+    store_events,
+    suppress,
+)
 from tribe_shared.sql.insert import insert_jobs_like, insert_models
 
 NOW = datetime(2026, 12, 6, 9, 30, 15, 123456, tzinfo=UTC)
@@ -210,3 +234,73 @@ def test_moving_schedules_writes_the_row_the_model_would(db_url):
     for columns in (fast, by_model):
         columns.pop("recipient_id")
     assert fast == by_model
+
+
+# --- SendGrid's event webhook (tribe_shared.sql.events) -------------------------------------
+
+
+def test_storing_events_writes_the_row_the_model_would_and_skips_one_seen_before(db_url):
+    job_id = uuid.uuid4()
+    event = EventRow(
+        "ev-fast", job_id, "bounce", "nana@example.com", NOW, NOW + timedelta(seconds=2),
+        "msg-1.filter", {"type": "bounce", "reason": "550 5.1.1 Unknown é"},
+    )  # fmt: skip
+    EmailEvent.create(**{**event._asdict(), "sg_event_id": "ev-model"})
+
+    assert store_events([event]) == {"ev-fast"}
+    assert store_events([event]) == set()  # posted again: nothing new
+
+    fast, by_model = row(EmailEvent, "ev-fast"), row(EmailEvent, "ev-model")
+    assert {**fast, "sg_event_id": None} == {**by_model, "sg_event_id": None}
+
+
+def test_applying_an_outcome_writes_the_row_the_model_would(fam):
+    fast, through_model = (email(fam, status=JobStatus.SENT) for _ in range(2))
+    for job in (fast, through_model):
+        job.save(force_insert=True)
+
+    apply_outcome(DeliveryOutcome.BOUNCED, [OutcomeRow(fast.id, NOW, "550 Unknown user")])
+    NotificationJob.update(
+        delivery_outcome=DeliveryOutcome.BOUNCED, delivery_outcome_at=NOW,
+        delivery_reason="550 Unknown user",
+    ).where(NotificationJob.id == through_model.id).execute()  # fmt: skip
+
+    assert row(NotificationJob, fast.id) == row(NotificationJob, through_model.id)
+
+
+def test_an_outcome_never_moves_a_job_back(fam):
+    job = email(fam, status=JobStatus.SENT)
+    job.save(force_insert=True)
+
+    apply_outcome(DeliveryOutcome.BOUNCED, [OutcomeRow(job.id, NOW, "550")])
+    moved = apply_outcome(DeliveryOutcome.DELIVERED, [OutcomeRow(job.id, NOW, "250 OK")])
+
+    assert moved == 0
+    assert NotificationJob.get_by_id(job.id).delivery_outcome == DeliveryOutcome.BOUNCED
+
+
+def test_suppressing_writes_the_row_the_model_would_and_keeps_the_first_reason(db_url):
+    suppress([SuppressRow("a@example.com", "bounced", "550", "sendgrid:bounce")], NOW)
+    Suppression.create(
+        email="b@example.com", reason="bounced", detail="550", source="sendgrid:bounce",
+        soft_bounces=0, suppressed_at=NOW, created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    suppress([SuppressRow("a@example.com", "complained", None, "sendgrid:spamreport")], NOW)
+
+    assert {**row(Suppression, "a@example.com"), "email": None} == {
+        **row(Suppression, "b@example.com"),
+        "email": None,
+    }
+
+
+def test_blocks_suppress_an_address_only_once_enough_came_without_a_delivery(db_url):
+    count_blocks([BlockRow("a@example.com", 2, "blocked")], NOW)
+    clear_blocks(["a@example.com"], NOW)
+    count_blocks([BlockRow("a@example.com", 2, "blocked")], NOW)
+    assert Suppression.get_by_id("a@example.com").suppressed_at is None
+
+    count_blocks([BlockRow("a@example.com", 1, "blocked again")], NOW)
+
+    suppressed = Suppression.get_by_id("a@example.com")
+    assert (suppressed.reason, suppressed.soft_bounces) == ("blocked", 3)
+    assert suppressed.suppressed_at == NOW

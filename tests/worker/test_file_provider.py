@@ -6,12 +6,12 @@ import uuid
 from email import policy
 from email.parser import BytesParser
 
-from tribe_worker.emails.providers import Addressee, FileEmailProvider, RenderedEmail
+from tribe_worker.emails.providers import Addressee, FileEmailProvider, RenderedEmail, Sender
 
 EMAIL = RenderedEmail(
     subject="Lily's first steps", html="<p>She walked! &amp; ran</p>", text="She walked! & ran"
 )
-SENDER = "no-reply@tribe.local"
+SENDER = Sender("no-reply@tribe.local")
 
 
 def test_file_provider_writes_one_parseable_eml_per_addressee(tmp_path):
@@ -26,7 +26,7 @@ def test_file_provider_writes_one_parseable_eml_per_addressee(tmp_path):
         with open(outbox / f"{addressee.job_id}.eml", "rb") as file:
             message = BytesParser(policy=policy.default).parse(file)
         assert message["To"] == addressee.email
-        assert message["From"] == SENDER
+        assert message["From"] == SENDER.email
         assert message["Subject"] == EMAIL.subject
         assert message["X-Tribe-Job-Id"] == str(addressee.job_id)
         assert message.get_content_type() == "multipart/alternative"

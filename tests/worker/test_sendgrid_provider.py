@@ -11,11 +11,11 @@ import pytest
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, Reply
 from tribe_shared.contract import MAX_PERSONALIZATIONS
-from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
+from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
 
 EMAIL = RenderedEmail(subject="Lily's first steps", html="<p>She walked!</p>", text="She walked!")
-SENDER = "no-reply@tribe.local"
+SENDER = Sender("no-reply@tribe.local")
 
 
 def addressees(count: int) -> list[Addressee]:
@@ -53,7 +53,7 @@ def test_request_carries_bearer_auth_one_personalization_per_addressee_and_both_
     assert request.body["personalizations"] == [
         {"to": [{"email": a.email}], "custom_args": {"job_id": str(a.job_id)}} for a in to
     ]
-    assert request.body["from"] == {"email": SENDER}
+    assert request.body["from"] == {"email": SENDER.email}
     assert request.body["subject"] == EMAIL.subject
     assert request.body["content"] == [
         {"type": "text/plain", "value": EMAIL.text},

@@ -19,6 +19,7 @@ import pytest
 import trustme
 
 from tests.conftest import with_settings
+from tests.shared.test_settings import PRODUCTION
 from tests.support.fakes.proxy import FakeProxy
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid, Reply
@@ -27,12 +28,12 @@ from tests.support.waiting import wait_until
 from tests.support.workers import running_worker
 from tribe_shared.circuit import CircuitState
 from tribe_shared.contract import Actor, JobStatus
-from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
+from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.worker import build_worker
 
 EMAIL = RenderedEmail(subject="Lily's first steps", html="<p>She walked!</p>", text="She walked!")
-SENDER = "no-reply@tribe.local"
+SENDER = Sender("no-reply@tribe.local")
 USER, PASSWORD = "mailer", "s3cret-proxy-pass"
 
 
@@ -392,14 +393,6 @@ def test_a_job_meeting_refused_proxy_credentials_waits_without_spending_a_retry(
 
 
 # --- start-up ----------------------------------------------------------------------------
-
-PRODUCTION = {
-    "APP_ENV": "production",
-    "DATABASE_URL": "postgresql://tribe@db.internal:5432/tribe",
-    "REDIS_URL": "redis://redis.internal:6379/0",
-    "JWT_SECRET": "x" * 40,
-    "SENDGRID_API_KEY": "SG.key",
-}
 
 
 def test_a_worker_given_a_proxy_url_it_cannot_use_stops_at_start_up_with_one_line():

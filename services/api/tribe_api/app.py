@@ -41,13 +41,18 @@ from tribe_api.resources.notifications import (
     SendBulkEmailResource,
     SendEmailResource,
 )
+from tribe_api.resources.suppressions import SuppressionResource, SuppressionsResource
+from tribe_api.resources.unsubscribe import UnsubscribeResource, UnsubscribeUndoResource
+from tribe_api.resources.webhooks import EmailEventMetrics, SendGridWebhookResource
 from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_api.throttle import WriteThrottle
 from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
+from tribe_api.webhook_signature import EventWebhookVerifier, load_public_key
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.settings import Settings
+from tribe_shared.unsubscribe import UNSUBSCRIBE_PATH, UnsubscribeTokens
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +119,29 @@ def create_app(
     _route(app, "/api/health", HealthResource(checks))
     _route(app, "/api/health/redis", RedisHealthResource(checks))
     _add_routes(app, outbox, clock)
+    _add_delivery_routes(app, settings, EmailEventMetrics(metrics_resource.registry), clock)
     _route(app, DOCS_PATH, DocsPageResource())
     _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)
     return app
+
+
+def _add_delivery_routes(app: falcon.App, settings: Settings, metrics, clock) -> None:
+    """After the send (issue #14): SendGrid's signed event webhook and the suppression list,
+    and the unsubscribe links' routes (public: the signed token is the authority).
+
+    Without ``SENDGRID_WEBHOOK_PUBLIC_KEY`` (never in production, where the settings require
+    it) the webhook answers 503: no batch can be verified.
+    """
+    key = settings.sendgrid_webhook_public_key
+    verifier = EventWebhookVerifier(load_public_key(key)) if key else None
+    _route(app, "/api/webhooks/sendgrid", SendGridWebhookResource(verifier, metrics, clock))
+    _route(app, "/api/suppressions", SuppressionsResource())
+    _route(app, "/api/suppressions/{email}", SuppressionResource())
+    tokens = UnsubscribeTokens(settings.unsubscribe_secret)
+    page = UNSUBSCRIBE_PATH
+    _route(app, page, UnsubscribeResource(tokens, clock))
+    _route(app, page + "/undo", UnsubscribeUndoResource(tokens, clock))
 
 
 def _route(app: falcon.App, path: str, resource) -> None:

@@ -39,6 +39,12 @@ class Code(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # a key reused with another request
     RATE_LIMITED = "rate_limited"  # too many changes a minute
     QUOTA_EXCEEDED = "quota_exceeded"  # too many emails a day
+    SERVICE_ROLE_REQUIRED = "service_role_required"  # an operator's route, a user's token
+    MISSING_SIGNATURE = "missing_signature"  # a provider's webhook: unsigned
+    INVALID_SIGNATURE = "invalid_signature"  # ... signed by someone else, or altered
+    STALE_BATCH = "stale_batch"  # ... signed too long ago (a replay)
+    MALFORMED_BATCH = "malformed_batch"  # ... signed, but not a batch of events
+    WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"  # no key to verify it with
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
 

@@ -18,7 +18,14 @@ from tribe_api.auth import Principal
 from tribe_api.errors import Kind, ValidationFailed, unprocessable
 from tribe_api.jobs import cancel_waiting
 from tribe_shared.db import database
-from tribe_shared.models import Group, GroupMembership, NotificationJob, Recipient
+from tribe_shared.models import (
+    Group,
+    GroupMembership,
+    GroupUnsubscribe,
+    NotificationJob,
+    Recipient,
+    Suppression,
+)
 
 
 def require_member(recipient: Recipient, group: Group) -> None:
@@ -64,9 +71,13 @@ def _counted(groups):
     )
 
 
-def create_group(principal: Principal, name: str, now: datetime) -> Group:
+def create_group(
+    principal: Principal, name: str, now: datetime, *, family_name: str | None = None
+) -> Group:
     owner = owning_user(principal, "group")
-    return Group.create(id=uuid.uuid4(), owner=owner, name=name, created_at=now)
+    return Group.create(
+        id=uuid.uuid4(), owner=owner, name=name, family_name=family_name, created_at=now
+    )
 
 
 # --- recipients ----------------------------------------------------------------------------
@@ -84,6 +95,30 @@ def group_ids_of(recipients: Iterable[Recipient]) -> dict[uuid.UUID, list[uuid.U
         for m in query:
             memberships[m.recipient_id].append(m.group_id)
     return memberships
+
+
+def unsubscribed_group_ids_of(recipients: Iterable[Recipient]) -> dict:
+    """The groups whose emails each recipient unsubscribed from (an unsubscribe link)."""
+    ids = [r.id for r in recipients]
+    left: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    if ids:
+        query = GroupUnsubscribe.select(GroupUnsubscribe.recipient, GroupUnsubscribe.group).where(
+            GroupUnsubscribe.recipient.in_(ids)
+        )
+        for row in query.order_by(GroupUnsubscribe.created_at):
+            left[row.recipient_id].append(row.group_id)
+    return left
+
+
+def suppressions_of(recipients: Iterable[Recipient]) -> dict[str, dict]:
+    """The suppression of each recipient's address that has one, by lower-case address."""
+    emails = {r.email.strip().lower() for r in recipients if r.email}
+    if not emails:
+        return {}
+    rows = Suppression.select().where(
+        Suppression.email.in_(list(emails)), Suppression.suppressed_at.is_null(False)
+    )
+    return {r.email: {"reason": r.reason, "suppressed_at": r.suppressed_at} for r in rows}
 
 
 def _check_groups(principal: Principal, group_ids: list[uuid.UUID]) -> None:

@@ -21,7 +21,14 @@ from tribe_shared.redis_broker import forget_dead_letter
 #: ``pagination.total`` is exact up to this many matching jobs (``total_is_exact`` says which).
 COUNT_CAP = 10_000
 #: The list's equality filters, each a field of the job.
-FILTERS = ("status", "delivery_method", "notification_type", "recipient_id", "group_id")
+FILTERS = (
+    "status",
+    "delivery_method",
+    "notification_type",
+    "recipient_id",
+    "group_id",
+    "delivery_outcome",
+)
 
 #: What each sort orders by: the field, then ties broken stably (status: newest first, when
 #: descending). Every key reads in the order of an index, with or without the owner before it.

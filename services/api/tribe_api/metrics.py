@@ -205,7 +205,8 @@ class MetricsResource:
     uses_database = False
 
     def __init__(self, registry: CollectorRegistry, state: StateCollector):
-        self._registry = registry
+        #: The app's own registry: other counters of the app register here too.
+        self.registry = registry
         self._state = state
 
     @spec.validate(resp=Response(HTTP_200=None, HTTP_413=Error), tags=["metrics"], security={})
@@ -219,7 +220,7 @@ class MetricsResource:
 
     def _scrape_registry(self) -> CollectorRegistry:
         if multiprocess_dir() is None:
-            return self._registry
+            return self.registry
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(self._state)

@@ -42,6 +42,8 @@ class FanOut:
     in_digest: int
     muted: int
     unreachable: int
+    #: Recipients who unsubscribed from the group's emails (an unsubscribe link).
+    unsubscribed: int = 0
 
 
 class UpdatePoster:
@@ -64,10 +66,12 @@ class UpdatePoster:
             media_urls=[str(url) for url in fields.get("media_urls") or []],
             created_at=now,
         )
-        in_digest = muted = unreachable = 0
+        in_digest = muted = unreachable = unsubscribed = 0
         notified = []
         for member in group_members(group.id, now):
-            if member.in_digest:
+            if member.unsubscribed:
+                unsubscribed += 1
+            elif member.in_digest:
                 in_digest += 1
             elif member.muted:
                 muted += 1
@@ -96,7 +100,7 @@ class UpdatePoster:
             ]
             insert_jobs_like(template, PER_RECIPIENT, rows)
         self._outbox.send(staged)
-        return FanOut(update, jobs, in_digest, muted, unreachable)
+        return FanOut(update, jobs, in_digest, muted, unreachable, unsubscribed)
 
 
 def _notification(principal: Principal, update: Update, child_name, now) -> NotificationJob:

@@ -10,8 +10,15 @@ loop (:mod:`tribe_worker.delivery`) carries each step out:
   at once, with the reason;
 - :class:`Wait`: not now (a digest whose schedule has an earlier digest still to finish): the
   jobs go back to wait without spending a retry;
-- :class:`Skip`: nothing to send (a muted recipient, a digest with no updates): the jobs end
-  ``skipped``, with statements that belong with that (a digest closing its window).
+- :class:`Skip`: nothing to send (a muted recipient, one who unsubscribed from the group, a
+  suppressed address, a digest with no updates): the jobs end ``skipped``, with statements that
+  belong with that (a digest closing its window).
+
+Suppressed addresses (``email_suppressions``: a hard bounce, a complaint, an unsubscribe from
+everything) are left out before any provider call, one identical email of a bulk batch as much
+as a notification: their jobs are skipped, ``suppressed: <why>``. Update and digest emails carry
+their recipient's unsubscribe link (:mod:`tribe_worker.emails.unsubscribe_links`) and come from
+the group's family when it has a name ("The Smiths on Tribe").
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
-from tribe_shared.models import Recipient
+from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
-from tribe_worker.emails.providers import Addressee, EmailProvider
+from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
 from tribe_worker.emails.render import RenderError, render_email
+from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,10 @@ EARLIER_DIGEST_GATE = "earlier_digest"
 EARLIER_DIGEST_WAIT_SECONDS = 5.0
 #: Kinds of job addressed to a recipient, which a mute silences.
 TO_RECIPIENTS = (JobKind.NOTIFICATION, JobKind.DIGEST)
+#: The skip reason of a recipient who unsubscribed from the group's emails.
+UNSUBSCRIBED = "unsubscribed from the group's emails"
+#: How a family's name shows as the sender ("The Smiths on Tribe").
+FAMILY_SENDER = "{family} on Tribe"
 
 
 @dataclass(frozen=True)
@@ -87,12 +99,14 @@ Step = Send | Fail | Wait | Skip
 @dataclass(frozen=True)
 class Composer:
     """What composing needs: the providers (their names, and the calls it prepares), the
-    sender, and where the Tribe app is (``PUBLIC_BASE_URL``, None: no links to it)."""
+    sender, where the Tribe app is (``PUBLIC_BASE_URL``, None: no links to it) and the
+    unsubscribe links (None: emails carry none)."""
 
     email: EmailProvider
     sms: SmsProvider
-    sender: str
+    sender: Sender
     public_base_url: str | None = None
+    links: UnsubscribeLinks | None = None
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -101,25 +115,38 @@ class Composer:
         return MUTE_URL.format(base=self.public_base_url, recipient_id=recipient_id)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What composing reads once for all the claimed jobs."""
+
+    recipients: dict[UUID, Recipient]
+    family_names: dict[UUID, str]
+    now: datetime
+
+
 def compose(jobs: Sequence[ClaimedJob], composer: Composer, now: datetime) -> list[Step]:
-    """The steps that deliver ``jobs``: emails of one batch in one call, each other job alone."""
-    recipients = _recipients(jobs)
-    muted = [j for j in jobs if j.kind in TO_RECIPIENTS and _muted(recipients, j, now)]
-    steps: list[Step] = [Skip(muted, "muted")] if muted else []
+    """The steps that deliver ``jobs``: emails of one batch in one call, each other job alone;
+    the jobs with nothing to send skipped first, each reason one step."""
+    read = _Read(_recipients(jobs), _family_names(jobs), now)
+    skipped = _skipped(jobs, read)
+    steps: list[Step] = [Skip(held, reason) for reason, held in skipped.items()]
+    held = {job.id for group in skipped.values() for job in group}
     batches: dict[str, list[ClaimedJob]] = {}
     for job in jobs:
-        if job in muted:
+        if job.id in held:
             continue
-        recipient = recipients.get(job.recipient_id)
+        recipient = read.recipients.get(job.recipient_id)
         if job.kind == JobKind.EMAIL:
             batches.setdefault(job.batch_key or str(job.id), []).append(job)
         elif job.kind == JobKind.DIGEST:
             steps.append(
-                _alone([job], composer, lambda j=job, r=recipient: _digest(j, r, composer))
+                _alone([job], composer, lambda j=job, r=recipient: _digest(j, r, composer, read))
             )
         else:
             steps.append(
-                _alone([job], composer, lambda j=job, r=recipient: _notification(j, r, composer))
+                _alone(
+                    [job], composer, lambda j=job, r=recipient: _notification(j, r, composer, read)
+                )
             )
     emails = [_alone(b, composer, lambda b=b: _email(b, composer)) for b in batches.values()]
     return emails + steps
@@ -137,6 +164,84 @@ def _alone(jobs: list[ClaimedJob], composer: Composer, compose_them: Callable[[]
         log.exception("job(s) %s cannot be composed", ", ".join(str(j.id) for j in jobs))
         reason = f"The content cannot be rendered ({type(exc).__name__}): {exc}"
         return Fail(jobs, reason, composer.email.name)
+
+
+def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJob]]:
+    """The jobs with nothing to send, by reason: a muted recipient, one unsubscribed from the
+    job's group, a suppressed address."""
+    skipped: dict[str, list[ClaimedJob]] = {}
+    to_recipients = [j for j in jobs if j.kind in TO_RECIPIENTS]
+    left = _unsubscribed(to_recipients)
+    suppressed = _suppressed({_address(j, read.recipients) for j in jobs} - {None})
+    for job in jobs:
+        reason = None
+        if job.kind in TO_RECIPIENTS and _muted(read.recipients, job, read.now):
+            reason = "muted"
+        elif job.kind in TO_RECIPIENTS and (job.recipient_id, job.group_id) in left:
+            reason = UNSUBSCRIBED
+        else:
+            why = suppressed.get(_address(job, read.recipients))
+            reason = f"suppressed: {why}" if why else None
+        if reason is not None:
+            skipped.setdefault(reason, []).append(job)
+    return skipped
+
+
+def _address(job: ClaimedJob, recipients: dict[UUID, Recipient]) -> str | None:
+    """Where an email of the job would go, in lower case (None: no email, or no address)."""
+    if job.delivery_method != DeliveryMethod.EMAIL:
+        return None
+    recipient = recipients.get(job.recipient_id)
+    address = job.to_email if job.kind == JobKind.EMAIL else None
+    if job.kind != JobKind.EMAIL:
+        address = (recipient.email if recipient else None) or (
+            job.to_email if job.kind == JobKind.NOTIFICATION else None
+        )
+    return address.strip().lower() if address else None
+
+
+def _suppressed(addresses: set[str]) -> dict[str, str]:
+    """The suppressed ones among ``addresses``, with why: one indexed read."""
+    if not addresses:
+        return {}
+    rows = Suppression.select(Suppression.email, Suppression.reason).where(
+        Suppression.email.in_(list(addresses)), Suppression.suppressed_at.is_null(False)
+    )
+    return {email: reason for email, reason in rows.tuples()}
+
+
+def _unsubscribed(jobs: Sequence[ClaimedJob]) -> set[tuple[UUID, UUID]]:
+    """The (recipient, group) pairs among ``jobs`` whose recipient left the group's emails."""
+    recipients = {j.recipient_id for j in jobs if j.recipient_id and j.group_id}
+    if not recipients:
+        return set()
+    rows = GroupUnsubscribe.select(GroupUnsubscribe.recipient, GroupUnsubscribe.group).where(
+        GroupUnsubscribe.recipient.in_(list(recipients))
+    )
+    return set(rows.tuples())
+
+
+def _family_names(jobs: Sequence[ClaimedJob]) -> dict[UUID, str]:
+    groups = {j.group_id for j in jobs if j.kind in TO_RECIPIENTS and j.group_id}
+    if not groups:
+        return {}
+    rows = Group.select(Group.id, Group.family_name).where(
+        Group.id.in_(list(groups)), Group.family_name.is_null(False)
+    )
+    return dict(rows.tuples())
+
+
+def _to_recipient(job: ClaimedJob, address: str, composer: Composer, read: _Read):
+    """The addressee of an update or digest email (with their unsubscribe headers), its sender
+    (the family's name when the group has one) and the links its body shows."""
+    links = {"mute_url": composer.mute_url(job.recipient_id), "unsubscribe_url": None}
+    headers: tuple = ()
+    if composer.links is not None and job.recipient_id and job.group_id:
+        link = composer.links.link(job.recipient_id, job.group_id, read.now)
+        links["unsubscribe_url"], headers = link.url, link.headers
+    family = read.family_names.get(job.group_id)
+    sender = composer.sender.named(FAMILY_SENDER.format(family=family) if family else None)
+    return Addressee(address, job.id, headers), sender, links
 
 
 def _recipients(jobs: Sequence[ClaimedJob]) -> dict[UUID, Recipient]:
@@ -163,20 +268,20 @@ def _email(batch: list[ClaimedJob], composer: Composer) -> Step:
     return Send(batch, composer.email.name, lambda: composer.email.send(email, composer.sender, to))
 
 
-def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Composer) -> Step:
+def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
     content = job.content or {}
     if job.delivery_method == DeliveryMethod.EMAIL:
         address = (recipient.email if recipient else None) or job.to_email
         if not address:
             return Fail([job], "The recipient has no email address", composer.email.name)
+        addressee, sender, links = _to_recipient(job, address, composer, read)
         try:
-            data = {**content, "mute_url": composer.mute_url(job.recipient_id)}
+            data = {**content, **links}
             email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"))
         except RenderError as exc:
             return Fail([job], str(exc), composer.email.name)
-        to = [Addressee(address, job.id)]
         send = composer.email.send
-        return Send([job], composer.email.name, lambda: send(email, composer.sender, to))
+        return Send([job], composer.email.name, lambda: send(email, sender, [addressee]))
     phone = recipient.phone if recipient else None
     if not phone:
         return Fail([job], "The recipient has no phone number", composer.sms.name)
@@ -187,21 +292,23 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
     return Send([job], sms.name, lambda: sms.send(method, phone, text), gated=False)
 
 
-def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer) -> Step:
+def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
+    address = recipient.email if recipient and recipient.email else ""
+    addressee, sender, links = _to_recipient(job, address, composer, read)
     try:
-        digest = compose_digest(job, recipient)
+        digest = compose_digest(job, recipient, links)
     except RenderError as exc:
         return Fail([job], str(exc), composer.email.name)
     if isinstance(digest, DigestWait):
         return Wait([job], EARLIER_DIGEST_GATE, spread_ms(EARLIER_DIGEST_WAIT_SECONDS))
     if isinstance(digest, DigestSkip):
         return Skip([job], digest.reason, () if digest.advance is None else (digest.advance,))
-    to = [Addressee(digest.address, job.id)]
+    to = [Addressee(digest.address, job.id, addressee.headers)]
     send = composer.email.send
     return Send(
         [job],
         composer.email.name,
-        lambda: send(digest.email, composer.sender, to),
+        lambda: send(digest.email, sender, to),
         on_sent=(digest.advance,),
     )
 

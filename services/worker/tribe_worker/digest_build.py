@@ -63,10 +63,11 @@ class DigestSkip:
 
 
 def compose_digest(
-    job: NotificationJob, recipient: Recipient | None
+    job: NotificationJob, recipient: Recipient | None, links: dict | None = None
 ) -> DigestEmail | DigestSkip | DigestWait:
-    """Collect the updates of the job's window and render them, say why there is nothing, or
-    that an earlier digest of the schedule must finish first."""
+    """Collect the updates of the job's window and render them (with ``links``: the mute and
+    unsubscribe URLs its footer shows), say why there is nothing, or that an earlier digest of
+    the schedule must finish first."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
         return DigestSkip("The digest schedule was deleted")
@@ -96,7 +97,7 @@ def compose_digest(
         return DigestSkip("No updates since the last digest", advance)
     if not recipient.email:
         return DigestSkip("The recipient has no email address")
-    email = _render(schedule, recipient, window_start, shown, total)
+    email = _render(schedule, recipient, window_start, shown, total, links or {})
     return DigestEmail(email, recipient.email, advance)
 
 
@@ -117,7 +118,7 @@ def _updates_in(schedule: DigestSchedule, start: datetime, end: datetime):
     return shown, total
 
 
-def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total: int):
+def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total, links):
     """The digest email: its updates' times in the schedule's timezone."""
     zone = ZoneInfo(schedule.timezone)
     group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
@@ -138,6 +139,7 @@ def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update]
             }
             for update in shown
         ],
+        **links,
     }
     return render_email(DIGEST_TEMPLATE, data)
 

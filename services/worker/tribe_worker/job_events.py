@@ -21,6 +21,9 @@ from tribe_worker import metrics
 
 log = logging.getLogger("tribe_worker.jobs")
 
+#: How the skip reason of a job to a suppressed address begins (``suppressed: <why>``).
+SUPPRESSED = "suppressed:"
+
 #: A job as delivery holds it (claimed), or as the exhausted-retries callback reads it.
 Job = ClaimedJob | NotificationJob
 
@@ -49,6 +52,9 @@ class JobEvents:
     def skipped(self, jobs: Sequence[Job], reason: str) -> None:
         self._log(jobs, JobStatus.SKIPPED, reason=reason)
         metrics.count_finished((job.kind for job in jobs), JobStatus.SKIPPED)
+        if reason.startswith(SUPPRESSED):
+            for job in jobs:
+                metrics.suppressed_skips.labels(kind=str(job.kind)).inc()
         for job in jobs:
             if job.kind == JobKind.DIGEST:
                 metrics.digests.labels(outcome="skipped").inc()

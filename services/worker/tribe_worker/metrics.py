@@ -52,6 +52,11 @@ circuit_transitions = Counter(
     "Circuit breaker transitions this process caused.",
     ["to_state"],
 )
+suppressed_skips = Counter(
+    "tribe_suppressed_skips_total",
+    "Jobs skipped because their address is suppressed (a bounce, a complaint, an unsubscribe).",
+    ["kind"],
+)
 digests = Counter("tribe_digests_total", "Digests built, sent or skipped.", ["outcome"])
 digest_delivery_lag = Histogram(
     "tribe_digest_delivery_lag_seconds",

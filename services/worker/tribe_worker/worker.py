@@ -26,13 +26,15 @@ from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
 from tribe_shared.settings import Settings
+from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
 from tribe_worker.circuit import email_circuit
 from tribe_worker.compose import Composer
 from tribe_worker.deferrals import outage_delay, use_deferrals
 from tribe_worker.delivery import Delivery
-from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
+from tribe_worker.emails.providers import EmailProvider, FileEmailProvider, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, WorkerHeartbeat
@@ -139,8 +141,9 @@ def build_worker(
     composer = Composer(
         email=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),
-        sender=settings.email_from,
+        sender=Sender(settings.email_from, settings.email_from_name),
         public_base_url=settings.public_base_url,
+        links=_unsubscribe_links(settings),
     )
     delivery = Delivery(
         composer=composer,
@@ -174,6 +177,14 @@ def bind_actors(broker: dramatiq.Broker, context: actors.Context) -> dict[str, d
                 **options,
             )
     return bound
+
+
+def _unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
+    """The links update and digest emails carry, if the API's public URL is known."""
+    if settings.api_public_url is None:
+        return None
+    tokens = UnsubscribeTokens(settings.unsubscribe_secret)
+    return UnsubscribeLinks(tokens, settings.api_public_url, settings.unsubscribe_mailto)
 
 
 def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:

@@ -34,6 +34,7 @@ class ClaimedJob(NamedTuple):
     kind: str
     status: str
     recipient_id: UUID | None
+    group_id: UUID | None
     digest_schedule_id: UUID | None
     digest_period: datetime | None
     to_email: str | None
@@ -51,6 +52,7 @@ _CLAIMED = (
     _J.kind,
     _J.status,
     _J.recipient,
+    _J.group,
     _J.digest_schedule,
     _J.digest_period,
     _J.to_email,

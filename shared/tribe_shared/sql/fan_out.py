@@ -12,6 +12,7 @@ from tribe_shared.db import database
 from tribe_shared.models import (
     DigestSchedule,
     GroupMembership,
+    GroupUnsubscribe,
     Recipient,
 )
 
@@ -27,15 +28,20 @@ class Member(NamedTuple):
     email: str | None
     in_digest: bool
     muted: bool
+    #: Unsubscribed from the group's emails (an unsubscribe link): no job at all.
+    unsubscribed: bool
 
 
 def group_members(group_id: UUID, now: datetime) -> list[Member]:
-    """Each recipient of the group, with whether they are on an active digest for it and
-    whether they are muted at ``now``: one query."""
+    """Each recipient of the group, with whether they are on an active digest for it, whether
+    they are muted at ``now`` and whether they unsubscribed from its emails: one query."""
     schedule = (
         (DigestSchedule.recipient == GroupMembership.recipient)
         & (DigestSchedule.group == GroupMembership.group)
         & (DigestSchedule.is_active == True)  # noqa: E712
+    )
+    unsubscribed = (GroupUnsubscribe.recipient == GroupMembership.recipient) & (
+        GroupUnsubscribe.group == GroupMembership.group
     )
     query = (
         GroupMembership.select(
@@ -44,9 +50,11 @@ def group_members(group_id: UUID, now: datetime) -> list[Member]:
             Recipient.email,
             DigestSchedule.id.is_null(False),
             Recipient.muted_until.is_null(False) & (Recipient.muted_until > now),
+            GroupUnsubscribe.id.is_null(False),
         )
         .join(Recipient, on=(GroupMembership.recipient == Recipient.id))
         .join(DigestSchedule, JOIN.LEFT_OUTER, on=schedule)
+        .join(GroupUnsubscribe, JOIN.LEFT_OUTER, on=unsubscribed)
         .where(GroupMembership.group == group_id)
     )
     return [Member(*row) for row in database.execute(query)]

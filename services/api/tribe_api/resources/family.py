@@ -36,6 +36,7 @@ def present_group(group, recipient_count: int) -> dict:
     return {
         "id": group.id,
         "name": group.name,
+        "family_name": group.family_name,
         "recipient_count": recipient_count,
         "created_at": group.created_at,
     }
@@ -43,6 +44,8 @@ def present_group(group, recipient_count: int) -> dict:
 
 def present_recipients(recipients: list[Recipient]) -> list[dict]:
     groups = family.group_ids_of(recipients)
+    left = family.unsubscribed_group_ids_of(recipients)
+    suppressed = family.suppressions_of(recipients)
     return [
         {
             "id": r.id,
@@ -53,6 +56,8 @@ def present_recipients(recipients: list[Recipient]) -> list[dict]:
             "group_ids": groups[r.id],
             "muted_until": r.muted_until,
             "created_at": r.created_at,
+            "email_suppressed": suppressed.get((r.email or "").strip().lower()),
+            "unsubscribed_group_ids": left[r.id],
         }
         for r in recipients
     ]
@@ -78,7 +83,9 @@ class GroupsResource:
 
         The service role's key acts for no user: 422 (use the user's token).
         """
-        group = family.create_group(req.context.principal, json.name, self._clock())
+        group = family.create_group(
+            req.context.principal, json.name, self._clock(), family_name=json.family_name
+        )
         resp.status = falcon.HTTP_201
         resp.location = f"/api/groups/{group.id}"
         resp.media = present_group(group, 0)
@@ -202,6 +209,7 @@ class UpdatesResource:
                 "in_digest": fan_out.in_digest,
                 "muted": fan_out.muted,
                 "unreachable": fan_out.unreachable,
+                "unsubscribed": fan_out.unsubscribed,
             },
             "message": f"Update posted; {len(fan_out.jobs)} recipient(s) notified now",
         }

@@ -14,7 +14,7 @@ from tribe_api.access import visible_job
 from tribe_api.schemas.errors import Error
 from tribe_api.schemas.jobs import JobAccepted, JobCancelled, JobDetail, JobList, JobListQuery
 from tribe_api.spec import errors, spec
-from tribe_shared.models import DeliveryLog, NotificationJob
+from tribe_shared.models import DeliveryLog, EmailEvent, NotificationJob
 from tribe_shared.outbox import Outbox
 
 
@@ -49,6 +49,9 @@ def present_job(job: NotificationJob, now: datetime) -> dict:
         "retry_count": job.retry_count,
         "message_id": job.message_id,
         "failure_reason": job.failure_reason,
+        "delivery_outcome": job.delivery_outcome,
+        "delivery_outcome_at": job.delivery_outcome_at,
+        "delivery_reason": job.delivery_reason,
     }
 
 
@@ -93,7 +96,9 @@ class JobResource:
 
     @spec.validate(resp=Response(HTTP_200=JobDetail, HTTP_404=Error, **errors()), tags=["jobs"])
     def on_get(self, req, resp, job_id: UUID):
-        """A job with its recipient and every delivery attempt, in attempt order."""
+        """A job with its recipient, every delivery attempt (in attempt order) and the
+        provider's events after the send (``events``, the timeline behind
+        ``delivery_outcome``)."""
         job = visible_job(job_id, req.context.principal)
         logs = job.delivery_logs.order_by(DeliveryLog.attempt, DeliveryLog.created_at)
         recipient = job.recipient if job.recipient_id is not None else None
@@ -105,7 +110,29 @@ class JobResource:
                 else None
             ),
             "delivery_logs": [present_log(log) for log in logs],
+            "events": timeline(job.id),
         }
+
+
+def timeline(job_id) -> list[dict]:
+    """The provider's events of a job, in the order they happened."""
+    events = (
+        EmailEvent.select()
+        .where(EmailEvent.job_id == job_id)
+        .order_by(EmailEvent.occurred_at, EmailEvent.received_at, EmailEvent.sg_event_id)
+    )
+    return [
+        {
+            "event": e.event,
+            "occurred_at": e.occurred_at,
+            "received_at": e.received_at,
+            "email": e.email,
+            "sg_event_id": e.sg_event_id,
+            "sg_message_id": e.sg_message_id,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
 
 
 class JobRetryResource:

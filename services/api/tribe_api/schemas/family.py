@@ -12,6 +12,7 @@ from pydantic import (
     HttpUrl,
 )
 
+from tribe_api.schemas.events import RecipientSuppression
 from tribe_api.schemas.fields import (
     NON_BLANK,
     Address,
@@ -27,11 +28,19 @@ PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 class GroupCreate(RequestModel):
     name: HeaderText = Field(min_length=1, max_length=200, **NON_BLANK)
+    family_name: HeaderText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description='Who the emails come from: "The Smiths" sends as "The Smiths on Tribe"',
+        **NON_BLANK,
+    )
 
 
 class GroupOut(BaseModel):
     id: UUID
     name: str
+    family_name: str | None = None
     recipient_count: int
     created_at: datetime
 
@@ -82,6 +91,12 @@ class RecipientOut(BaseModel):
     group_ids: list[UUID]
     muted_until: datetime | None
     created_at: datetime
+    email_suppressed: RecipientSuppression | None = Field(
+        default=None, description="The address gets no email at all (a bounce, a complaint...)"
+    )
+    unsubscribed_group_ids: list[UUID] = Field(
+        default_factory=list, description="Groups whose emails the recipient unsubscribed from"
+    )
 
 
 class RecipientList(BaseModel):
@@ -122,6 +137,7 @@ class FanOutCounts(BaseModel):
     in_digest: int
     muted: int
     unreachable: int
+    unsubscribed: int = 0
 
 
 class UpdatePosted(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from tribe_api.schemas.events import EmailEventOut
 from tribe_api.schemas.fields import (
     MAX_DELAY_MINUTES,
     NON_BLANK,
@@ -34,7 +35,10 @@ from tribe_api.schemas.fields import (
 )
 from tribe_shared.contract import (
     MAX_PERSONALIZATIONS,
+    DeliveryOutcome,
 )
+
+OutcomeName = Literal[tuple(o.value for o in DeliveryOutcome)]  # type: ignore[valid-type]
 
 
 class SendEmail(RequestModel):
@@ -148,6 +152,11 @@ class Job(BaseModel):
     retry_count: int
     message_id: str | None
     failure_reason: str | None
+    delivery_outcome: OutcomeName | None = Field(
+        default=None, description="What became of a sent email, from the provider's events"
+    )
+    delivery_outcome_at: datetime | None = None
+    delivery_reason: str | None = Field(default=None, description="The provider's words")
 
 
 class JobAccepted(BaseModel):
@@ -165,6 +174,7 @@ class JobListQuery(RequestModel):
     notification_type: NotificationTypeName | None = None
     recipient_id: UUID | None = None
     group_id: UUID | None = None
+    delivery_outcome: OutcomeName | None = None
     sort: Literal["created_at", "scheduled_for", "processed_at", "status"] = "created_at"
     order: Literal["asc", "desc"] = "desc"
     limit: int = Field(default=50, ge=1, le=100)
@@ -210,3 +220,4 @@ class JobDetail(BaseModel):
     job: Job
     recipient: JobRecipient | None
     delivery_logs: list[DeliveryLog]
+    events: list[EmailEventOut] = Field(default_factory=list)

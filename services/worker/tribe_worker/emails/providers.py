@@ -11,7 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
@@ -26,9 +26,23 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """Who an email is from: an address, and the name mail programs show for it."""
+
+    email: str
+    name: str | None = None
+
+    def named(self, name: str | None) -> Sender:
+        """The same address under another name (None: keep this one's)."""
+        return Sender(self.email, name or self.name)
+
+
+@dataclass(frozen=True)
 class Addressee:
     email: str
     job_id: uuid.UUID
+    #: Headers of this addressee's copy alone (``List-Unsubscribe`` carries their own link).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class DeliveryError(Exception):
@@ -59,8 +73,9 @@ class EmailProvider(Protocol):
     #: Written to the delivery log.
     name: str
 
-    def send(self, email: RenderedEmail, sender: str, to: list[Addressee]) -> str:
-        """Deliver ``email`` to every addressee; return the provider's message id."""
+    def send(self, email: RenderedEmail, sender: Sender, to: list[Addressee]) -> str:
+        """Deliver ``email`` to every addressee (each with their own headers); return the
+        provider's message id."""
         ...
 
 
@@ -72,17 +87,19 @@ class FileEmailProvider:
     def __init__(self, outbox: Path):
         self._outbox = outbox
 
-    def send(self, email: RenderedEmail, sender: str, to: list[Addressee]) -> str:
+    def send(self, email: RenderedEmail, sender: Sender, to: list[Addressee]) -> str:
         self._outbox.mkdir(parents=True, exist_ok=True)
         message_id = uuid.uuid4().hex
         for addressee in to:
             msg = EmailMessage()
-            msg["From"] = sender
+            msg["From"] = formataddr((sender.name, sender.email)) if sender.name else sender.email
             msg["To"] = addressee.email
             msg["Subject"] = email.subject
             msg["Date"] = formatdate(localtime=False)
             msg["Message-ID"] = make_msgid(idstring=message_id, domain="tribe.local")
             msg["X-Tribe-Job-Id"] = str(addressee.job_id)
+            for name, value in addressee.headers:
+                msg[name] = value
             msg.set_content(email.text)
             msg.add_alternative(email.html, subtype="html")
             path = self._outbox / f"{addressee.job_id}.eml"

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from sendgrid import SendGridAPIClient
 
 from tribe_shared.contract import MAX_PERSONALIZATIONS
-from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
+from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail, Sender
 from tribe_worker.emails.proxies import Proxy, proxy_for
 
 #: Seconds before a SendGrid connection attempt or read is abandoned.
@@ -101,14 +101,12 @@ class SendGridProvider:
         self._timeout = timeout
         self._local = threading.local()
 
-    def send(self, email: RenderedEmail, sender: str, to: list[Addressee]) -> str:
+    def send(self, email: RenderedEmail, sender: Sender, to: list[Addressee]) -> str:
         if not 1 <= len(to) <= MAX_PERSONALIZATIONS:
             raise ValueError(f"one request takes 1 to {MAX_PERSONALIZATIONS} addressees")
         body = {
-            "personalizations": [
-                {"to": [{"email": a.email}], "custom_args": {"job_id": str(a.job_id)}} for a in to
-            ],
-            "from": {"email": sender},
+            "personalizations": [_personalization(a) for a in to],
+            "from": {"email": sender.email, **({"name": sender.name} if sender.name else {})},
             "subject": email.subject,
             "content": [
                 {"type": "text/plain", "value": email.text},
@@ -184,6 +182,16 @@ class SendGridProvider:
         connection.close()
         if getattr(self._local, "connection", None) is connection:
             self._local.connection = None
+
+
+def _personalization(addressee: Addressee) -> dict:
+    """One addressee's part of a request: our job id in ``custom_args`` (SendGrid copies it
+    into every event) and the headers of their copy alone (SendGrid's DKIM signature covers
+    them: RFC 8058 wants ``List-Unsubscribe`` signed)."""
+    part = {"to": [{"email": addressee.email}], "custom_args": {"job_id": str(addressee.job_id)}}
+    if addressee.headers:
+        part["headers"] = dict(addressee.headers)
+    return part
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:

@@ -18,6 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.prefix) / "bin"
 
 
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run a command line tool to its end (a minute at most), its output captured as text."""
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
 class Processes:
     """Started processes with their logs, stopped with SIGTERM (then SIGKILL) at the end."""
 

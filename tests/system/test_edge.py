@@ -4,12 +4,14 @@ running services/api/gunicorn.conf.py, on loopback.
 gunicorn's threads read a request with no deadline: fifty slow clients starve gunicorn alone,
 and behind nginx the API still answers at once while nginx cuts them off at its deadlines. Every
 error the edge answers itself (nginx's, and gunicorn's for requests it cannot parse) is JSON;
-/metrics is not public; gunicorn opens no control socket in the home folder.
+/metrics is not public; gunicorn opens no control socket in the home folder. The config itself
+buffers whole requests under read deadlines shorter than gunicorn's worker timeout.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import pytest
 import requests
 
 from tests.conftest import JWT_SECRET
+from tests.support.deploy_files import EDGE_CONFIG, GUNICORN_CONFIG
 from tests.support.fakes.redis_server import free_port
 from tests.support.nginx import configured_seconds, nginx_executable, start_nginx
 from tests.support.processes import BIN, Processes
@@ -152,6 +155,22 @@ def test_fifty_slow_clients_starve_gunicorn_alone(edge):
     # Then, by fifty slow clients at the latest, it gets no answer: every thread is reading a
     # request that never ends
     assert starved_at is not None, f"gunicorn still answered with {SLOW_CLIENTS} slow clients"
+
+
+def test_the_proxy_buffers_whole_requests_under_read_deadlines():
+    site = EDGE_CONFIG.read_text()
+    settings = dict(re.findall(r"^\s*([a-z_]+) ([^;{]+);", site, re.M))
+
+    assert settings["proxy_request_buffering"] == "on"
+    assert settings["proxy_buffering"] == "on"
+    for deadline in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        assert re.fullmatch(r"\d+s", settings[deadline]), deadline
+        assert int(settings[deadline][:-1]) <= 30, deadline
+    # The API's own body limit, refused before it is read
+    assert settings["client_max_body_size"] == "1m"
+    # gunicorn restarts a worker silent for `timeout` seconds: nginx waits a little longer
+    gunicorn_timeout = re.search(r"^timeout = (\d+)$", GUNICORN_CONFIG.read_text(), re.M)
+    assert int(settings["proxy_read_timeout"][:-1]) > int(gunicorn_timeout.group(1))
 
 
 def test_the_proxy_cuts_off_clients_past_its_read_deadlines(edge):

@@ -11,7 +11,6 @@ import pytest
 
 from tests.support.schedules import DAY, daily, runs_from, utc
 
-
 # --- Daily across DST in New York --------------------------------------------------------
 
 

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, Reply
+from tests.support.mail import EMAIL, SENDER, addressees, send_expecting_failure
 from tribe_shared.contract import MAX_PERSONALIZATIONS
-from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail
 from tribe_worker.emails.sendgrid import SendGridProvider
-
-EMAIL = RenderedEmail(subject="Lily's first steps", html="<p>She walked!</p>", text="She walked!")
-SENDER = "no-reply@tribe.local"
-
-
-def addressees(count: int) -> list[Addressee]:
-    return [Addressee(f"relative{i}@example.com", uuid.uuid4()) for i in range(count)]
 
 
 @pytest.fixture
 def provider(sendgrid) -> SendGridProvider:
     return SendGridProvider(API_KEY, sendgrid.url, timeout=2)
-
-
-def send_expecting_failure(provider, count: int = 1) -> DeliveryError:
-    with pytest.raises(DeliveryError) as failure:
-        provider.send(EMAIL, SENDER, addressees(count))
-    return failure.value
 
 
 def test_accepted_email_returns_sendgrids_message_id(provider, sendgrid):

@@ -15,7 +15,10 @@ from tribe_shared.contract import JobStatus
 
 #: The outage, shortened from a minute: long enough for every process to notice it.
 REDIS_OUTAGE_SECONDS = 6.0
-#: The issue's bound on accepting a job while Redis is down.
+#: The issue's bound on accepting a job while Redis is down: a measured latency under a real
+#: outage, kept because it is the promise. The p99 is milliseconds (tests/faults/results/: 7 ms),
+#: so the bound is generous on any machine; an accept that waited on the dead broker would take
+#: its connect timeout.
 ACCEPT_P99_BOUND = 1.0
 
 

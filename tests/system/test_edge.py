@@ -36,7 +36,10 @@ pytestmark = [pytest.mark.e2e]
 
 #: As many slow clients as the issue's proof asks for: six times gunicorn's 8 threads.
 SLOW_CLIENTS = 50
-#: How long the API may take to answer while they wait (it needs milliseconds).
+#: How long the API may take to answer while they wait. A measured latency, kept as a bound
+#: because it is the behaviour the edge exists for: behind nginx the API answers in milliseconds
+#: (docs/RELIABILITY.md: 10 ms at worst), while gunicorn alone, starved, never answers. 2 s is
+#: room for a loaded machine and still tells the two apart.
 PROMPTLY = 2.0
 #: A body of exactly this many bytes more than the API's limit (1 MiB).
 OVER_THE_LIMIT = 2 * 1024 * 1024
@@ -176,6 +179,8 @@ def test_the_proxy_buffers_whole_requests_under_read_deadlines():
 def test_the_proxy_cuts_off_clients_past_its_read_deadlines(edge):
     header_deadline = configured_seconds("client_header_timeout")
     body_pause = configured_seconds("client_body_timeout")
+    # nginx's timers fire at their deadlines; 3 s past the later one is room for a loaded
+    # machine, far below a client kept forever (what gunicorn alone does)
     latest = max(header_deadline, body_pause) + 3
 
     # Given a client with half a header, one with a body begun, and one that sends nothing
@@ -195,7 +200,8 @@ def test_the_proxy_cuts_off_clients_past_its_read_deadlines(edge):
         finally:
             idle.close()
 
-    # Then the proxy closed all three, none before its deadline
+    # Then the proxy closed all three, none before its deadline (a lower bound: a slow machine
+    # only closes them later; 0.5 s for nginx's timer granularity)
     assert took >= min(header_deadline, body_pause) - 0.5
 
 

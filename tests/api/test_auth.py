@@ -16,7 +16,6 @@ from tests.support.http_assertions import assert_json_error
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
 from tribe_api.auth import TokenVerifier
-from tribe_api.tokens import main as tribe_token
 from tribe_shared.models import NotificationJob, User
 
 #: Removes a claim from :func:`claims`.
@@ -242,33 +241,6 @@ def test_configured_issuers_apply_to_user_tokens_and_the_service_role_key(settin
     assert status(service_role_key_claims()) == 200
     assert status(claims(iss="https://other.supabase.co/auth/v1")) == 401
     assert status(claims()) == 401  # no iss at all
-
-
-def test_tribe_token_mints_a_service_role_key_shaped_as_supabases(api, settings, capsys):
-    # When the development CLI mints a service-role key with the API's secret
-    tribe_token(["--service-role-key"], {"JWT_SECRET": settings.jwt_secret})
-    key = capsys.readouterr().out.strip()
-
-    # Then the key has the shape of Supabase's, and the API accepts it
-    minted = jwt.decode(key, settings.jwt_secret, algorithms=["HS256"])
-    assert set(minted) == {"iss", "ref", "role", "iat", "exp"}
-    assert (minted["iss"], minted["role"]) == ("supabase", "service_role")
-    assert minted["exp"] - minted["iat"] >= 9 * 365 * 86_400
-    assert api.simulate_get("/api/jobs", headers=bearer(key)).status_code == 200
-
-
-def test_tribe_token_refuses_a_user_token_longer_than_the_api_accepts(capsys):
-    with pytest.raises(SystemExit):
-        tribe_token(["--hours", "48"], {})
-
-    assert "JWT_MAX_LIFETIME_SECONDS" in capsys.readouterr().err
-
-
-def test_tribe_token_gives_user_tokens_the_projects_issuer(capsys):
-    tribe_token([], {"SUPABASE_URL": "https://abcdefgh.supabase.co"})
-
-    minted = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
-    assert minted["iss"] == "https://abcdefgh.supabase.co/auth/v1"
 
 
 @pytest.mark.parametrize("make_headers", REJECTED.values(), ids=REJECTED.keys())

@@ -1,5 +1,6 @@
 """The worker heartbeat (``{REDIS_NAMESPACE}:worker-heartbeats``): written at boot and every
-interval while a worker runs, removed when it stops cleanly. Real Redis, in-process workers."""
+interval while a worker runs, removed when it stops cleanly; none without Redis (development).
+Real Redis, in-process workers."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ from tribe_shared.settings import Settings
 from tribe_worker.middleware import WorkerHeartbeat
 from tribe_worker.worker import build_worker
 
-pytestmark = pytest.mark.redis
-
 MEMBER = f"{socket.gethostname()}:{os.getpid()}"
 #: The worker's clock.
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -37,6 +36,7 @@ def client(redis_url) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.mark.redis
 def test_a_worker_on_redis_beats_while_it_runs_and_removes_its_beat_when_it_stops(
     redis_url, redis_namespace, sqlite_url, client
 ):
@@ -65,6 +65,7 @@ def test_a_worker_on_redis_beats_while_it_runs_and_removes_its_beat_when_it_stop
         broker.close()
 
 
+@pytest.mark.redis
 def test_the_heartbeat_is_written_again_every_interval(redis_namespace, client):
     # A clock one second further on at each beat
     ticks = itertools.count(1_900_000_000.0)
@@ -83,3 +84,7 @@ def test_the_heartbeat_is_written_again_every_interval(redis_namespace, client):
         worker.stop()
         broker.close()
     assert client.zscore(key, MEMBER) is None
+
+
+def test_without_redis_a_worker_writes_no_heartbeat(worker_app):
+    assert not any(isinstance(m, WorkerHeartbeat) for m in worker_app.broker.middleware)

@@ -6,13 +6,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 from falcon import testing
 
 from tests.support.fakes.redis_server import free_port
 from tests.support.http_assertions import assert_json_error, error_fields
+from tests.support.queues import queued_messages
 from tribe_api.app import create_app
 from tribe_api.middleware import MAX_BODY_BYTES
 from tribe_shared.contract import Actor, JobStatus, Queue
@@ -29,11 +29,6 @@ def email(**changes) -> dict:
 
 def without(field: str) -> dict:
     return {name: value for name, value in EMAIL.items() if name != field}
-
-
-def messages_on(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
-    """The messages waiting on a stub broker queue, without consuming them."""
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[queue].queue)]
 
 
 def job_rows() -> list[NotificationJob]:
@@ -84,20 +79,20 @@ def test_an_accepted_email_is_a_queued_job_row_and_one_send_email_message(api, t
     assert job.created_by_id == tokens.alice_id
     assert job.urgency == "low"
     assert job.content == {"type": "welcome", "subject": "Hello", "templateData": {"name": "Nana"}}
-    (message,) = messages_on(stub_broker)
+    (message,) = queued_messages(stub_broker)
     assert message.actor_name == Actor.SEND_EMAIL
     assert message.args == (str(job.id),)
-    assert messages_on(stub_broker, Queue.URGENT) == []
+    assert queued_messages(stub_broker, Queue.URGENT) == []
 
 
 @pytest.mark.parametrize("priority", ["high", "urgent"])
 def test_a_high_or_urgent_email_travels_on_the_fast_lane(api, tokens, stub_broker, priority):
     response = api.simulate_post(SEND, json=email(priority=priority), headers=tokens.alice)
 
-    (message,) = messages_on(stub_broker, Queue.URGENT)
+    (message,) = queued_messages(stub_broker, Queue.URGENT)
     assert message.actor_name == "send_email_urgent"
     assert message.args == (response.json["jobId"],)
-    assert messages_on(stub_broker, Queue.EMAILS) == []
+    assert queued_messages(stub_broker, Queue.EMAILS) == []
 
 
 def test_without_a_broker_the_email_is_accepted_as_a_pending_job(unbrokered_api, tokens):
@@ -147,8 +142,8 @@ def test_an_email_scheduled_for_tomorrow_stays_pending_off_the_broker(api, token
     assert response.json["status"] == "pending"
     (job,) = job_rows()
     assert job.scheduled_for == tomorrow
-    assert messages_on(stub_broker) == []
-    assert messages_on(stub_broker, f"{Queue.EMAILS}.DQ") == []
+    assert queued_messages(stub_broker) == []
+    assert queued_messages(stub_broker, f"{Queue.EMAILS}.DQ") == []
 
 
 def test_a_body_of_exactly_one_mebibyte_is_accepted(api, tokens):
@@ -206,7 +201,7 @@ def test_an_invalid_email_is_400_naming_each_bad_field_and_writes_no_job(
 
     assert error_fields(assert_json_error(response, 400)) == fields
     assert job_rows() == []
-    assert messages_on(stub_broker) == []
+    assert queued_messages(stub_broker) == []
 
 
 def test_unknown_fields_are_named_as_unknown(api, tokens):
@@ -264,7 +259,7 @@ def test_a_body_that_is_not_acceptable_json_is_refused_and_writes_no_job(
 
     assert_json_error(response, status)
     assert job_rows() == []
-    assert messages_on(stub_broker) == []
+    assert queued_messages(stub_broker) == []
 
 
 # --- send-bulk-email ---------------------------------------------------------------------
@@ -312,7 +307,7 @@ def test_one_invalid_email_refuses_the_whole_bulk_request(
 
     assert error_fields(assert_json_error(response, 400)) == {field}
     assert job_rows() == []
-    assert messages_on(stub_broker) == []
+    assert queued_messages(stub_broker) == []
 
 
 @pytest.mark.parametrize(
@@ -334,7 +329,7 @@ def test_a_thousand_identical_emails_are_accepted_as_one_batch_message(api, toke
 
     assert response.status_code == 202, response.text
     assert len(job_rows()) == 1000
-    (message,) = messages_on(stub_broker)
+    (message,) = queued_messages(stub_broker)
     assert message.args == ([job["jobId"] for job in response.json["jobs"]],)
 
 
@@ -343,7 +338,7 @@ def test_identical_emails_are_handed_to_the_broker_as_one_batch_message(api, tok
 
     response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
 
-    (message,) = messages_on(stub_broker)
+    (message,) = queued_messages(stub_broker)
     assert message.actor_name == Actor.SEND_EMAIL_BATCH
     assert message.args == ([job["jobId"] for job in response.json["jobs"]],)
 
@@ -362,13 +357,13 @@ def test_emails_with_different_contents_are_handed_over_as_separate_messages(
     response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
 
     a, b, c, d, e = (job["jobId"] for job in response.json["jobs"])
-    handed = {(m.actor_name, json.dumps(m.args)) for m in messages_on(stub_broker)}
+    handed = {(m.actor_name, json.dumps(m.args)) for m in queued_messages(stub_broker)}
     assert handed == {
         (Actor.SEND_EMAIL_BATCH, json.dumps([[a, c]])),
         (Actor.SEND_EMAIL, json.dumps([b])),
         (Actor.SEND_EMAIL, json.dumps([d])),
     }
-    (urgent,) = messages_on(stub_broker, Queue.URGENT)
+    (urgent,) = queued_messages(stub_broker, Queue.URGENT)
     assert (urgent.actor_name, urgent.args) == ("send_email_urgent", (e,))
 
 

@@ -15,6 +15,7 @@ from tests.conftest import skip_unless_ci, with_settings
 from tests.support.fakes.redis_server import RedisProcess
 from tests.support.fakes.sendgrid import API_KEY
 from tests.support.jobs import email_job, reload
+from tests.support.queues import queued_messages
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
 from tribe_shared import db
@@ -32,11 +33,6 @@ NOW = utcnow().replace(microsecond=0)
 
 def clock():
     return NOW
-
-
-def queued_messages(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
-    """The messages waiting on a stub broker's queue, in the order workers would take them."""
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[str(queue)].queue)]
 
 
 def job_ids_in(messages: list[dramatiq.Message]) -> list[list[str]]:

@@ -1,14 +1,18 @@
-"""Fixtures of the API's tests: the API on the real gunicorn."""
+"""Fixtures of the API's tests: the API on a broker whose Redis is down, and on the real
+gunicorn."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from dramatiq.brokers.redis import RedisBroker
+from falcon import testing
 
 from tests.conftest import JWT_SECRET, RUN_ID
 from tests.support.fakes.redis_server import RedisProcess, free_port
 from tests.support.processes import BIN, Processes
+from tribe_api.app import create_app
 
 
 @pytest.fixture
@@ -44,3 +48,11 @@ def web(postgres_url, tmp_path):
     finally:
         processes.stop_all()
         redis_server.stop()
+
+
+@pytest.fixture
+def redis_down_api(settings):
+    """The API on a real Redis broker whose Redis is not running (nobody listens on the port)."""
+    broker = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    yield testing.TestClient(create_app(settings, broker=broker))
+    broker.close()

@@ -5,15 +5,8 @@ import sys
 
 import pytest
 
+from tests.support.environments import PRODUCTION
 from tribe_shared.settings import DEV_JWT_SECRET, ConfigError, Settings
-
-PRODUCTION = {
-    "APP_ENV": "production",
-    "DATABASE_URL": "postgresql://tribe@db.internal:5432/tribe",
-    "REDIS_URL": "redis://redis.internal:6379/0",
-    "JWT_SECRET": "x" * 40,
-    "SENDGRID_API_KEY": "SG.key",
-}
 
 
 def test_development_defaults_follow_the_contract():

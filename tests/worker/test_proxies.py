@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.support.environments import PRODUCTION
 from tribe_shared.settings import ConfigError
 from tribe_worker.emails.proxies import Proxy, proxy_for
 
@@ -107,15 +108,6 @@ def test_a_proxy_url_we_cannot_use_is_a_configuration_error_naming_the_variable(
         proxy_for(SENDGRID, {"HTTPS_PROXY": value})
 
     assert "s3cret" not in str(error.value)
-
-
-PRODUCTION = {
-    "APP_ENV": "production",
-    "DATABASE_URL": "postgresql://tribe@db.internal:5432/tribe",
-    "REDIS_URL": "redis://redis.internal:6379/0",
-    "JWT_SECRET": "x" * 40,
-    "SENDGRID_API_KEY": "SG.key",
-}
 
 
 def test_a_worker_given_a_proxy_url_it_cannot_use_stops_at_start_up_with_one_line():

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import dramatiq
 
-from tests.support.digests import Clock, digest_jobs, reload_schedule, schedule_for
+from tests.support.clocks import Clock
+from tests.support.digests import digest_jobs, reload_schedule, schedule_for
 from tests.support.family import Family, family, group_of, recipient_of, user
 from tests.support.queues import queued_messages
 from tribe_shared import db

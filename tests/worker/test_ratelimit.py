@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from tests.support.clocks import RecordingSleep
 from tribe_worker.ratelimit import RateLimiter, window_for
 
 #: 10 calls per 1 s window.
@@ -16,18 +17,6 @@ RATE = 10.0
 LIMIT, WINDOW_MS = window_for(RATE)
 #: How long the threads hammer the limiter: a few windows.
 HAMMER_SECONDS = 2.2
-
-
-class RecordingSleep:
-    """Records what the limiter asked to sleep; then runs ``then`` instead of sleeping."""
-
-    def __init__(self, then=lambda: None):
-        self.seconds: list[float] = []
-        self._then = then
-
-    def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-        self._then()
 
 
 def acquire(limiter: RateLimiter, max_wait_ms: int) -> int:

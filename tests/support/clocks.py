@@ -21,7 +21,8 @@ class RecordingSleep:
 
 
 class ManualClock:
-    """A monotonic clock that moves only when a test says so (``clock.advance(seconds)``)."""
+    """Seconds (monotonic or epoch, whichever the code under test reads) that move only when a
+    test says so (``clock.advance(seconds)``, or set ``now``)."""
 
     def __init__(self, start: float = 1_000.0):
         self.now = start

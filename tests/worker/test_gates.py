@@ -9,7 +9,7 @@ import threading
 import pytest
 import redis
 
-from tests.support.clocks import RecordingSleep
+from tests.support.clocks import ManualClock, RecordingSleep
 from tribe_shared.circuit import CircuitState
 from tribe_worker.circuit import email_circuit
 from tribe_worker.gates import Gates, OpenGates
@@ -18,14 +18,6 @@ from tribe_worker.ratelimit import RateLimiter
 RESET_SECONDS = 30.0
 THRESHOLD = 3
 START = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self):
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingRedis(redis.Redis):
@@ -41,8 +33,8 @@ class CountingRedis(redis.Redis):
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture

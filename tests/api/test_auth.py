@@ -15,7 +15,7 @@ from falcon import testing
 from tests.support.http_assertions import assert_json_error
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
-from tribe_api.tokens import main as tribe_token
+from tribe_api.auth import TokenVerifier
 from tribe_shared.models import NotificationJob, User
 
 #: Removes a claim from :func:`claims`.
@@ -243,33 +243,6 @@ def test_configured_issuers_apply_to_user_tokens_and_the_service_role_key(settin
     assert status(claims()) == 401  # no iss at all
 
 
-def test_tribe_token_mints_a_service_role_key_shaped_as_supabases(api, settings, capsys):
-    # When the development CLI mints a service-role key with the API's secret
-    tribe_token(["--service-role-key"], {"JWT_SECRET": settings.jwt_secret})
-    key = capsys.readouterr().out.strip()
-
-    # Then the key has the shape of Supabase's, and the API accepts it
-    minted = jwt.decode(key, settings.jwt_secret, algorithms=["HS256"])
-    assert set(minted) == {"iss", "ref", "role", "iat", "exp"}
-    assert (minted["iss"], minted["role"]) == ("supabase", "service_role")
-    assert minted["exp"] - minted["iat"] >= 9 * 365 * 86_400
-    assert api.simulate_get("/api/jobs", headers=bearer(key)).status_code == 200
-
-
-def test_tribe_token_refuses_a_user_token_longer_than_the_api_accepts(capsys):
-    with pytest.raises(SystemExit):
-        tribe_token(["--hours", "48"], {})
-
-    assert "JWT_MAX_LIFETIME_SECONDS" in capsys.readouterr().err
-
-
-def test_tribe_token_gives_user_tokens_the_projects_issuer(capsys):
-    tribe_token([], {"SUPABASE_URL": "https://abcdefgh.supabase.co"})
-
-    minted = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
-    assert minted["iss"] == "https://abcdefgh.supabase.co/auth/v1"
-
-
 @pytest.mark.parametrize("make_headers", REJECTED.values(), ids=REJECTED.keys())
 def test_a_request_without_a_valid_token_is_401_json_with_a_bearer_challenge(
     api, settings, make_headers
@@ -329,10 +302,51 @@ def test_a_token_accepted_before_is_refused_once_it_expires(api, settings):
     headers = {"Authorization": f"Bearer {token}"}
     assert api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 404
 
-    # Then, once it has expired, the same token is refused
+    # Then, once it has expired, the same token is refused (PyJWT judges ``exp`` by the real
+    # clock: this test waits the second out)
     wait_until(
         lambda: api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 401,
         timeout=5,
         interval=0.1,
         what="the remembered token to expire",
     )
+
+
+class CountingVerifier:
+    """The real verifier, counting the tokens it is asked to check."""
+
+    def __init__(self, verifier: TokenVerifier):
+        self._verifier = verifier
+        self.checked = 0
+
+    def verify(self, token: str):
+        self.checked += 1
+        return self._verifier.verify(token)
+
+
+def test_a_remembered_token_is_checked_again_once_its_exp_has_passed_by_the_apis_clock(
+    settings, stub_broker
+):
+    # Given an API whose clock the test moves, and a token valid for an hour that it accepted
+    now = datetime.now(UTC)
+    moved = timedelta(0)
+
+    def clock() -> datetime:
+        return now + moved
+
+    verifier = CountingVerifier(TokenVerifier(settings.jwt_secret))
+    api = testing.TestClient(
+        create_app(settings, broker=stub_broker, clock=clock, token_verifier=verifier)
+    )
+    headers = bearer(jwt.encode(claims(), settings.jwt_secret, algorithm="HS256"))
+    assert api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 404
+
+    # When it comes again within the hour, it is remembered, not checked again
+    moved = timedelta(minutes=59)
+    assert api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers).status_code == 404
+    assert verifier.checked == 1
+
+    # Then, once the API's clock is past its exp, it is checked again
+    moved = timedelta(hours=1, seconds=1)
+    api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=headers)
+    assert verifier.checked == 2

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from falcon import testing
 
-from tests.support.digests import Clock
+from tests.support.clocks import Clock
 from tests.support.family import family, group_of, recipient_of, user
 from tests.support.family_api import job_row
 from tribe_api.app import create_app

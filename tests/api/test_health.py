@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 import falcon
-import pytest
 import redis
 from falcon import testing
 
 from tests.support.fakes.redis_server import free_port
-from tests.support.http_assertions import assert_json_error
 from tests.support.workers import heartbeat
 from tribe_api.app import create_app
 
@@ -63,22 +59,6 @@ def test_health_is_down_with_503_when_the_database_is_unreachable(api, database_
     assert body["status"] == "down"
     assert body["database"]["connected"] is False
     assert body["database"]["error"]
-
-
-def test_other_routes_answer_a_json_503_while_the_database_is_unreachable(
-    api, tokens, database_down
-):
-    response = api.simulate_get(f"/api/jobs/{uuid.uuid4()}", headers=tokens.alice)
-
-    assert_json_error(response, 503)
-    assert response.headers["retry-after"]
-
-
-@pytest.mark.parametrize("path", ["/api/openapi.json", "/api/docs"])
-def test_the_api_docs_are_served_while_the_database_is_unreachable(api, database_down, path):
-    response = api.simulate_get(path)
-
-    assert response.status_code == 200, response.text
 
 
 def test_a_public_health_answer_names_what_is_down_never_how(api, database_down, caplog):

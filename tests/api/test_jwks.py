@@ -220,7 +220,9 @@ def test_a_hanging_jwks_endpoint_gives_a_prompt_401_saying_the_token_cannot_be_v
     second = api.simulate_get(JOBS, headers=bearer(token))
 
     # Then it is a 401 within about the timeout, saying why, and the next request does not
-    # wait on the endpoint again (one attempt per cooldown)
+    # wait on the endpoint again (one attempt per cooldown). The bound is of a real socket's
+    # timeout, not of speed: 2 s over the 0.5 s timeout is room for a loaded machine, and still
+    # far below a client left waiting on the hang (the endpoint never answers)
     body = assert_json_error(first, 401)
     assert "cannot be verified now" in body["description"]
     assert "timed out" in body["description"]
@@ -233,22 +235,20 @@ def test_concurrent_requests_wait_for_one_fetch_of_a_hanging_endpoint_not_one_ea
     # Given a hanging endpoint and four requests at once, each with a token of an unfetched key
     jwks.hang = True
     verify = verifier(jwks)
-    results: list[tuple[bool, float]] = []
+    results: list[bool] = []
 
     def call():
-        started = time.monotonic()
-        results.append((accepted(verify, es256.sign(supabase_claims())), started))
+        results.append(accepted(verify, es256.sign(supabase_claims())))
 
     threads = [threading.Thread(target=call) for _ in range(4)]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
 
-    # Then all are refused after about one timeout, not four, and the endpoint was asked once
-    assert [ok for ok, _ in results] == [False] * 4
-    assert time.monotonic() - started < 2 * TIMEOUT + 2
+    # Then all are refused, and the endpoint was asked once: the others waited on that one
+    # fetch (one timeout), not on fetches of their own
+    assert results == [False] * 4
     assert jwks.fetches == 1
 
 

@@ -3,7 +3,6 @@ scrape time (jobs, queues, circuit, workers), which never fails the scrape."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -205,13 +204,17 @@ def test_an_open_circuit_shows_as_open(redis_api, redis_client, redis_settings):
 
 
 @pytest.mark.redis
-def test_workers_alive_counts_recent_heartbeats_only(redis_api, redis_client, redis_settings):
-    # Given two workers that beat just now and one silent for two minutes (as METRICS.md says)
+def test_workers_alive_counts_recent_heartbeats_only(redis_client, redis_settings):
+    # Given an API whose clock reads NOW, two workers that beat just now and one silent for two
+    # minutes (as METRICS.md says)
+    api = testing.TestClient(
+        create_app(redis_settings, redis_client=redis_client, clock=lambda: NOW)
+    )
     key = f"{redis_settings.redis_namespace}:worker-heartbeats"
-    now = time.time()
+    now = NOW.timestamp()
     redis_client.zadd(key, {"host:1": now, "host:2": now - 5, "host:3": now - 120})
 
-    assert scrape(redis_api).value("tribe_workers_alive") == 2
+    assert scrape(api).value("tribe_workers_alive") == 2
 
 
 def test_without_redis_the_scrape_reports_redis_down_and_the_in_memory_circuit(api):

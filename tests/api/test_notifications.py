@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-import dramatiq
 import pytest
 
 from tests.support.family import NOTIFICATION_CONTENT, family, recipient_of, update_in
 from tests.support.http_assertions import assert_json_error, error_fields
+from tests.support.queues import queued_messages
 from tribe_shared.contract import Actor, JobKind, JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
 from tribe_shared.outbox import HAND_OVER_HORIZON
@@ -29,10 +29,6 @@ def body_for(fam, **fields) -> dict:
 
 def post(api, headers, body):
     return api.simulate_post(NOTIFICATIONS_URL, json=body, headers=headers)
-
-
-def queued_messages(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[str(queue)].queue)]
 
 
 def parse_time(value: str) -> datetime:

@@ -10,6 +10,7 @@ import redis
 from falcon import testing
 
 from tests.conftest import with_settings
+from tests.support.clocks import ManualClock
 from tests.support.fakes.redis_server import RedisProcess
 from tribe_api.app import create_app
 from tribe_api.throttle import WINDOW_SECONDS
@@ -17,14 +18,6 @@ from tribe_api.throttle import WINDOW_SECONDS
 GROUPS = "/api/groups"
 #: 30 s into a minute window.
 START = 1_800_000_030.0
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def api_with_limit(settings, redis_client, limit: int, clock=None) -> testing.TestClient:
@@ -87,7 +80,7 @@ def test_api_processes_share_the_limit_through_redis(settings, redis_url, tokens
 
 def test_the_limit_slides_with_the_minute_and_retry_after_is_right(settings, client, tokens):
     # Given a limit of 2, used up 30 s into a minute
-    clock = Clock(START)
+    clock = ManualClock(START)
     api = api_with_limit(settings, client, 2, clock)
     assert [post_group(api, tokens.alice).status_code for _ in range(2)] == [201, 201]
     refused = post_group(api, tokens.alice)

@@ -14,6 +14,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import skip_unless_ci
 from tests.support.family import family
@@ -74,6 +76,13 @@ def browser() -> Iterator[webdriver.Chrome]:
     chrome.quit()
 
 
+def appears(browser, element_id: str):
+    """The element, once the page that holds it has loaded (a click's POST takes a moment)."""
+    return WebDriverWait(browser, 10).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+
+
 def shot(browser, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / f"unsubscribe-{name}.png"))
@@ -104,7 +113,7 @@ def test_confirm_then_undo_in_a_real_browser(served, browser):
     browser.find_element(By.ID, "confirm").click()
 
     # Then she is unsubscribed from the group and her digest of it is paused
-    assert browser.find_element(By.ID, "state-unsubscribed")
+    assert appears(browser, "state-unsubscribed")
     shot(browser, "2-unsubscribed")
     assert GroupUnsubscribe.select().count() == 1
     assert DigestSchedule.get_by_id(schedule.id).is_active is False
@@ -113,7 +122,7 @@ def test_confirm_then_undo_in_a_real_browser(served, browser):
     browser.find_element(By.ID, "undo").click()
 
     # Then she gets the group's emails again, her digest resumed
-    assert browser.find_element(By.ID, "state-resubscribed")
+    assert appears(browser, "state-resubscribed")
     shot(browser, "3-resubscribed")
     assert GroupUnsubscribe.select().count() == 0
     resumed = DigestSchedule.get_by_id(schedule.id)
@@ -127,13 +136,13 @@ def test_stop_all_tribe_emails_then_undo_in_a_real_browser(served, browser):
 
     browser.find_element(By.ID, "confirm-all").click()
 
-    assert browser.find_element(By.ID, "state-suppressed")
+    assert appears(browser, "state-suppressed")
     shot(browser, "4-all-stopped")
     assert Suppression.get_by_id("nana@example.com").reason == "unsubscribed"
 
     browser.find_element(By.ID, "undo").click()
 
-    assert browser.find_element(By.ID, "state-resubscribed")
+    assert appears(browser, "state-resubscribed")
     assert Suppression.select().count() == 0
 
 
@@ -144,6 +153,6 @@ def test_an_altered_link_shows_a_clear_page_in_a_real_browser(served, browser):
 
     browser.get(served + altered)
 
-    assert browser.find_element(By.ID, "state-invalid")
+    assert appears(browser, "state-invalid")
     assert "Nothing was changed" in browser.page_source
     shot(browser, "5-invalid-link")

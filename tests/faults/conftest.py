@@ -1,4 +1,12 @@
-"""Fixtures of the fault suite: whole deployments on real processes (see :mod:`.harness`).
+"""Fixtures of the fault suite: whole deployments on real processes
+(:mod:`tests.support.deployment`).
+
+Each test runs release + web (gunicorn) + worker (dramatiq CLI) on a redis-server of its own with
+shortened timings (:data:`tests.support.deployment.FAST_PROFILE`). Instead of waiting for
+periodiq's minute, the periodic work (relay, reaper) runs on demand: called from the test process,
+or as tick messages that worker processes consume. Each test prints its figures
+(:mod:`tests.faults.figures`): accepted, sent, lost, duplicates, seconds (``pytest -s`` shows
+them).
 
 Every test under ``tests/faults/`` is marked ``faults`` (and ``e2e``): ``./tribe test`` runs them,
 ``./tribe test -m "not faults"`` leaves them out.
@@ -12,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
-from tests.faults.harness import FAST_PROFILE, Deployment, truncate_all
+from tests.support.deployment import FAST_PROFILE, Deployment, truncate_all
 from tests.support.fakes.postgres_server import PostgresProcess
 from tests.support.fakes.redis_server import RedisProcess
 from tribe_shared import db

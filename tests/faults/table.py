@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.faults.harness import RECORDED_FIGURES_FILE
+from tests.faults.figures import RECORDED_FIGURES_FILE
 
 #: Scenario (as each test reports it) → what it asserts, in the order of the table.
 CRITERIA = {

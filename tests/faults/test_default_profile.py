@@ -13,15 +13,10 @@ import time
 
 import pytest
 
-from tests.faults.harness import (
-    DEFAULT_PROFILE,
-    RECORDED_FIGURES_FILE,
-    figures_for,
-    ids_of,
-    record_figures,
-    settle,
-)
+from tests.faults.figures import RECORDED_FIGURES_FILE, figures_for, record_figures
+from tests.support.deployment import DEFAULT_PROFILE, ids_of
 from tests.support.fakes.sendgrid import Reply
+from tests.support.waiting import settle
 from tribe_shared.contract import JobStatus
 from tribe_shared.settings import DEFAULT_JOB_LEASE_SECONDS
 

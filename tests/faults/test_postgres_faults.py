@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 
-from tests.faults.harness import Deployment, figures_for, ids_of
+from tests.faults.figures import figures_for
+from tests.support.deployment import Deployment, ids_of
 from tests.support.fakes.sendgrid import Reply
 from tests.support.waiting import wait_until
 from tribe_shared import db
@@ -16,7 +17,9 @@ from tribe_shared.contract import JobStatus
 
 #: The outage, shortened from half a minute.
 POSTGRES_OUTAGE_SECONDS = 6.0
-#: The issue's bound on the API's 503 while the database is down.
+#: The issue's bound on the API's 503 while the database is down: a measured latency under a real
+#: outage, kept because it is the promise. It takes milliseconds (tests/faults/results/: 5 ms at
+#: worst), so the bound is generous on any machine.
 ANSWER_BOUND = 5.0
 
 
@@ -35,6 +38,22 @@ def system(private_postgres, sendgrid, tmp_path):
         deployment.stop()
 
 
+def ask_to_send_until(system, deadline: float) -> list[tuple[requests.Response, float]]:
+    """Ask the API to send an email a few times a second until ``deadline`` (monotonic); return
+    each answer with the seconds it took."""
+    answers = []
+    while time.monotonic() < deadline:
+        asked_at = time.perf_counter()
+        response = system.http.post(
+            f"{system.base}/api/notifications/send-email",
+            json={"to": "nana@example.com", "type": "system", "templateData": {"title": "x"}},
+            timeout=ANSWER_BOUND + 5,
+        )
+        answers.append((response, time.perf_counter() - asked_at))
+        time.sleep(0.25)  # a client a few times a second, not a flood
+    return answers
+
+
 def test_postgres_stopped_the_api_answers_503_and_the_workers_neither_fail_nor_lose_jobs(
     system, private_postgres, sendgrid
 ):
@@ -49,16 +68,7 @@ def test_postgres_stopped_the_api_answers_503_and_the_workers_neither_fail_nor_l
     down_at = time.monotonic()
 
     # Then the API answers 503 JSON with Retry-After, quickly, for as long as it is down
-    answers = []
-    while time.monotonic() - down_at < POSTGRES_OUTAGE_SECONDS:
-        asked_at = time.perf_counter()
-        response = system.http.post(
-            f"{system.base}/api/notifications/send-email",
-            json={"to": "nana@example.com", "type": "system", "templateData": {"title": "x"}},
-            timeout=ANSWER_BOUND + 5,
-        )
-        answers.append((response, time.perf_counter() - asked_at))
-        time.sleep(0.25)  # a client a few times a second, not a flood
+    answers = ask_to_send_until(system, down_at + POSTGRES_OUTAGE_SECONDS)
     health = requests.get(f"{system.base}/api/health", timeout=ANSWER_BOUND + 5)
 
     # When it comes back

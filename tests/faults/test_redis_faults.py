@@ -1,4 +1,5 @@
-"""Redis failing under a running deployment: down for a while, or flushed with jobs queued."""
+"""Redis failing under a running deployment: down while the API accepts jobs (with workers
+sending, or none yet), or flushed with jobs queued."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import math
 import time
 from collections import Counter
 
-from tests.faults.harness import figures_for, ids_of
+from tests.faults.figures import figures_for
+from tests.support.deployment import DELIVERY_TIMEOUT, PAST_GRACE, ids_of
 from tests.support.fakes.sendgrid import Reply
-from tests.support.waiting import wait_until
+from tests.support.waiting import settle, wait_until
 from tribe_shared.contract import JobStatus
 
 #: The outage, shortened from a minute: long enough for every process to notice it.
 REDIS_OUTAGE_SECONDS = 6.0
-#: The issue's bound on accepting a job while Redis is down.
+#: The issue's bound on accepting a job while Redis is down: a measured latency under a real
+#: outage, kept because it is the promise. The p99 is milliseconds (tests/faults/results/: 7 ms),
+#: so the bound is generous on any machine; an accept that waited on the dead broker would take
+#: its connect timeout.
 ACCEPT_P99_BOUND = 1.0
 
 
@@ -69,6 +74,36 @@ def test_redis_down_the_api_keeps_accepting_fast_and_everything_goes_out_once_it
     assert Counter(sendgrid.job_ids) == dict.fromkeys(job_ids, 1)
     assert (figures.lost, figures.duplicates) == (0, 0)
     assert system.worker_running(), "the workers carried on once Redis was back"
+
+
+def test_jobs_accepted_while_redis_is_down_are_all_sent_exactly_once_after_it_returns(
+    deploy, sendgrid
+):
+    # Given the deployment's own redis-server is stopped
+    system = deploy(worker=(1, 4))
+    started = time.monotonic()
+    system.redis_server.stop()
+
+    # When the API accepts 200 jobs
+    accepted = [
+        system.send_email(to=f"family{i}@example.com", templateData={"title": f"Outage {i}"})
+        for i in range(200)
+    ]
+
+    # Then all are 202 "pending", and once Redis is back the relay hands them over
+    assert {a["status"] for a in accepted} == {JobStatus.PENDING}
+    job_ids = [a["jobId"] for a in accepted]
+    assert system.statuses(job_ids) == {JobStatus.PENDING: 200}
+    system.redis_server.start()
+    relayed = system.relay(ahead=PAST_GRACE)
+    done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
+
+    # And every one of them is sent exactly once
+    figures = figures_for("Redis down while accepting", system, job_ids, started, relayed=relayed)
+    assert relayed == 200
+    assert done, system.statuses(job_ids)
+    assert Counter(sendgrid.job_ids) == dict.fromkeys(job_ids, 1)
+    assert (figures.lost, figures.duplicates) == (0, 0)
 
 
 def test_redis_flushed_with_500_jobs_queued_loses_none(deploy, sendgrid):

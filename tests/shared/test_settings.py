@@ -5,22 +5,8 @@ import sys
 
 import pytest
 
+from tests.support.environments import PRODUCTION
 from tribe_shared.settings import DEV_JWT_SECRET, ConfigError, Settings
-
-PRODUCTION = {
-    "APP_ENV": "production",
-    "DATABASE_URL": "postgresql://tribe@db.internal:5432/tribe",
-    "REDIS_URL": "redis://redis.internal:6379/0",
-    "JWT_SECRET": "x" * 40,
-    "SENDGRID_API_KEY": "SG.key",
-    # Issue #14: the event webhook's key (a P-256 public key), the API's URL, the links' secret.
-    "SENDGRID_WEBHOOK_PUBLIC_KEY": (
-        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEOG0jVCZR28dUkLdwi7akG6rJ2UNwfmxyq9w0HjRBvCKh"
-        "Eu7q8jVGdKs5x8wJa0sYYn//7h10k5imlzgEg6HCjw=="
-    ),
-    "API_PUBLIC_URL": "https://jobs.tribe.example",
-    "UNSUBSCRIBE_SECRET": "u" * 40,
-}
 
 
 def test_development_defaults_follow_the_contract():

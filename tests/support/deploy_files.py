@@ -1,6 +1,6 @@
-"""Readers of the deployment files, for tests/system/test_deploy.py: the agreed metric names,
-PromQL's metric names, the Procfile, Dockerfiles, the README's configuration table, the
-workspace's packages and Markdown anchors."""
+"""Readers of the deployment files, for the tests of deploy/ in tests/system/: docker-compose's
+services, the alert rules, the agreed metric names, PromQL's metric names, the Procfile,
+Dockerfiles, the README's configuration table, the workspace's packages and Markdown anchors."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from tests.conftest import skip_unless_ci
 from tests.support.processes import REPO
@@ -20,6 +22,7 @@ RUNBOOK = DEPLOY / "RUNBOOK.md"
 #: The API's public edge (nginx), mounted by docker-compose's `proxy`.
 EDGE_CONFIG = DEPLOY / "nginx" / "tribe-api.conf"
 GUNICORN_CONFIG = REPO / "services" / "api" / "gunicorn.conf.py"
+COMPOSE_FILE = REPO / "docker-compose.yml"
 #: The metric names the API and worker agreed to export (a copy of the agreement of issue #6).
 METRICS_DOC = DEPLOY / "METRICS.md"
 
@@ -45,6 +48,17 @@ PROMQL_WORDS = frozenset(_PROMQL_WORDS.split())
 def missing_tool(what: str) -> None:
     """Skip a test that needs a Prometheus tool, or fail it under CI=true."""
     skip_unless_ci(f"{what} is not installed (Debian: apt-get install prometheus; .ci/run does it)")
+
+
+def compose_services(path: Path = COMPOSE_FILE) -> dict[str, dict]:
+    """docker-compose's services by name."""
+    return yaml.safe_load(path.read_text())["services"]
+
+
+def alert_rules(path: Path = PROMETHEUS_DIR / "alerts.yml") -> list[dict]:
+    """The alerting rules of every group (recording rules left out)."""
+    groups = yaml.safe_load(path.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,16 @@
-"""Digest schedules written straight into the database, and a clock tests can move."""
+"""Digest schedules written straight into the database."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
+from tests.support.clocks import Clock
 from tests.support.family import Family
 from tribe_shared.models import DigestSchedule, NotificationJob, Update
 from tribe_shared.outbox import Outbox
 from tribe_shared.schedule import next_run_after, parse_delivery_time
 from tribe_worker.digest_scan import schedule_due_digests
-
-
-class Clock:
-    """A clock that stands still until a test moves it."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def schedule_for(

@@ -24,6 +24,13 @@ def job_path(job_id) -> str:
     return f"{JOBS}/{job_id}"
 
 
+def group_counts(api, headers) -> dict[str, int]:
+    """Each of the caller's groups, by id, with its number of recipients."""
+    response = api.simulate_get(GROUPS, headers=headers)
+    assert response.status_code == 200, response.text
+    return {group["id"]: group["recipient_count"] for group in response.json["groups"]}
+
+
 def create_group(api, headers, name: str = "Grandparents") -> dict:
     response = api.simulate_post(GROUPS, json={"name": name}, headers=headers)
     assert response.status_code == 201, response.text

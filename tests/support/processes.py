@@ -1,4 +1,5 @@
-"""Run the real processes (gunicorn, dramatiq, tribe-dev) in tests and wait on them."""
+"""Run the real processes (gunicorn, dramatiq, tribe-dev) in tests, wait on them, and find
+which process is which from /proc."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import requests
@@ -14,6 +16,11 @@ from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.prefix) / "bin"
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run a command line tool to its end (a minute at most), its output captured as text."""
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 class Processes:
@@ -64,3 +71,42 @@ class Processes:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
         self._running.clear()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of the live child processes of ``pid``, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def pid_of_connection(client: tuple[str, int], among: Iterable[int]) -> int | None:
+    """Which of the processes ``among`` owns the TCP connection whose local end is ``client``.
+
+    The fake SendGrid sees a request's client address; /proc tells whose socket it is.
+    """
+    port = client[1]
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in among:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                if os.readlink(fd) in inodes:
+                    return pid
+            except OSError:
+                continue
+    return None

@@ -37,6 +37,14 @@ def wait_until(
         time.sleep(interval)
 
 
+def settle(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    """:func:`wait_until` that answers False at the deadline, so a test can report first."""
+    try:
+        return bool(wait_until(condition, timeout=timeout, interval=interval))
+    except AssertionError:
+        return False
+
+
 def drain(broker: StubBroker, worker: dramatiq.Worker, queue: str = Queue.EMAILS) -> None:
     """Wait until every message of ``queue`` (retries and callbacks included) has been processed."""
     broker.join(str(queue), timeout=JOIN_TIMEOUT_MS)

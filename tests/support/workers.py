@@ -22,7 +22,16 @@ def running_worker(broker: dramatiq.Broker, *, threads: int = 2) -> Iterator[dra
         worker.stop()
 
 
-def heartbeat(client, namespace: str, member: str = "worker-host:1", *, age: float = 0.0) -> None:
-    """Score a worker's heartbeat ``age`` seconds ago, as a worker process does (METRICS.md:
-    ``{namespace}:worker-heartbeats``, member ``<hostname>:<pid>``, score the unix time)."""
-    client.zadd(worker_heartbeats_key(namespace), {member: time.time() - age})
+def heartbeat(
+    client,
+    namespace: str,
+    member: str = "worker-host:1",
+    *,
+    age: float = 0.0,
+    now: float | None = None,
+) -> None:
+    """Score a worker's heartbeat ``age`` seconds before ``now`` (the reader's clock; default the
+    real one), as a worker process does (METRICS.md: ``{namespace}:worker-heartbeats``, member
+    ``<hostname>:<pid>``, score the unix time)."""
+    now = time.time() if now is None else now
+    client.zadd(worker_heartbeats_key(namespace), {member: now - age})

@@ -23,6 +23,11 @@ from tribe_worker.relay import relay_pending_jobs
 
 pytestmark = pytest.mark.e2e
 
+#: How long accepting one email may take on the real processes. Accepting takes milliseconds
+#: (bench/ measures how many); the bound only catches an accept that waits on something slow (a
+#: broker or database timeout, the send itself), with room for a loaded machine.
+ACCEPT_BOUND = 1.0
+
 
 @pytest.fixture
 def system(postgres_url, sendgrid, tmp_path):
@@ -95,7 +100,7 @@ def test_an_email_posted_to_the_api_is_sent_once_by_the_worker(system, sendgrid)
 
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "queued"
-    assert elapsed < 0.2, f"accepting took {elapsed * 1000:.0f} ms"
+    assert elapsed < ACCEPT_BOUND, f"accepting took {elapsed * 1000:.0f} ms"
     job_id = response.json()["jobId"]
 
     detail = system.wait_sent(job_id, headers)

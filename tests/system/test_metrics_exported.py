@@ -1,7 +1,7 @@
 """What the dashboard and the alerts read is what the services really export: every metric of
-deploy/METRICS.md (which tests/system/test_deploy.py holds the dashboard and alerts to) appears in a
-scrape of the API's ``/metrics`` and of the worker's registry, and nothing of ours is exported
-that the document does not name."""
+deploy/METRICS.md (which tests/system/test_agreed_metric_names.py holds the dashboard and alerts
+to) appears in a scrape of the API's ``/metrics`` and of the worker's registry, and nothing of ours
+is exported that the document does not name."""
 
 from __future__ import annotations
 

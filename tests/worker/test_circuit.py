@@ -11,6 +11,7 @@ import threading
 import pytest
 import redis
 
+from tests.support.clocks import ManualClock
 from tribe_shared.circuit import CircuitState
 from tribe_worker.circuit import CircuitBreaker, email_circuit
 
@@ -21,22 +22,9 @@ RECHECK_SECONDS = 2.0
 START = 1_700_000_000.0
 
 
-class Clock:
-    """Epoch seconds that move only when the test says so."""
-
-    def __init__(self, now: float = START):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
@@ -58,7 +46,7 @@ def open_circuit(circuit: CircuitBreaker) -> None:
     assert circuit.status().state == CircuitState.OPEN
 
 
-def half_open_circuit(circuit: CircuitBreaker, clock: Clock) -> None:
+def half_open_circuit(circuit: CircuitBreaker, clock: ManualClock) -> None:
     """Open the circuit, let the reset time pass and take the probe."""
     open_circuit(circuit)
     clock.advance(RESET_SECONDS)

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import dramatiq
 
-from tests.support.digests import Clock, digest_jobs, reload_schedule, schedule_for
+from tests.support.clocks import Clock
+from tests.support.digests import digest_jobs, reload_schedule, schedule_for
 from tests.support.family import Family, family, group_of, recipient_of, user
+from tests.support.queues import queued_messages
 from tribe_shared import db
 from tribe_shared.contract import Actor, JobKind, JobStatus, NotificationType, Queue
 from tribe_shared.models import DigestSchedule
@@ -24,10 +26,6 @@ from tribe_worker.digest_scan import BATCH_SIZE, WINDOW_SETTLE, schedule_due_dig
 CREATED = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ZONE_LONDON = ZoneInfo("Europe/London")
 ZONE_SYDNEY = ZoneInfo("Australia/Sydney")
-
-
-def queued_messages(broker) -> list[dramatiq.Message]:
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[Queue.EMAILS].queue)]
 
 
 def run_through(schedule: DigestSchedule, until: datetime, clock: Clock) -> list[datetime]:

@@ -21,7 +21,6 @@ from tests.support.workers import running_worker
 from tribe_shared.contract import Actor, JobStatus
 from tribe_shared.models import utcnow
 from tribe_worker.emails.sendgrid import SendGridProvider
-from tribe_worker.middleware import WorkerHeartbeat
 from tribe_worker.worker import build_worker
 
 SENT = {"provider": "sendgrid", "outcome": "sent"}
@@ -232,7 +231,3 @@ def test_a_muted_recipients_notification_counts_as_skipped(
 
     assert reload(job).status == JobStatus.SKIPPED
     assert r.change("tribe_jobs_finished_total", kind="notification", status="skipped") == 1
-
-
-def test_without_redis_a_worker_writes_no_heartbeat(worker_app):
-    assert not any(isinstance(m, WorkerHeartbeat) for m in worker_app.broker.middleware)

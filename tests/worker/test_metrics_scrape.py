@@ -2,7 +2,8 @@
 serves one exposition (``dramatiq_prom_port``) summing the ``dramatiq_*`` and ``tribe_*`` metrics
 of both worker processes; each process beats while it runs and removes its beat when stopped;
 the worker's log is JSON lines. Release + web (gunicorn) + worker on a redis-server of the
-test's own, the run's PostgreSQL database and the fake SendGrid (see tests/faults/harness.py)."""
+test's own, the run's PostgreSQL database and the fake SendGrid
+(see tests/support/deployment.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 
 import pytest
 
-from tests.faults.harness import DELIVERY_TIMEOUT, Deployment, truncate_all
+from tests.support.deployment import DELIVERY_TIMEOUT, Deployment, truncate_all
 from tests.support.fakes.redis_server import RedisProcess
 from tests.support.prometheus import scrape, total
 from tests.support.waiting import wait_until

@@ -1,6 +1,7 @@
-"""A provider that refuses our credentials (401/403) pauses sending for every worker: the circuit
-opens, jobs go back to ``queued`` without spending a retry, one probe per reset interval asks
-again, an alerting metric counts the refusals, and once the key works everything goes out."""
+"""A provider that refuses our credentials (401/403, or a proxy's 407) pauses sending for every
+worker: the circuit opens, jobs go back to ``queued`` without spending a retry, one probe per reset
+interval asks again, an alerting metric counts the refusals, and once the key works everything
+goes out."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import itertools
 import pytest
 
 from tests.conftest import with_settings
-from tests.support.fakes.sendgrid import Reply
+from tests.support.fakes.proxy import USER
+from tests.support.fakes.sendgrid import API_KEY, Reply
 from tests.support.jobs import email_job, logs_of, reload
 from tests.support.metrics import readings
 from tests.support.waiting import wait_until
@@ -80,3 +82,27 @@ def test_a_refused_key_pauses_sending_without_failing_jobs_or_spending_retries(
         assert set(statuses[:-1]) <= {DeliveryStatus.TRANSIENT_FAILURE}
     refused_logs = [log for job in jobs for log in logs_of(job) if log.error]
     assert refused_logs and all(str(status) in log.error for log in refused_logs)
+
+
+def test_a_job_meeting_refused_proxy_credentials_waits_without_spending_a_retry(
+    settings, stub_broker, client, sendgrid, guarded_proxy
+):
+    # Given a worker whose proxy refuses its credentials
+    environ = {"HTTP_PROXY": f"http://{USER}:wrong-password@{guarded_proxy.address}"}
+    provider = SendGridProvider(API_KEY, sendgrid.url, environ=environ, timeout=2)
+    fast = with_settings(settings, circuit_reset_seconds=0.4, max_retries=1)
+    worker = build_worker(fast, broker=stub_broker, redis_client=client, provider=provider)
+    job = email_job(to="nana@example.com")
+
+    with running_worker(stub_broker, threads=2):
+        # When its email has been tried a few times
+        worker.actors[Actor.SEND_EMAIL].send(str(job.id))
+        wait_until(lambda: guarded_proxy.refused >= 2, what="two refused attempts")
+        circuit = worker.delivery.gates.circuit.status()
+
+        # Then the job waits, its retries untouched, behind an open circuit
+        job = reload(job)
+        assert job.status in (JobStatus.QUEUED, JobStatus.PROCESSING), job.status
+        assert job.retry_count == 0
+        assert circuit.state in (CircuitState.OPEN, CircuitState.HALF_OPEN)
+    assert sendgrid.requests == []

@@ -1,11 +1,15 @@
-"""Which proxy a SendGrid URL goes through: the standard variables, read as urllib reads them."""
+"""Which proxy a SendGrid URL goes through: the standard variables, read as urllib reads them;
+a worker given a proxy URL it cannot use stops at start-up."""
 
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 
 import pytest
 
+from tests.support.environments import PRODUCTION
 from tribe_shared.settings import ConfigError
 from tribe_worker.emails.proxies import Proxy, proxy_for
 
@@ -104,3 +108,23 @@ def test_a_proxy_url_we_cannot_use_is_a_configuration_error_naming_the_variable(
         proxy_for(SENDGRID, {"HTTPS_PROXY": value})
 
     assert "s3cret" not in str(error.value)
+
+
+def test_a_worker_given_a_proxy_url_it_cannot_use_stops_at_start_up_with_one_line():
+    # Given the process environment of a worker, with a SOCKS proxy (urllib cannot use one)
+    env = {"PATH": "/usr/bin:/bin", **PRODUCTION, "HTTPS_PROXY": "socks5://mailer:s3cret@p:1080"}
+
+    # When the worker starts
+    result = subprocess.run(
+        [f"{sys.prefix}/bin/dramatiq", "tribe_worker.main:broker", "--processes", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # Then it stops, naming the variable, without a traceback or the password
+    assert result.returncode != 0
+    assert "configuration error: HTTPS_PROXY must be a proxy URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr

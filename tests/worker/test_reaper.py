@@ -11,6 +11,7 @@ import pytest
 from dramatiq.common import current_millis
 
 from tests.support.jobs import email_job, reload, send_queued
+from tests.support.queues import queued_messages
 from tests.support.waiting import drain
 from tribe_shared.contract import JobStatus, Queue
 from tribe_shared.models import NotificationJob, utcnow
@@ -50,10 +51,6 @@ def queued_job(queued_ago: timedelta, due_ago: timedelta | None = None):
     )
     NotificationJob.update(queued_at=NOW - queued_ago).where(NotificationJob.id == job.id).execute()
     return reload(job)
-
-
-def queued_messages(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[str(queue)].queue)]
 
 
 @pytest.mark.parametrize("losses_before", range(MAX_LEASE_LOSSES - 1))

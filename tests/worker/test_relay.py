@@ -15,6 +15,7 @@ from tests.conftest import skip_unless_ci, with_settings
 from tests.support.fakes.redis_server import RedisProcess
 from tests.support.fakes.sendgrid import API_KEY
 from tests.support.jobs import email_job, reload
+from tests.support.queues import queued_messages
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
 from tribe_shared import db
@@ -22,6 +23,7 @@ from tribe_shared.contract import Actor, JobStatus, Queue, Urgency
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import HAND_OVER_HORIZON, Outbox, batch_key
 from tribe_shared.redis_broker import build_broker
+from tribe_worker.actors import TICK_SECONDS
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.relay import GRACE, relay_pending_jobs
 from tribe_worker.worker import build_worker
@@ -31,11 +33,6 @@ NOW = utcnow().replace(microsecond=0)
 
 def clock():
     return NOW
-
-
-def queued_messages(broker, queue: str = Queue.EMAILS) -> list[dramatiq.Message]:
-    """The messages waiting on a stub broker's queue, in the order workers would take them."""
-    return [dramatiq.Message.decode(data) for data in list(broker.queues[str(queue)].queue)]
 
 
 def job_ids_in(messages: list[dramatiq.Message]) -> list[list[str]]:
@@ -218,20 +215,26 @@ def test_an_email_accepted_while_redis_is_down_is_sent_once_it_is_back(
 def test_a_relay_tick_repeats_itself_as_a_delayed_message_until_its_minute_is_over(
     settings, stub_broker
 ):
-    # Given a worker whose relay polls every 2 seconds within a tick
-    worker = build_worker(with_settings(settings, outbox_poll_seconds=2), broker=stub_broker)
+    # Given a worker whose clock reads NOW and whose relay polls every 2 seconds within a tick
+    worker = build_worker(
+        with_settings(settings, outbox_poll_seconds=2), broker=stub_broker, clock=clock
+    )
     relay = worker.actors[Actor.RELAY_PENDING_JOBS]
 
     # When periodiq's tick runs the relay
+    before_ms = int(time.time() * 1000)
     relay.fn()
+    after_ms = int(time.time() * 1000)
 
-    # Then the next run is a delayed message carrying the tick's end, not a sleeping thread
+    # Then the next run is a delayed message carrying the tick's end, not a sleeping thread:
+    # the end 45 s after NOW, and the message due 2 s after it was sent (Dramatiq stamps its
+    # eta from the real clock, read between the test's two readings)
     (repeat,) = queued_messages(stub_broker, "maintenance.DQ")
     (ends_at,) = repeat.args
     assert repeat.actor_name == Actor.RELAY_PENDING_JOBS
-    assert 40 < ends_at - time.time() <= 45
-    assert 1_900 <= repeat.options["eta"] - time.time() * 1000 <= 2_100
+    assert ends_at == NOW.timestamp() + TICK_SECONDS == NOW.timestamp() + 45
+    assert before_ms + 2_000 <= repeat.options["eta"] <= after_ms + 2_000
 
     # And a run near the end of its minute does not repeat again
-    relay.fn(time.time() + 1)
+    relay.fn(NOW.timestamp() + 1)
     assert len(queued_messages(stub_broker, "maintenance.DQ")) == 1

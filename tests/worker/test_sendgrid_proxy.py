@@ -2,43 +2,23 @@
 
 An https SendGrid (the fake, with a certificate of a test CA) through a local forward proxy that
 speaks CONNECT and absolute-URL requests; the proxy variables are handed to the provider as a
-mapping, never set in ``os.environ``.
+mapping, never set in ``os.environ``. The one log line that names the proxy in use.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import ssl
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import trustme
 
-from tests.conftest import with_settings
-from tests.shared.test_settings import PRODUCTION
-from tests.support.fakes.proxy import FakeProxy
+from tests.support.fakes.proxy import PASSWORD, USER, basic
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid, Reply
-from tests.support.jobs import email_job, reload
-from tests.support.waiting import wait_until
-from tests.support.workers import running_worker
-from tribe_shared.circuit import CircuitState
-from tribe_shared.contract import Actor, JobStatus
-from tribe_worker.emails.providers import Addressee, DeliveryError, RenderedEmail, Sender
+from tests.support.mail import EMAIL, SENDER, addressees, send_expecting_failure
 from tribe_worker.emails.sendgrid import SendGridProvider
-from tribe_worker.worker import build_worker
-
-EMAIL = RenderedEmail(subject="Lily's first steps", html="<p>She walked!</p>", text="She walked!")
-SENDER = Sender("no-reply@tribe.local")
-USER, PASSWORD = "mailer", "s3cret-proxy-pass"
-
-
-def addressees(count: int = 1) -> list[Addressee]:
-    return [Addressee(f"relative{i}@example.com", uuid.uuid4()) for i in range(count)]
 
 
 @pytest.fixture(scope="module")
@@ -62,31 +42,6 @@ def trusting(test_ca) -> ssl.SSLContext:
     context = ssl.create_default_context()
     test_ca.configure_trust(context)
     return context
-
-
-@pytest.fixture
-def proxy() -> Iterator[FakeProxy]:
-    fake = FakeProxy().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def guarded_proxy() -> Iterator[FakeProxy]:
-    """A proxy that wants ``USER``/``PASSWORD``."""
-    fake = FakeProxy(credentials=(USER, PASSWORD)).start()
-    yield fake
-    fake.stop()
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def send_expecting_failure(provider: SendGridProvider) -> DeliveryError:
-    with pytest.raises(DeliveryError) as failure:
-        provider.send(EMAIL, SENDER, addressees())
-    return failure.value
 
 
 # --- https: a CONNECT tunnel -------------------------------------------------------------
@@ -363,53 +318,3 @@ def test_a_bypass_is_logged_and_no_proxy_variables_log_nothing(https_sendgrid, t
     SendGridProvider(API_KEY, https_sendgrid.url, environ=environ, tls=trusting)
     (line,) = lines()
     assert "is listed in NO_PROXY: requests go direct" in line
-
-
-# --- in the worker: refused proxy credentials hold the jobs ------------------------------
-
-
-def test_a_job_meeting_refused_proxy_credentials_waits_without_spending_a_retry(
-    settings, stub_broker, client, sendgrid, guarded_proxy
-):
-    # Given a worker whose proxy refuses its credentials
-    environ = {"HTTP_PROXY": f"http://{USER}:wrong-password@{guarded_proxy.address}"}
-    provider = SendGridProvider(API_KEY, sendgrid.url, environ=environ, timeout=2)
-    fast = with_settings(settings, circuit_reset_seconds=0.4, max_retries=1)
-    worker = build_worker(fast, broker=stub_broker, redis_client=client, provider=provider)
-    job = email_job(to="nana@example.com")
-
-    with running_worker(stub_broker, threads=2):
-        # When its email has been tried a few times
-        worker.actors[Actor.SEND_EMAIL].send(str(job.id))
-        wait_until(lambda: guarded_proxy.refused >= 2, what="two refused attempts")
-        circuit = worker.delivery.gates.circuit.status()
-
-        # Then the job waits, its retries untouched, behind an open circuit
-        job = reload(job)
-        assert job.status in (JobStatus.QUEUED, JobStatus.PROCESSING), job.status
-        assert job.retry_count == 0
-        assert circuit.state in (CircuitState.OPEN, CircuitState.HALF_OPEN)
-    assert sendgrid.requests == []
-
-
-# --- start-up ----------------------------------------------------------------------------
-
-
-def test_a_worker_given_a_proxy_url_it_cannot_use_stops_at_start_up_with_one_line():
-    # Given the process environment of a worker, with a SOCKS proxy (urllib cannot use one)
-    env = {"PATH": "/usr/bin:/bin", **PRODUCTION, "HTTPS_PROXY": "socks5://mailer:s3cret@p:1080"}
-
-    # When the worker starts
-    result = subprocess.run(
-        [f"{sys.prefix}/bin/dramatiq", "tribe_worker.main:broker", "--processes", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    # Then it stops, naming the variable, without a traceback or the password
-    assert result.returncode != 0
-    assert "configuration error: HTTPS_PROXY must be a proxy URL" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert "s3cret" not in result.stderr

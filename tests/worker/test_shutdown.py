@@ -7,15 +7,8 @@ import signal
 
 import pytest
 
+from tests.support.clocks import ManualClock
 from tribe_worker.shutdown import ECHO_SECONDS, ignore_echoed_sigterm
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -28,7 +21,7 @@ def received():
 
 
 def test_a_sigterm_repeated_at_once_reaches_the_handler_once(received):
-    clock = Clock()
+    clock = ManualClock()
     assert ignore_echoed_sigterm(clock)
     handler = signal.getsignal(signal.SIGTERM)
 
@@ -40,7 +33,7 @@ def test_a_sigterm_repeated_at_once_reaches_the_handler_once(received):
 
 
 def test_a_sigterm_sent_again_later_still_reaches_the_handler(received):
-    clock = Clock()
+    clock = ManualClock()
     ignore_echoed_sigterm(clock)
     handler = signal.getsignal(signal.SIGTERM)
 

@@ -170,7 +170,7 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
         BodyLimit(),
         RequireContentType(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),
-        AuthMiddleware(verifier, public_paths=PUBLIC_PATHS),
+        AuthMiddleware(verifier, public_paths=PUBLIC_PATHS, clock=lambda: clock().timestamp()),
         RecordCallers(),
     ]
     if redis_client is not None:

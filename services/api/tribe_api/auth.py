@@ -279,9 +279,17 @@ class AuthMiddleware:
     #: Verified tokens remembered per process (a client sends the same token many times).
     CACHE_SIZE = 10_000
 
-    def __init__(self, verifier: TokenVerifier, *, public_paths: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        public_paths: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.time,
+    ):
         self._verifier = verifier
         self._public_paths = public_paths
+        #: Epoch seconds: a remembered token is used until its ``exp`` by this clock.
+        self._clock = clock
         self._verified: dict[str, Principal] = {}
 
     def process_resource(self, req, resp, resource, params):
@@ -302,7 +310,7 @@ class AuthMiddleware:
 
     def _verify(self, token: str) -> Principal:
         principal = self._verified.get(token)
-        if principal is not None and principal.expires_at > time.time():
+        if principal is not None and principal.expires_at > self._clock():
             return principal
         try:
             principal = self._verifier.verify(token)

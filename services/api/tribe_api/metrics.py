@@ -159,7 +159,7 @@ class StateCollector(Collector):
             yield _circuit_gauge(CircuitState.CLOSED)  # development: nothing can open it
             return
         try:
-            state = read_broker_state(self._redis, self._namespace)
+            state = read_broker_state(self._redis, self._namespace, now=self._clock().timestamp())
         except redis.RedisError as exc:
             log.warning("metrics: Redis unreadable: %s: %s", type(exc).__name__, exc)
             yield _gauge("tribe_redis_up", up, 0)

@@ -117,7 +117,7 @@ def _carry_out(step, delivery: Delivery, events: JobEvents, outcome: _Outcome) -
             )
             events.failed(jobs, reason, None)
         case Wait(jobs, gate, delay_ms):
-            recording.released(jobs)
+            recording.released(jobs, delivery.clock())
             events.deferred(jobs, gate, delay_ms)
             outcome.defer(gate, delay_ms)
         case Send():
@@ -130,7 +130,7 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     if step.gated:
         wait_ms, clean, gate = _pass_gates(delivery)
         if wait_ms:
-            recording.released(step.jobs)
+            recording.released(step.jobs, delivery.clock())
             events.deferred(step.jobs, gate, wait_ms)
             outcome.defer(gate, wait_ms)
             return

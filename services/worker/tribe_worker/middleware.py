@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import dramatiq
 import redis
@@ -41,14 +42,23 @@ class WorkerHeartbeat(dramatiq.Middleware):
     """Tell readers (the API's health and metrics) that this worker process is alive.
 
     From worker boot to worker shutdown a daemon thread puts ``<hostname>:<pid>`` into the Redis
-    sorted set ``key`` scored with the time, every ``interval`` seconds; a clean shutdown removes
-    it. A reader counts the members scored within the last minute.
+    sorted set ``key`` scored with the time (``clock``, epoch seconds), every ``interval``
+    seconds; a clean shutdown removes it. A reader counts the members scored within the last
+    minute.
     """
 
-    def __init__(self, client: redis.Redis, *, key: str, interval: float = HEARTBEAT_SECONDS):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        key: str,
+        interval: float = HEARTBEAT_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ):
         self.client = client
         self.key = key
         self.interval = interval
+        self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -77,6 +87,6 @@ class WorkerHeartbeat(dramatiq.Middleware):
 
     def _beat(self) -> None:
         try:
-            self.client.zadd(self.key, {self.member: time.time()})
+            self.client.zadd(self.key, {self.member: self.clock()})
         except redis.RedisError as exc:  # Redis down: the next beat tries again
             log.warning("could not write the worker heartbeat: %s", exc)

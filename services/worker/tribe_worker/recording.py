@@ -15,7 +15,7 @@ from uuid import UUID
 
 from tribe_shared.contract import DeliveryStatus, JobStatus
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database, is_unreachable
-from tribe_shared.models import DeliveryLog, NotificationJob, utcnow
+from tribe_shared.models import DeliveryLog, NotificationJob
 from tribe_shared.sql.delivery import ClaimedJob, record_sent
 from tribe_shared.sql.run import execute_together
 
@@ -82,12 +82,12 @@ def skipped(jobs: Sequence[ClaimedJob], reason: str, now: datetime, also: Sequen
     )
 
 
-def released(jobs: Sequence[ClaimedJob]) -> None:
-    """Undo a claim: back to ``queued``, the attempt not counted."""
+def released(jobs: Sequence[ClaimedJob], now: datetime) -> None:
+    """Undo a claim: back to ``queued`` as of ``now``, the attempt not counted."""
     _JOB.update(
         status=JobStatus.QUEUED,
         claimed_at=None,
-        queued_at=utcnow(),
+        queued_at=now,
         attempts=_JOB.attempts - 1,
     ).where(*_processing(jobs)).execute()
 

@@ -137,7 +137,9 @@ def build_worker(
     broker.add_middleware(DatabaseConnections())
     if redis_client is not None:
         key = worker_heartbeats_key(settings.redis_namespace)
-        broker.add_middleware(WorkerHeartbeat(redis_client, key=key))
+        broker.add_middleware(
+            WorkerHeartbeat(redis_client, key=key, clock=lambda: clock().timestamp())
+        )
     composer = Composer(
         email=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),

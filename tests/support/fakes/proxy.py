@@ -44,6 +44,13 @@ HOP_BY_HOP = {
 }
 #: Headers the proxy writes itself on each answer.
 OWN_HEADERS = {"content-length", "date", "server"}
+#: The user and password a guarded proxy of the tests wants (``FakeProxy(credentials=...)``).
+USER, PASSWORD = "mailer", "s3cret-proxy-pass"
+
+
+def basic(user: str, password: str) -> str:
+    """``Proxy-Authorization`` carrying ``user`` and ``password`` as Basic credentials."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 class FakeProxy:
     def __init__(self, credentials: tuple[str, str] | None = None):
-        self._expected = None
-        if credentials is not None:
-            user, password = credentials
-            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            self._expected = f"Basic {token}"
+        self._expected = None if credentials is None else basic(*credentials)
         self.tunnels: list[Tunnel] = []
         self.forwarded: list[Forwarded] = []
         #: Client connections accepted.
@@ -132,106 +135,14 @@ class FakeProxy:
             change()
             self._changed.notify_all()
 
+    def _count(self, counter: str) -> None:
+        self._note(lambda: setattr(self, counter, getattr(self, counter) + 1))
+
     def _authorized(self, headers) -> bool:
         return self._expected is None or headers.get("Proxy-Authorization") == self._expected
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            #: An idle client connection is closed after this many seconds.
-            timeout = 10
-
-            def log_message(self, *args):
-                pass
-
-            def setup(self):
-                super().setup()
-                self.upstream: http.client.HTTPConnection | None = None
-                proxy._note(lambda: setattr(proxy, "connections", proxy.connections + 1))
-
-            def finish(self):
-                if self.upstream is not None:
-                    self.upstream.close()
-                super().finish()
-
-            def do_CONNECT(self):
-                if not proxy._authorized(self.headers):
-                    self._refuse()
-                    return
-                host, _, port = self.path.rpartition(":")
-                try:
-                    upstream = socket.create_connection((host, int(port)), timeout=5)
-                except (OSError, ValueError):
-                    self._answer(502, close=True)
-                    return
-                tunnel = Tunnel(self.path, dict(self.headers))
-                proxy._note(lambda: proxy.tunnels.append(tunnel))
-                self.send_response(200, "Connection established")
-                self.end_headers()
-                self.wfile.flush()
-                self.close_connection = True
-                with upstream:
-                    proxy._relay(self.connection, upstream)
-                proxy._note(lambda: setattr(proxy, "closed_tunnels", proxy.closed_tunnels + 1))
-
-            def do_POST(self):
-                self._forward()
-
-            def do_GET(self):
-                self._forward()
-
-            def _forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if not proxy._authorized(self.headers):
-                    self._refuse()
-                    return
-                url = urlsplit(self.path)
-                if url.scheme != "http" or not url.hostname:
-                    self._answer(400)
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                forwarded = Forwarded(self.command, self.path, dict(self.headers))
-                proxy._note(lambda: proxy.forwarded.append(forwarded))
-                if self.upstream is None:
-                    self.upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-                target = url.path + (f"?{url.query}" if url.query else "")
-                try:
-                    self.upstream.request(self.command, target, body, headers)
-                    response = self.upstream.getresponse()
-                    payload = response.read()
-                except (OSError, http.client.HTTPException):
-                    self.upstream.close()
-                    self.upstream = None
-                    self._answer(502)
-                    return
-                if response.will_close:
-                    self.upstream.close()
-                    self.upstream = None
-                self.send_response(response.status, response.reason)
-                for name, value in response.getheaders():
-                    if name.lower() not in HOP_BY_HOP | OWN_HEADERS:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _refuse(self):
-                proxy._note(lambda: setattr(proxy, "refused", proxy.refused + 1))
-                self._answer(407, {"Proxy-Authenticate": 'Basic realm="fake proxy"'})
-
-            def _answer(self, status: int, headers: dict[str, str] | None = None, close=False):
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                if close:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
-
-        return Handler
+        return type("Handler", (_ProxyHandler,), {"proxy": self})
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         """Copy bytes both ways between ``client`` and ``upstream`` until either closes."""
@@ -253,3 +164,104 @@ class FakeProxy:
                         peers[key.fileobj].sendall(data)
                     except OSError:
                         return
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """One client connection to a :class:`FakeProxy` (``proxy``, set by a subclass per proxy)."""
+
+    proxy: FakeProxy
+    protocol_version = "HTTP/1.1"
+    #: An idle client connection is closed after this many seconds.
+    timeout = 10
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.upstream: http.client.HTTPConnection | None = None
+        self.proxy._count("connections")
+
+    def finish(self):
+        if self.upstream is not None:
+            self.upstream.close()
+        super().finish()
+
+    def do_CONNECT(self):
+        if not self.proxy._authorized(self.headers):
+            self._refuse()
+            return
+        host, _, port = self.path.rpartition(":")
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=5)
+        except (OSError, ValueError):
+            self._answer(502, close=True)
+            return
+        tunnel = Tunnel(self.path, dict(self.headers))
+        self.proxy._note(lambda: self.proxy.tunnels.append(tunnel))
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        with upstream:
+            self.proxy._relay(self.connection, upstream)
+        self.proxy._count("closed_tunnels")
+
+    def do_POST(self):
+        self._forward()
+
+    def do_GET(self):
+        self._forward()
+
+    def _forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.proxy._authorized(self.headers):
+            self._refuse()
+            return
+        url = urlsplit(self.path)
+        if url.scheme != "http" or not url.hostname:
+            self._answer(400)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        forwarded = Forwarded(self.command, self.path, dict(self.headers))
+        self.proxy._note(lambda: self.proxy.forwarded.append(forwarded))
+        if self.upstream is None:
+            self.upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        try:
+            self.upstream.request(self.command, target, body, headers)
+            response = self.upstream.getresponse()
+            payload = response.read()
+        except (OSError, http.client.HTTPException):
+            self.upstream.close()
+            self.upstream = None
+            self._answer(502)
+            return
+        if response.will_close:
+            self.upstream.close()
+            self.upstream = None
+        self._relay_answer(response, payload)
+
+    def _relay_answer(self, response: http.client.HTTPResponse, payload: bytes) -> None:
+        """Answer the client as the target answered, less the hop-by-hop headers."""
+        self.send_response(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in HOP_BY_HOP | OWN_HEADERS:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _refuse(self):
+        self.proxy._count("refused")
+        self._answer(407, {"Proxy-Authenticate": 'Basic realm="fake proxy"'})
+
+    def _answer(self, status: int, headers: dict[str, str] | None = None, close=False):
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()

@@ -99,7 +99,9 @@ class HealthChecks:
         if not redis_health["connected"]:
             return None, ["Redis is unreachable: new jobs wait as pending for the relay"]
         try:
-            state = read_broker_state(self.redis_client, self.settings.redis_namespace)
+            state = read_broker_state(
+                self.redis_client, self.settings.redis_namespace, now=self._clock().timestamp()
+            )
         except redis.RedisError as exc:
             log.warning("health: queue depths unreadable: %s: %s", type(exc).__name__, exc)
             return None, ["Queue depths unreadable (see the API's log)"]

@@ -39,7 +39,7 @@ import select
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from sendgrid import SendGridAPIClient
@@ -69,7 +69,8 @@ class SendGridProvider:
     """Sends through SendGrid's v3 mail-send API at ``host``, directly or through a proxy.
 
     ``environ`` holds the proxy variables (default: the process environment), read here once;
-    ``tls`` is the context that checks SendGrid's certificate (default: the system's CAs).
+    ``tls`` is the context that checks SendGrid's certificate (default: the system's CAs);
+    ``clock`` (epoch seconds) says how long until a 429's ``X-RateLimit-Reset``.
     """
 
     name = "sendgrid"
@@ -82,6 +83,7 @@ class SendGridProvider:
         timeout: float = DEFAULT_TIMEOUT,
         environ: Mapping[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         url = urlsplit(host)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -99,6 +101,7 @@ class SendGridProvider:
             self._path = f"http://{url.netloc}{self._path}"
             self._headers.update(self._proxy.headers)
         self._timeout = timeout
+        self._clock = clock
         self._local = threading.local()
 
     def send(self, email: RenderedEmail, sender: Sender, to: list[Addressee]) -> str:
@@ -121,7 +124,7 @@ class SendGridProvider:
             return headers.get("X-Message-Id") or ""
         if status == PROXY_AUTHENTICATION_REQUIRED and self._proxy is not None:
             raise _proxy_refused(self._proxy)
-        raise _from_error_status(status, headers, payload)
+        raise _from_error_status(status, headers, payload, now=self._clock())
 
     def _unreachable(self, exc: Exception) -> DeliveryError:
         """The failure for a request that got no answer from SendGrid."""
@@ -217,13 +220,13 @@ def _proxy_refused(proxy: Proxy) -> DeliveryError:
     )
 
 
-def _from_error_status(status: int, headers, payload: bytes) -> DeliveryError:
+def _from_error_status(status: int, headers, payload: bytes, *, now: float) -> DeliveryError:
     reason = f"SendGrid answered {status}: {payload.decode(errors='replace')[:500]}"
     retry_after = None
     if status == 429:
         reset = headers.get("X-RateLimit-Reset")
         try:
-            retry_after = max(0.0, float(reset) - time.time()) if reset else None
+            retry_after = max(0.0, float(reset) - now) if reset else None
         except ValueError:
             retry_after = None
     return DeliveryError(

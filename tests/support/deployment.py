@@ -1,31 +1,24 @@
-"""The fault harness: a whole deployment on real processes: release, web (gunicorn, two
-workers) and worker (the dramatiq CLI) on a redis-server of the test's own, a PostgreSQL database
-(the run's own, or a server of the test's own) and a fake SendGrid whose behaviour the test
-switches at run time, with timings shortened ("fast profile") so recovery takes seconds.
+"""A whole deployment on real processes, for the fault suite and the tests of what only real
+processes show: release, web (gunicorn, two workers) and worker (the dramatiq CLI) on a
+redis-server of the test's own, a PostgreSQL database (the run's own, or a server of the test's
+own) and a fake SendGrid whose behaviour the test switches at run time, with timings shortened
+("fast profile") so recovery takes seconds.
 
 The scheduler process (periodiq) ticks once a minute, too slowly for most tests: they run the
 same periodic work on demand instead (:meth:`Deployment.relay`, :meth:`Deployment.reap`, or
 :meth:`Deployment.send_tick`, the very message periodiq sends), against the same database and
 broker. :meth:`Deployment.start_scheduler` starts the real one where a test needs it.
-
-Each scenario reports its figures (:class:`Figures`): printed, collected in
-``var/faults/figures.json`` and, with ``FAULTS_RECORD=1``, in ``tests/faults/results/figures.json``,
-which ``docs/RELIABILITY.md`` cites.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dramatiq
@@ -34,8 +27,8 @@ import requests
 from tests.conftest import JWT_SECRET, RUN_ID
 from tests.support.fakes.redis_server import RedisProcess, free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
-from tests.support.processes import BIN, REPO, Processes
-from tests.support.waiting import wait_until
+from tests.support.processes import BIN, Processes, children_of
+from tests.support.waiting import settle, wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
 from tribe_shared.contract import MAX_PERSONALIZATIONS, JobStatus, Queue
@@ -48,9 +41,6 @@ from tribe_worker.relay import GRACE, relay_pending_jobs
 
 #: Lets the test relay jobs the API has just left ``pending`` (the relay skips younger ones).
 PAST_GRACE = GRACE + timedelta(seconds=1)
-#: Where every run collects its figures, and where ``FAULTS_RECORD=1`` also writes them.
-FIGURES_FILE = REPO / "var" / "faults" / "figures.json"
-RECORDED_FIGURES_FILE = REPO / "tests" / "faults" / "results" / "figures.json"
 
 #: Shortened timings: retries after 50 ms, a circuit that probes again after 1 s, a dead
 #: worker's jobs taken back after 3 s. The rate limit is lifted unless a test is about it.
@@ -76,59 +66,6 @@ WORKER_QUEUES = (Queue.URGENT.value, Queue.EMAILS.value, Queue.MAINTENANCE.value
 DELIVERY_TIMEOUT = 60.0
 #: How often the test process runs the periodic work while it waits (the scheduler's poll).
 PERIODIC_INTERVAL = 0.5
-
-
-@dataclass
-class Figures:
-    """What a reliability scenario measured, printed so a run shows it."""
-
-    scenario: str
-    accepted: int = 0
-    sent: int = 0
-    lost: int = 0
-    duplicates: int = 0
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-    def report(self) -> Figures:
-        more = "".join(f" {key}={value}" for key, value in self.extra.items())
-        print(
-            f"\n[reliability {self.scenario}] accepted={self.accepted} sent={self.sent} "
-            f"lost={self.lost} duplicates={self.duplicates} seconds={self.seconds:.2f}{more}"
-        )
-        files = [FIGURES_FILE]
-        if os.environ.get("FAULTS_RECORD") == "1":
-            files.append(RECORDED_FIGURES_FILE)
-        for path in files:
-            record_figures(path, self)
-        return self
-
-
-def record_figures(path: Path, figures: Figures) -> None:
-    """Set ``figures.scenario``'s entry of the JSON file at ``path`` (other entries stay)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        everything = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        everything = {}
-    everything[figures.scenario] = {
-        "accepted": figures.accepted,
-        "sent": figures.sent,
-        "lost": figures.lost,
-        "duplicates": figures.duplicates,
-        "seconds": round(figures.seconds, 2),
-        **{key: _plain(value) for key, value in figures.extra.items()},
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    path.write_text(json.dumps(dict(sorted(everything.items())), indent=2) + "\n")
-
-
-def _plain(value):
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return str(value)
 
 
 class Deployment:
@@ -402,59 +339,9 @@ class Deployment:
         return [dramatiq.Message.decode(data) for data in raw]
 
 
-def children_of(pid: int) -> list[int]:
-    """Pids of the live child processes of ``pid``, from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children.append(int(stat.parent.name))
-    return sorted(children)
-
-
-def pid_of_connection(client: tuple[str, int], among: Iterable[int]) -> int | None:
-    """Which of the processes ``among`` owns the TCP connection whose local end is ``client``.
-
-    The fake SendGrid sees a request's client address; /proc tells whose socket it is.
-    """
-    port = client[1]
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    for pid in among:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                if os.readlink(fd) in inodes:
-                    return pid
-            except OSError:
-                continue
-    return None
-
-
 def ids_of(accepted: list[dict]) -> list[str]:
+    """The job ids of the API's ``jobs`` entries, in order."""
     return [job["jobId"] for job in accepted]
-
-
-def requests_for(sendgrid: FakeSendGrid, job_id: str) -> list:
-    return [r for r in sendgrid.requests if job_id in r.job_ids]
-
-
-def settle(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
-    """:func:`wait_until` that answers False at the deadline, so a test can report first."""
-    try:
-        return bool(wait_until(condition, timeout=timeout, interval=interval))
-    except AssertionError:
-        return False
 
 
 def truncate_all() -> None:
@@ -462,78 +349,3 @@ def truncate_all() -> None:
     tables = ", ".join(model._meta.table_name for model in ALL_MODELS)
     with db.connection():
         db.database.execute_sql(f"TRUNCATE {tables} CASCADE")
-
-
-def delivered(fake: FakeSendGrid, job_ids: Iterable[str]) -> Counter:
-    """How many times the fake accepted (202) each of ``job_ids``."""
-    wanted = {str(job_id) for job_id in job_ids}
-    return Counter(job_id for job_id in fake.job_ids if job_id in wanted)
-
-
-def figures_for(
-    scenario: str,
-    deployment: Deployment,
-    job_ids: Sequence[str],
-    started: float,
-    **extra,
-) -> Figures:
-    """accepted / sent (rows) / lost (accepted, never accepted by the fake) / duplicates."""
-    counts = delivered(deployment.sendgrid, job_ids)
-    return Figures(
-        scenario,
-        accepted=len(job_ids),
-        sent=deployment.statuses(job_ids)[JobStatus.SENT],
-        lost=sum(1 for job_id in job_ids if counts[str(job_id)] == 0),
-        duplicates=sum(count - 1 for count in counts.values() if count > 1),
-        seconds=time.monotonic() - started,
-        extra=extra,
-    ).report()
-
-
-def concurrently(*calls: Callable[[], object]) -> list[object]:
-    """Run the calls at the same instant, one thread each; return their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(i, call):
-        barrier.wait()
-        try:
-            results[i] = call()
-        except BaseException as exc:  # re-raised in the calling thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    if errors:
-        raise errors[0]
-    return results
-
-
-#: Calls that reached the provider this soon after the circuit opened were already on their way.
-IN_FLIGHT_SECONDS = 0.2
-
-
-def wait_for_open_circuit_and_probes(system, sendgrid, probes: int = 3) -> float:
-    """Wait until the health payload shows the circuit open, then until ``probes`` calls have
-    reached the provider since (past those already on their way); return when it opened."""
-    wait_until(
-        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
-        timeout=15,
-        what="the circuit to open",
-    )
-    opened_at = time.time()
-    wait_until(
-        lambda: len(probe_times(sendgrid.requests, opened_at)) >= probes,
-        timeout=15,
-        what=f"{probes} probes while the circuit is open",
-    )
-    return opened_at
-
-
-def probe_times(requests, opened_at: float) -> list[float]:
-    """When the calls made once the circuit had opened reached the provider, in order."""
-    return sorted(r.received_at for r in requests if r.received_at > opened_at + IN_FLIGHT_SECONDS)

@@ -1,4 +1,5 @@
-"""Groups, recipients and updates: create, list, read, change and delete, every input validated."""
+"""``/api/recipients``: create, read, list, change and delete recipients, every input validated;
+deleting one cancels their jobs not yet started."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import pytest
 
 from tests.support.family import family, notification_job, user
 from tests.support.family_api import (
-    GROUPS,
     RECIPIENTS,
-    UPDATES,
     create_group,
     create_recipient,
     every_row,
+    group_counts,
     iso,
     recipient_path,
 )
@@ -24,13 +24,6 @@ from tribe_shared.contract import JobStatus
 from tribe_shared.models import GroupMembership, Recipient, utcnow
 
 NEXT_WEEK = iso(utcnow() + timedelta(days=7))
-
-
-def group_counts(api, headers) -> dict[str, int]:
-    """Each of the caller's groups, by id, with its number of recipients."""
-    response = api.simulate_get(GROUPS, headers=headers)
-    assert response.status_code == 200, response.text
-    return {group["id"]: group["recipient_count"] for group in response.json["groups"]}
 
 
 def recipients_listed(api, headers, query: str = "") -> list[dict]:
@@ -45,66 +38,7 @@ def read_recipient(api, headers, recipient_id) -> dict:
     return response.json
 
 
-# --- groups --------------------------------------------------------------------------------
-
-
-def test_a_new_group_starts_empty_and_is_listed(api, tokens):
-    response = api.simulate_post(GROUPS, json={"name": "Grandparents"}, headers=tokens.alice)
-
-    assert response.status_code == 201, response.text
-    group = response.json
-    assert group["name"] == "Grandparents"
-    assert group["recipient_count"] == 0
-    assert response.headers["location"] == f"{GROUPS}/{group['id']}"
-    assert group_counts(api, tokens.alice) == {group["id"]: 0}
-
-
-def test_the_location_of_a_new_group_answers_with_it_for_its_owner_only(api, tokens):
-    # Given a group Alice created
-    created = api.simulate_post(GROUPS, json={"name": "Grandparents"}, headers=tokens.alice)
-    create_recipient(api, tokens.alice, name="Nana", group_ids=[created.json["id"]])
-
-    # When its Location is fetched, by Alice and by Bob
-    mine = api.simulate_get(created.headers["location"], headers=tokens.alice)
-    theirs = api.simulate_get(created.headers["location"], headers=tokens.bob)
-
-    # Then Alice gets it, with its member, and Bob the 404 of any missing object
-    assert mine.status_code == 200, mine.text
-    assert mine.json == {**created.json, "recipient_count": 1}
-    assert theirs.status_code == 404 and theirs.json["code"] == "not_found"
-
-
-def test_a_groups_recipient_count_counts_its_members(api, tokens):
-    grandparents = create_group(api, tokens.alice, "Grandparents")["id"]
-    friends = create_group(api, tokens.alice, "Friends")["id"]
-    create_recipient(api, tokens.alice, name="Nana", group_ids=[grandparents])
-    create_recipient(api, tokens.alice, name="Papa", group_ids=[grandparents, friends])
-
-    assert group_counts(api, tokens.alice) == {grandparents: 2, friends: 1}
-
-
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({}, "name"),
-        ({"name": ""}, "name"),
-        ({"name": "x" * 201}, "name"),
-        ({"name": "Grand\r\nBcc: spy@example.com"}, "name"),
-        ({"name": "Friends", "colour": "red"}, "colour"),
-    ],
-    ids=["no name", "empty name", "name too long", "line break in name", "unknown field"],
-)
-def test_a_group_is_refused_with_a_400_naming_the_bad_field(api, tokens, body, field):
-    user(tokens.alice_id)
-    before = every_row()
-
-    response = api.simulate_post(GROUPS, json=body, headers=tokens.alice)
-
-    assert error_fields(assert_json_error(response, 400)) == {field}
-    assert every_row() == before
-
-
-# --- recipients: create, read, list --------------------------------------------------------
+# --- create, read, list --------------------------------------------------------------------
 
 
 def test_a_new_recipient_is_stored_with_its_groups_and_read_back_as_created(api, tokens):
@@ -218,7 +152,7 @@ def test_an_unknown_or_malformed_recipient_id_is_a_404(api, tokens, method, reci
     assert_json_error(response, 404)
 
 
-# --- recipients: change --------------------------------------------------------------------
+# --- change --------------------------------------------------------------------------------
 
 
 def patch(api, headers, recipient_id, changes):
@@ -326,7 +260,7 @@ def test_patching_group_ids_replaces_the_memberships(api, tokens, before, after)
     assert {g for g, gid in groups.items() if counts[gid]} == set(after)
 
 
-# --- recipients: delete --------------------------------------------------------------------
+# --- delete --------------------------------------------------------------------------------
 
 
 def test_deleting_a_recipient_cancels_their_jobs_not_yet_started_and_leaves_the_rest(api, tokens):
@@ -356,60 +290,3 @@ def test_a_deleted_recipient_is_gone_from_reads_lists_and_groups(api, tokens):
     assert recipients_listed(api, tokens.alice) == []
     assert group_counts(api, tokens.alice) == {group: 0}
     assert GroupMembership.select().count() == 0
-
-
-# --- updates: validation (the fan-out has its own module) -----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"group_id": None}, "group_id"),
-        ({"group_id": "grandparents"}, "group_id"),
-        ({"content_type": "poem"}, "content_type"),
-        ({"title": "First\r\nBcc: spy@example.com"}, "title"),
-        ({"title": "x" * 301}, "title"),
-        ({"child_name": "Maya\nBcc: spy@example.com"}, "child_name"),
-        ({"media_urls": ["not a url"]}, "media_urls[0]"),
-        ({"media_urls": ["javascript:alert(1)"]}, "media_urls[0]"),
-        ({"media_urls": "https://example.com/a.jpg"}, "media_urls"),
-        ({"mood": "happy"}, "mood"),
-    ],
-    ids=[
-        "no group",
-        "malformed group id",
-        "unknown content type",
-        "header in title",
-        "title too long",
-        "header in child name",
-        "a media url that is not a url",
-        "a javascript: media url",
-        "media_urls not a list",
-        "unknown field",
-    ],
-)
-def test_an_update_is_refused_with_a_400_naming_the_bad_field_and_nothing_is_written(
-    api, tokens, changes, field
-):
-    household = family(tokens.alice_id)
-    body = {"group_id": str(household.group.id), "content_type": "text", "title": "Hi", **changes}
-    body = {key: value for key, value in body.items() if value is not None}
-    before = every_row()
-
-    response = api.simulate_post(UPDATES, json=body, headers=tokens.alice)
-
-    assert error_fields(assert_json_error(response, 400)) == {field}
-    assert every_row() == before
-
-
-def test_an_update_to_a_group_that_does_not_exist_is_a_404_and_nothing_is_written(api, tokens):
-    family(tokens.alice_id)
-    before = every_row()
-    missing = str(uuid.uuid4())
-
-    response = api.simulate_post(
-        UPDATES, json={"group_id": missing, "content_type": "text"}, headers=tokens.alice
-    )
-
-    assert missing in assert_json_error(response, 404)["description"]
-    assert every_row() == before

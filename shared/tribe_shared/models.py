@@ -207,6 +207,10 @@ class NotificationJob(BaseModel):
     failure_reason = TextField(null=True)
     #: ``<queue>:<redis message id>`` of the dead-lettered message of an exhausted job.
     dead_letter = CharField(max_length=200, null=True)
+    #: The ``X-Request-ID`` of the API request that created the job (migration 0010).
+    request_id = CharField(max_length=128, null=True)
+    #: When retention blanked the job's address and personal content; None until then.
+    scrubbed_at = UTCDateTimeField(null=True)
 
     class Meta:
         table_name = "notification_jobs"
@@ -283,6 +287,17 @@ NotificationJob.add_index(
         NotificationJob.id,
         name="notification_jobs_notification_type_not_immediate",
         where=NotificationJob.notification_type != NotificationType.IMMEDIATE.value,
+    )
+)
+
+
+# The finished jobs retention has yet to scrub, oldest first (migration 0010): a scrubbed job
+# leaves it, so each batch starts where the last one ended.
+NotificationJob.add_index(
+    NotificationJob.index(
+        NotificationJob.processed_at,
+        name="notification_jobs_processed_at_unscrubbed",
+        where=NotificationJob.scrubbed_at.is_null(),
     )
 )
 

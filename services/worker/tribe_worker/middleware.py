@@ -1,4 +1,5 @@
-"""Worker middleware: a pooled database connection per message, and the worker heartbeat."""
+"""Worker middleware: a pooled database connection per message, the worker heartbeat, and the
+periodic tasks' last runs."""
 
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ class WorkerHeartbeat(dramatiq.Middleware):
             self.client.zadd(self.key, {self.member: time.time()})
         except redis.RedisError as exc:  # Redis down: the next beat tries again
             log.warning("could not write the worker heartbeat: %s", exc)
+
+
+class PeriodicRuns(dramatiq.Middleware):
+    """Record when each periodic task (a periodiq actor) last ran to the end without an error.
+
+    Field ``<actor name>`` of the Redis hash ``key``, value the unix time. The API's health and
+    ``tribe_scheduler_last_run_timestamp_seconds`` read it: a scheduler that died, or no worker
+    consuming the ``maintenance`` queue, shows as tasks whose last run grows old.
+    """
+
+    def __init__(self, client: redis.Redis, *, key: str, clock=time.time):
+        self.client = client
+        self.key = key
+        self._clock = clock
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if exception is not None:
+            return
+        actor = broker.actors.get(message.actor_name)
+        if actor is None or not actor.options.get("periodic"):
+            return
+        try:
+            self.client.hset(self.key, message.actor_name, self._clock())
+        except redis.RedisError as exc:  # Redis down: the next run records again
+            log.warning("could not record the run of %s: %s", message.actor_name, exc)

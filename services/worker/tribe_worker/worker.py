@@ -21,7 +21,13 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.contract import URGENT_SUFFIX, Actor, Queue, worker_heartbeats_key
+from tribe_shared.contract import (
+    URGENT_SUFFIX,
+    Actor,
+    Queue,
+    scheduler_runs_key,
+    worker_heartbeats_key,
+)
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
@@ -35,7 +41,7 @@ from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
-from tribe_worker.middleware import DatabaseConnections, WorkerHeartbeat
+from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
 
@@ -84,6 +90,7 @@ ACTORS = (
     (Actor.RELAY_PENDING_JOBS, actors.relay_pending_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.REAP_STUCK_JOBS, actors.reap_stuck_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.SCHEDULE_DUE_DIGESTS, actors.schedule_due_digests, Queue.MAINTENANCE, _EVERY_MINUTE),
+    (Actor.APPLY_RETENTION, actors.apply_retention, Queue.MAINTENANCE, _EVERY_MINUTE),
 )
 
 
@@ -136,6 +143,8 @@ def build_worker(
     if redis_client is not None:
         key = worker_heartbeats_key(settings.redis_namespace)
         broker.add_middleware(WorkerHeartbeat(redis_client, key=key))
+        runs = scheduler_runs_key(settings.redis_namespace)
+        broker.add_middleware(PeriodicRuns(redis_client, key=runs))
     composer = Composer(
         email=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),

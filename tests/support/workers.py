@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import dramatiq
 
-from tribe_shared.contract import worker_heartbeats_key
+from tribe_shared.contract import PERIODIC_ACTORS, scheduler_runs_key, worker_heartbeats_key
 
 
 @contextmanager
@@ -26,3 +26,9 @@ def heartbeat(client, namespace: str, member: str = "worker-host:1", *, age: flo
     """Score a worker's heartbeat ``age`` seconds ago, as a worker process does (METRICS.md:
     ``{namespace}:worker-heartbeats``, member ``<hostname>:<pid>``, score the unix time)."""
     client.zadd(worker_heartbeats_key(namespace), {member: time.time() - age})
+
+
+def scheduler_ran(client, namespace: str, tasks=PERIODIC_ACTORS, *, age: float = 0.0) -> None:
+    """Record that each of ``tasks`` last ran ``age`` seconds ago, as a worker running a
+    scheduler's tick does (``{namespace}:scheduler-last-run``, field the task, value the time)."""
+    client.hset(scheduler_runs_key(namespace), mapping={str(t): time.time() - age for t in tasks})

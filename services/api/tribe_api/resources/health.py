@@ -109,6 +109,11 @@ class HealthChecks:
                 f"No worker heartbeat in the last {HEARTBEAT_FRESH_SECONDS:g} s: "
                 "no worker is running"
             )
+        for task, age in state.late_tasks(time.time()).items():
+            since = "has never run" if age == float("inf") else f"last ran {age:.0f} s ago"
+            warnings.append(
+                f"The scheduler's task {task} {since}: is the scheduler (periodiq) running?"
+            )
         return state, warnings
 
     def jobs(self) -> list[str]:

@@ -15,12 +15,30 @@ from tribe_shared import db
 from tribe_shared.settings import load_or_exit
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: Where ``playhouse.migrations.Runner`` records the applied migrations (its default).
+HISTORY_TABLE = "schema_migration"
 
 
 def apply_migrations(database: Database) -> list[str]:
     """Apply every pending migration in order; return the names applied now."""
     applied = Runner(database, str(MIGRATIONS_DIR)).up()
     return applied
+
+
+def migration_names() -> list[str]:
+    """The migrations this code expects, by name, in order (the files of the directory)."""
+    return sorted(path.stem for path in MIGRATIONS_DIR.glob("[0-9]*.py"))
+
+
+def pending_migrations(database: Database) -> list[str]:
+    """The migrations this code expects that the database has not applied (all of them on a
+    database never migrated), read with one query of the history table."""
+    expected = migration_names()
+    if not database.table_exists(HISTORY_TABLE):
+        return expected
+    cursor = database.execute_sql(f'SELECT "name" FROM "{HISTORY_TABLE}"')
+    applied = {name for (name,) in cursor.fetchall()}
+    return [name for name in expected if name not in applied]
 
 
 def main() -> None:

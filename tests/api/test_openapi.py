@@ -19,6 +19,8 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 ROUTES = {
     "/api/health": {"get"},
     "/api/health/redis": {"get"},
+    "/api/health/live": {"get"},
+    "/api/health/ready": {"get"},
     "/api/notifications": {"post"},
     "/api/notifications/send-email": {"post"},
     "/api/notifications/send-bulk-email": {"post"},
@@ -33,7 +35,13 @@ ROUTES = {
     "/api/digest-schedules/{schedule_id}": {"get", "patch", "delete"},
     "/metrics": {"get"},
 }
-PUBLIC_ROUTES = {"/api/health", "/api/health/redis", "/metrics"}
+PUBLIC_ROUTES = {
+    "/api/health",
+    "/api/health/redis",
+    "/api/health/live",
+    "/api/health/ready",
+    "/metrics",
+}
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from tribe_api.resources.notifications import (
     SendBulkEmailResource,
     SendEmailResource,
 )
+from tribe_api.resources.probes import LiveResource, ReadyResource
 from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_api.throttle import WriteThrottle
 from tribe_api.updates import UpdatePoster
@@ -103,6 +104,9 @@ def create_app(
     app.add_route("/metrics", metrics_resource)
     app.add_route("/api/health", HealthResource(checks))
     app.add_route("/api/health/redis", RedisHealthResource(checks))
+    # Orchestrators' probes (#17): liveness never touches the database; readiness does.
+    app.add_route("/api/health/live", LiveResource())
+    app.add_route("/api/health/ready", ReadyResource())
     _add_routes(app, outbox, clock)
     app.add_route(DOCS_PATH, DocsPageResource())
     app.add_route(DOCS_PATH + "/{name}", DocsAssetResource())

@@ -67,7 +67,7 @@ def main() -> None:
     if settings.is_production:
         sys.exit("tribe-dev is for development; production runs the Procfile processes")
 
-    database = db.bind(settings.database_url)
+    database = db.bind(settings.database_url, pooler=settings.database_pooler)
     with database.connection_context():
         apply_migrations(database)
 

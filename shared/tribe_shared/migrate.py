@@ -44,7 +44,7 @@ def pending_migrations(database: Database) -> list[str]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = load_or_exit()
-    database = db.bind(settings.database_url)
+    database = db.bind(settings.database_url, pooler=settings.database_pooler)
     with database.connection_context():
         applied = apply_migrations(database)
     print(f"migrations: {len(applied)} applied ({', '.join(applied) or 'up to date'})")

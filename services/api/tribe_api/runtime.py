@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def build_app() -> falcon.App:
     settings = load_or_exit()
-    db.bind(settings.database_url)
+    db.bind(settings.database_url, pooler=settings.database_pooler)
     broker = None
     redis_client = None
     if settings.uses_redis:

@@ -39,7 +39,7 @@ from tribe_worker.worker import build_worker  # noqa: E402
 # them and their level, and make them write JSON.
 _root = logging.getLogger()
 configure_logging(_root.level if _root.handlers else logging.INFO)
-db.bind(settings.database_url)
+db.bind(settings.database_url, pooler=settings.database_pooler)
 with exit_on_config_error():  # e.g. a proxy variable the SendGrid provider cannot use
     worker = build_worker(settings)
 broker = worker.broker

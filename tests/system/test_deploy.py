@@ -44,6 +44,7 @@ from tests.support.deploy_files import (
     with_dependencies,
     workspace_packages,
 )
+from tribe_shared.settings import DEV_JWT_SECRET, ConfigError, Settings
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -110,16 +111,34 @@ def test_every_alert_fires_in_the_rules_unit_tests(promtool):
     assert {"TribeFailedJobsHigh", "TribeQueueBacklog", "TribeApiErrorRate"} <= quiet
 
 
-def test_prometheus_scrapes_the_api_and_the_worker_where_compose_serves_them():
+def test_prometheus_scrapes_every_replica_of_the_api_and_the_worker_where_compose_serves_them():
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     worker_port = SERVICES["worker"]["environment"]["dramatiq_prom_port"]
     api_port = SERVICES["api"]["environment"]["PORT"]
 
-    assert jobs["api"]["static_configs"][0]["targets"] == [f"api:{api_port}"]
-    assert jobs["worker"]["static_configs"][0]["targets"] == [f"worker:{worker_port}"]
+    # Compose's DNS answers a service's name with every replica's address: one target each
+    # (`--scale worker=3`), where a static target would reach one replica at random
+    for job, service, port in (("api", "api", api_port), ("worker", "worker", worker_port)):
+        assert "static_configs" not in jobs[job]
+        (discovery,) = jobs[job]["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery["type"] == "A"
+        assert str(discovery["port"]) == port
     assert jobs["api"]["metrics_path"] == jobs["worker"]["metrics_path"] == "/metrics"
     assert config["rule_files"] == ["alerts.yml"]
+
+
+def test_prometheus_sends_its_alerts_to_compose_s_alertmanager():
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (manager,) = config["alerting"]["alertmanagers"]
+    alertmanager = SERVICES["alertmanager"]
+
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "9093:9093" in alertmanager["ports"]
+    assert alertmanager["environment"]["ALERT_WEBHOOK_URL"].startswith("${ALERT_WEBHOOK_URL:-")
+    assert (
+        resolve(alertmanager["environment"]["ALERT_WEBHOOK_URL"]) == "http://mailsink:8025/alerts"
+    )
 
 
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=lambda rule: rule["alert"])
@@ -267,7 +286,7 @@ def test_grafana_provisions_the_prometheus_datasource_and_the_dashboard():
 def test_compose_runs_the_procfile_processes_with_the_databases_the_proxy_and_monitoring():
     assert set(SERVICES) == {
         *PROCESSES.values(),
-        *("postgres", "redis", "proxy", "prometheus", "grafana"),
+        *("postgres", "redis", "proxy", "prometheus", "alertmanager", "grafana", "mailsink"),
     }
 
 
@@ -309,18 +328,47 @@ def modules_named(args: list[str]) -> Iterator[str]:
             yield re.search(r'^wsgi_app = "([^"]+)"', config, re.M).group(1)
 
 
+def resolve(value: str, environ: dict[str, str] | None = None) -> str:
+    """A compose value as compose interpolates it: ``${NAME:-default}`` is ``environ[NAME]``
+    when set and not empty, else the default."""
+
+    def one(match: re.Match) -> str:
+        return (environ or {}).get(match.group(1)) or match.group(2)
+
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", one, value)
+
+
+def compose_environment(service: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    return {k: resolve(str(v), environ) for k, v in SERVICES[service]["environment"].items()}
+
+
 @pytest.mark.parametrize("service", PROCESSES.values())
-def test_each_process_runs_in_production_with_the_contract_s_variables(service):
-    env = SERVICES[service]["environment"]
+def test_each_process_starts_as_it_is_with_the_mail_sink_and_no_placeholder_secret(service):
+    # Given the compose file with nothing set in the environment
+    env = compose_environment(service)
     known = readme_variables()
 
-    assert env["APP_ENV"] == "production"
+    # Then its settings load, emails go to the mail sink, and no secret is made up
+    settings = Settings.from_env(env)
+    assert settings.app_env == "development"
+    assert settings.jwt_secret == DEV_JWT_SECRET  # JWT_SECRET empty: never a production secret
+    assert settings.sendgrid_api_host == "http://mailsink:8025"
+    assert "8025:8025" in SERVICES["mailsink"]["ports"]
     assert (
         env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
     )
     assert env["REDIS_URL"].startswith("redis://redis:6379")
-    assert env["JWT_SECRET"] and env["SENDGRID_API_KEY"]
     assert set(env) - known <= PROCESS_VARIABLES, "variables neither in README nor process-level"
+
+
+@pytest.mark.parametrize("service", PROCESSES.values())
+def test_in_production_each_process_refuses_to_start_until_given_a_real_secret(service):
+    production = {"APP_ENV": "production", "SENDGRID_API_KEY": "SG.real"}
+    with pytest.raises(ConfigError, match="JWT_SECRET must be configured"):
+        Settings.from_env(compose_environment(service, production))
+
+    env = compose_environment(service, {**production, "JWT_SECRET": "x" * 48})
+    assert Settings.from_env(env).is_production
 
 
 def test_the_api_and_the_worker_serve_metrics_on_their_documented_ports():
@@ -348,8 +396,9 @@ def test_services_start_in_order_once_what_they_need_is_healthy_or_done():
     for service in ("api", "worker", "scheduler"):
         assert needs[service]["release"] == {"condition": "service_completed_successfully"}
         assert needs[service]["postgres"] == needs[service]["redis"] == healthy
+    assert needs["worker"]["mailsink"] == healthy
     assert needs["proxy"] == {"api": {"condition": "service_healthy", "restart": True}}
-    assert set(needs["prometheus"]) == {"api", "worker"}
+    assert set(needs["prometheus"]) == {"api", "worker", "alertmanager"}
     assert set(needs["grafana"]) == {"prometheus"}
 
 
@@ -359,7 +408,7 @@ def test_the_databases_and_the_api_have_healthchecks():
 
     assert "pg_isready" in probe("postgres")
     assert "redis-cli ping" in probe("redis")
-    assert "http://127.0.0.1:8000/api/health" in probe("api")
+    assert "http://127.0.0.1:8000/api/health/ready" in probe("api")
 
 
 def test_only_the_proxy_is_published_and_it_proxies_to_the_api_s_port():

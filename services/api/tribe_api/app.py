@@ -19,7 +19,7 @@ from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
-from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection
+from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection, RequestId
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
 from tribe_api.resources.family import (
@@ -118,6 +118,7 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
     """What every request passes, in order: its log line, the body limit, a database connection,
     authentication, the caller's users row, and (with Redis) the per-user write limit."""
     middleware = [
+        RequestId(),
         AccessLog(),
         BodyLimit(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),

@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import time
+import uuid
 from functools import cache
 
 import falcon
@@ -15,8 +16,10 @@ from tribe_shared.db import database
 
 #: Largest request body accepted (1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
-#: A client's ``X-Request-ID`` is logged up to this many characters.
+#: The longest ``X-Request-ID`` taken from a client (the jobs' column holds 128).
 REQUEST_ID_MAX = 128
+#: What a client's request id may hold: anything else gets a generated one instead.
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{REQUEST_ID_MAX}}}")
 
 #: The route of a request no route matched (a 404), in logs and metrics.
 UNMATCHED_ROUTE = "unmatched"
@@ -36,6 +39,21 @@ def route_of(req) -> str:
 @cache  # one entry per route template: a handful
 def _without_converters(template: str) -> str:
     return _CONVERTER.sub(r"{\1}", template)
+
+
+class RequestId:
+    """Give every request an id: the client's ``X-Request-ID`` when it is a sensible one (up to
+    128 letters, digits and ``._:/+=@-``), else a new UUID. It is echoed in the response's
+    ``X-Request-ID``, logged with the request, and stored with the jobs the request creates
+    (``req.context.request_id``), whose worker log lines carry it."""
+
+    def __init__(self, new_id=lambda: uuid.uuid4().hex):
+        self._new_id = new_id
+
+    def process_request(self, req, resp):
+        given = (req.get_header("X-Request-ID") or "").strip()
+        req.context.request_id = given if _REQUEST_ID.fullmatch(given) else self._new_id()
+        resp.set_header("X-Request-ID", req.context.request_id)
 
 
 class BodyLimit:
@@ -125,9 +143,9 @@ class AccessLog:
             "status": resp.status_code,
             "duration_ms": duration_ms,
         }
-        request_id = req.get_header("X-Request-ID")
+        request_id = getattr(req.context, "request_id", None)
         if request_id:
-            fields["request_id"] = request_id[:REQUEST_ID_MAX]
+            fields["request_id"] = request_id
         self._log.info(
             "%s %s %s %.1f ms", req.method, route, resp.status_code, duration_ms, extra=fields
         )

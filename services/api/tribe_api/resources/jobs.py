@@ -49,6 +49,7 @@ def present_job(job: NotificationJob, now: datetime) -> dict:
         "retry_count": job.retry_count,
         "message_id": job.message_id,
         "failure_reason": job.failure_reason,
+        "request_id": job.request_id,
     }
 
 

@@ -134,6 +134,8 @@ class Job(BaseModel):
     retry_count: int
     message_id: str | None
     failure_reason: str | None
+    #: The ``X-Request-ID`` of the request that created the job.
+    request_id: str | None = None
 
 
 class JobAccepted(BaseModel):

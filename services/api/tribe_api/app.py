@@ -19,7 +19,7 @@ from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
-from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection, RequestId
+from tribe_api.middleware import AccessLog, BodyLimit, DatabaseConnection, RequestId, Tracing
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
 from tribe_api.resources.family import (
@@ -40,6 +40,7 @@ from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_api.throttle import WriteThrottle
 from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
+from tribe_shared import tracing
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.settings import Settings
@@ -119,6 +120,7 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
     authentication, the caller's users row, and (with Redis) the per-user write limit."""
     middleware = [
         RequestId(),
+        *([Tracing()] if tracing.enabled() else []),
         AccessLog(),
         BodyLimit(),
         DatabaseConnection(skip_paths=PUBLIC_PATHS),

@@ -12,6 +12,7 @@ from functools import cache
 
 import falcon
 
+from tribe_shared import tracing
 from tribe_shared.db import database
 
 #: Largest request body accepted (1 MiB).
@@ -149,3 +150,34 @@ class AccessLog:
         self._log.info(
             "%s %s %s %.1f ms", req.method, route, resp.status_code, duration_ms, extra=fields
         )
+
+
+class Tracing:
+    """A server span per request (only added when tracing is on): continued from the client's
+    ``traceparent`` when it sent one; the route, status and request id as attributes. The jobs
+    the request hands over travel in its trace (:mod:`tribe_shared.tracing`)."""
+
+    def process_request(self, req, resp):
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        started = tracing.span(
+            f"{req.method} request",
+            kind="server",
+            parent=headers,
+            **{"http.request.method": req.method, "tribe.request_id": req.context.request_id},
+        )
+        req.context.trace_span = started
+        current = started.__enter__()
+        req.context.trace_current = current
+
+    def process_resource(self, req, resp, resource, params):
+        current = getattr(req.context, "trace_current", None)
+        if current is not None and req.uri_template:
+            current.update_name(f"{req.method} {route_of(req)}")
+            current.set_attribute("http.route", route_of(req))
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "trace_span", None)
+        if started is None:
+            return
+        req.context.trace_current.set_attribute("http.response.status_code", resp.status_code)
+        started.__exit__(None, None, None)

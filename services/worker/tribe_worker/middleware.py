@@ -13,6 +13,7 @@ import time
 import dramatiq
 import redis
 
+from tribe_shared import tracing
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database
 
 log = logging.getLogger(__name__)
@@ -106,3 +107,33 @@ class PeriodicRuns(dramatiq.Middleware):
             self.client.hset(self.key, message.actor_name, self._clock())
         except redis.RedisError as exc:  # Redis down: the next run records again
             log.warning("could not record the run of %s: %s", message.actor_name, exc)
+
+
+class Tracing(dramatiq.Middleware):
+    """A consumer span around each message (only added when tracing is on), continuing the
+    trace its sender put in the message's options: the request that accepted the jobs."""
+
+    def __init__(self):
+        self._open = threading.local()
+
+    def before_process_message(self, broker, message):
+        started = tracing.span(
+            f"process {message.actor_name}",
+            kind="consumer",
+            parent=message.options.get(tracing.MESSAGE_OPTION),
+            **{
+                "messaging.system": "dramatiq",
+                "messaging.destination.name": message.queue_name,
+                "messaging.message.id": message.message_id,
+            },
+        )
+        started.__enter__()
+        self._open.span = started
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        started = getattr(self._open, "span", None)
+        if started is not None:
+            self._open.span = None
+            started.__exit__(None, None, None)
+
+    after_skip_message = after_process_message

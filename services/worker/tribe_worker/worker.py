@@ -21,6 +21,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware, cron
 
+from tribe_shared import tracing
 from tribe_shared.contract import (
     URGENT_SUFFIX,
     Actor,
@@ -41,7 +42,7 @@ from tribe_worker.emails.providers import EmailProvider, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
-from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, WorkerHeartbeat
+from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
 
@@ -140,6 +141,8 @@ def build_worker(
     broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnections())
+    if tracing.enabled():
+        broker.add_middleware(Tracing())
     if redis_client is not None:
         key = worker_heartbeats_key(settings.redis_namespace)
         broker.add_middleware(WorkerHeartbeat(redis_client, key=key))

@@ -23,7 +23,14 @@ DEV_JWT_SECRET = "tribe-development-secret-do-not-use-in-production"
 MIN_JWT_SECRET_LENGTH = 32
 #: Words that mark a ``JWT_SECRET`` copied from an example rather than generated: production
 #: refuses a secret containing one (anyone can read the example and sign tokens with it).
-PLACEHOLDER_SECRET_MARKERS = ("change-me", "changeme", "placeholder", "example", "set-me")
+PLACEHOLDER_SECRET_MARKERS = (
+    "change-me",
+    "changeme",
+    "replace-me",
+    "placeholder",
+    "example",
+    "set-me",
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
 DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"

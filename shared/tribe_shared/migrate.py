@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from peewee import Database
+from peewee import Database, PostgresqlDatabase
 from playhouse.migrations import Runner
 
 from tribe_shared import db
@@ -23,6 +23,17 @@ def apply_migrations(database: Database) -> list[str]:
     """Apply every pending migration in order; return the names applied now."""
     applied = Runner(database, str(MIGRATIONS_DIR)).up()
     return applied
+
+
+def build_index(db: Database, name: str, on: str) -> None:
+    """``CREATE INDEX name ON on`` for a migration on a large table that is written all the
+    time: ``CONCURRENTLY`` on PostgreSQL (writes go on; the migration must set ``atomic =
+    False``), after dropping an invalid one a build cut short left; plainly on SQLite."""
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        db.execute_sql(f'CREATE INDEX CONCURRENTLY "{name}" ON {on}')
+    else:
+        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON {on}')
 
 
 def migration_names() -> list[str]:

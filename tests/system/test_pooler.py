@@ -16,8 +16,7 @@ import requests
 from tests.conftest import JWT_SECRET, REDIS_URL, skip_unless_ci
 from tests.support.fakes.pgbouncer import PgBouncer, pgbouncer_path
 from tests.support.fakes.redis_server import free_port
-from tests.support.fakes.sendgrid import API_KEY
-from tests.support.processes import BIN, Processes
+from tests.support.processes import Processes, product_env
 from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
@@ -52,34 +51,18 @@ def pooled_url(postgres_url, pgbouncer) -> Iterator[str]:
 def system(pooled_url, sendgrid, tmp_path, redis_namespace) -> Iterator[str]:
     """release, web (2 gunicorn workers) and worker (4 threads), all through PgBouncer."""
     port = free_port()
-    processes = Processes(
+    env = product_env(
         tmp_path,
-        {
-            "APP_ENV": "test",
-            "DATABASE_URL": pooled_url,
-            "DATABASE_POOLER": "transaction",
-            "REDIS_URL": REDIS_URL,
-            "REDIS_NAMESPACE": redis_namespace,
-            "JWT_SECRET": JWT_SECRET,
-            "SENDGRID_API_KEY": API_KEY,
-            "SENDGRID_API_HOST": sendgrid.url,
-            "PORT": str(port),
-            "WEB_CONCURRENCY": "2",
-            "dramatiq_prom_host": "127.0.0.1",
-            "dramatiq_prom_port": str(free_port()),
-            "dramatiq_prom_db": str(tmp_path / "dramatiq-prom"),
-        },
+        database_url=pooled_url,
+        redis_url=REDIS_URL,
+        sendgrid_url=sendgrid.url,
+        port=port,
+        DATABASE_POOLER="transaction",
+        REDIS_NAMESPACE=redis_namespace,
+        WEB_CONCURRENCY="2",
     )
-    release = processes.start("release", f"{BIN}/tribe-migrate")
-    assert release.wait(60) == 0, processes.log("release")
-    processes.start("web", f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py")
-    processes.start(
-        "worker",
-        *(f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1", "--threads", "4"),
-        *("--queues", "emails_urgent", "emails", "maintenance"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    processes.wait_healthy(f"{base}/api/health/ready", "web")
+    processes = Processes(tmp_path, env)
+    base = processes.start_release_web_worker(port, threads=4, ready_path="/api/health/ready")
     yield base
     processes.stop_all()
 

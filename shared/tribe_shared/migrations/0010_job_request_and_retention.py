@@ -17,6 +17,8 @@ atomic. A build cut short leaves an invalid index, dropped and built again by th
 
 from peewee import CharField, DateTimeField, PostgresqlDatabase
 
+from tribe_shared.migrate import build_index
+
 atomic = False
 
 INDEX = "notification_jobs_processed_at_unscrubbed"
@@ -39,12 +41,7 @@ def up(migrator, db):
     if changes:
         with db.atomic():
             migrator.migrate(*changes)
-    on = '"notification_jobs" (processed_at) WHERE scrubbed_at IS NULL'
-    if isinstance(db, PostgresqlDatabase):
-        db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{INDEX}"')
-        db.execute_sql(f'CREATE INDEX CONCURRENTLY "{INDEX}" ON {on}')
-    else:
-        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{INDEX}" ON {on}')
+    build_index(db, INDEX, '"notification_jobs" (processed_at) WHERE scrubbed_at IS NULL')
 
 
 def down(migrator, db):

@@ -1,7 +1,7 @@
 # The API image: tribe-shared and tribe-api only (no worker code). Runs the Procfile's `web`
 # (the default command) and `release` (tribe-migrate, from tribe-shared).
 #   docker build -f deploy/api.Dockerfile -t tribe-api .
-FROM python:3.12-slim
+FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/tribe-api-metrics

@@ -1,7 +1,7 @@
 # The worker image: tribe-shared and tribe-worker only (no API code). Runs the Procfile's
 # `worker` (the default command) and `scheduler` (periodiq).
 #   docker build -f deploy/worker.Dockerfile -t tribe-worker .
-FROM python:3.12-slim
+FROM python:3.11-slim
 # dramatiq_prom_*: Dramatiq's Prometheus exposition server (one answer for every worker
 # process), scraped by Prometheus at worker:9191; dramatiq_worker_timeout as in the Procfile.
 ENV PYTHONUNBUFFERED=1 \

@@ -23,7 +23,7 @@ import redis
 from tribe_api.app import create_app
 from tribe_api.auth import mint_token, user_token_issuer
 from tribe_shared import db
-from tribe_shared.contract import Actor
+from tribe_shared.contract import PERIODIC_ACTORS
 from tribe_shared.migrate import apply_migrations
 from tribe_shared.settings import exit_on_config_error, load_or_exit
 from tribe_worker.worker import build_worker
@@ -50,8 +50,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def _tick(broker: dramatiq.Broker, stop: threading.Event) -> None:
     """The development scheduler: send the periodic ticks as periodiq would, only more often."""
-    periodic = (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS, Actor.SCHEDULE_DUE_DIGESTS)
-    ticks = [broker.get_actor(a) for a in periodic]
+    ticks = [broker.get_actor(actor) for actor in PERIODIC_ACTORS]
     while True:
         for actor in ticks:
             actor.send()
@@ -68,7 +67,7 @@ def main() -> None:
     if settings.is_production:
         sys.exit("tribe-dev is for development; production runs the Procfile processes")
 
-    database = db.bind(settings.database_url)
+    database = db.bind(settings.database_url, pooler=settings.database_pooler)
     with database.connection_context():
         apply_migrations(database)
 

@@ -39,6 +39,7 @@ NAMES = {
     "tribe_api.auth": ("mint_token",),
     "tribe_api.runtime": ("build_app",),
     "tribe_worker.worker": ("build_worker",),
+    "tribe_worker.retention": ("apply_retention",),
 }
 #: Product modules used whole, by the name the benches give them.
 MODULES = {"db": "tribe_shared.db"}

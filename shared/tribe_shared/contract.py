@@ -180,6 +180,17 @@ class Actor(StrEnum):
     RELAY_PENDING_JOBS = "relay_pending_jobs"
     REAP_STUCK_JOBS = "reap_stuck_jobs"
     SCHEDULE_DUE_DIGESTS = "schedule_due_digests"
+    APPLY_RETENTION = "apply_retention"
+
+
+#: The scheduler's tasks: periodic actors, each ticked every minute. Each records its last
+#: successful run (:func:`scheduler_runs_key`), watched by the API's health and metrics.
+PERIODIC_ACTORS = (
+    Actor.RELAY_PENDING_JOBS,
+    Actor.REAP_STUCK_JOBS,
+    Actor.SCHEDULE_DUE_DIGESTS,
+    Actor.APPLY_RETENTION,
+)
 
 
 #: The delivery actors, each declared twice: as named on ``emails`` and with this suffix on
@@ -208,6 +219,12 @@ def route(kind: str, urgency: str, *, batch: bool = False) -> tuple[str, str]:
     if urgency in FAST_LANE:
         return actor.value + URGENT_SUFFIX, Queue.URGENT.value
     return actor.value, Queue.EMAILS.value
+
+
+def scheduler_runs_key(namespace: str) -> str:
+    """The Redis hash where each periodic task records its last successful run: field the
+    actor name (one of :data:`PERIODIC_ACTORS`), value the unix time it finished."""
+    return f"{namespace}:scheduler-last-run"
 
 
 def worker_heartbeats_key(namespace: str) -> str:

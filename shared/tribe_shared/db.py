@@ -2,6 +2,11 @@
 
 PostgreSQL connections are pooled (the API opens and closes one per request, each worker thread
 one per job); SQLite runs in WAL mode so the API and the in-process worker can write side by side.
+
+Behind a transaction-mode pooler (PgBouncer, Supavisor: ``DATABASE_POOLER=transaction``) each
+transaction may run on another server connection, so nothing may outlive one: no prepared
+statements (:class:`tribe_shared.sql.run.Prepared` sends its plain text instead) and no session
+settings (every ``SET`` of ours is ``SET LOCAL``, inside a transaction).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 #: The one database handle every model uses; :func:`bind` points it at a real database.
 database = DatabaseProxy()
+#: Whether :data:`database` is reached through a transaction-mode pooler (set by :func:`bind`).
+_behind_transaction_pooler = False
 
 #: What peewee raises when the database cannot be reached (down, restarting, connection cut);
 #: :func:`is_unreachable` tells those from a bad statement.
@@ -89,11 +96,19 @@ def open_database(url: str, *, max_connections: int = 32) -> Database:
     )
 
 
-def bind(url: str, **kwargs) -> Database:
-    """Point :data:`database` at the database of ``url`` and return it."""
+def bind(url: str, *, pooler: str = "none", **kwargs) -> Database:
+    """Point :data:`database` at the database of ``url`` and return it; ``pooler``
+    (``DATABASE_POOLER``) ``transaction`` when the URL is a transaction-mode pooler's."""
+    global _behind_transaction_pooler
     real = open_database(url, **kwargs)
     database.initialize(real)
+    _behind_transaction_pooler = pooler == "transaction"
     return real
+
+
+def behind_transaction_pooler() -> bool:
+    """Whether nothing may outlive a transaction: no prepared statement, no session setting."""
+    return _behind_transaction_pooler
 
 
 @contextmanager

@@ -215,6 +215,10 @@ class NotificationJob(BaseModel):
     delivery_outcome = CharField(max_length=12, null=True)
     delivery_outcome_at = UTCDateTimeField(null=True)
     delivery_reason = TextField(null=True)
+    #: The ``X-Request-ID`` of the API request that created the job (migration 0010).
+    request_id = CharField(max_length=128, null=True)
+    #: When retention blanked the job's address and personal content; None until then.
+    scrubbed_at = UTCDateTimeField(null=True)
 
     class Meta:
         table_name = "notification_jobs"
@@ -310,6 +314,15 @@ for _columns in (
             where=NotificationJob.delivery_outcome.is_null(False),
         )
     )
+# The finished jobs retention has yet to scrub, oldest first (migration 0010): a scrubbed job
+# leaves it, so each batch starts where the last one ended.
+NotificationJob.add_index(
+    NotificationJob.index(
+        NotificationJob.processed_at,
+        name="notification_jobs_processed_at_unscrubbed",
+        where=NotificationJob.scrubbed_at.is_null(),
+    )
+)
 
 
 class DeliveryLog(BaseModel):

@@ -28,6 +28,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from tribe_shared import tracing
 from tribe_shared.contract import (
     MAX_PERSONALIZATIONS,
     NOTIFICATIONS_PER_MESSAGE,
@@ -153,6 +154,10 @@ class Outbox:
         handed: set[UUID] = set()
         if self.broker is None or not jobs:
             return handed
+        with tracing.span("send jobs", kind="producer", **{"tribe.jobs": len(jobs)}):
+            return self._enqueue(jobs, now, handed)
+
+    def _enqueue(self, jobs: Sequence[JobRef], now: datetime, handed: set[UUID]) -> set[UUID]:
         try:
             envelopes = envelopes_for(jobs, now)
             if isinstance(self.broker, RedisBroker) and len(envelopes) > 1:
@@ -209,8 +214,11 @@ def _envelope(jobs: Sequence[JobRef], now: datetime) -> Envelope:
     actor, queue = route(first.kind, first.urgency, batch=batch)
     ids = tuple(job.id for job in jobs)
     arg = [str(i) for i in ids] if batch else str(ids[0])
+    # The trace of the request (when tracing is on) goes on with the worker's processing.
+    context = tracing.current_context()
+    options = {tracing.MESSAGE_OPTION: context} if context else {}
     message = dramatiq.Message(
-        queue_name=queue, actor_name=actor, args=(arg,), kwargs={}, options={}
+        queue_name=queue, actor_name=actor, args=(arg,), kwargs={}, options=options
     )
     wait_ms = int((first.scheduled_for - now).total_seconds() * 1000)
     return Envelope(message, ids, wait_ms if wait_ms > 0 else None)

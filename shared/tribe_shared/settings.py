@@ -33,6 +33,16 @@ MIN_UNSUBSCRIBE_SECRET_LENGTH = 32
 #: which is always 91 bytes and starts with the DER of the P-256 algorithm identifier.
 P256_PUBLIC_KEY_DER_LENGTH = 91
 P256_PUBLIC_KEY_DER_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+#: Words that mark a ``JWT_SECRET`` copied from an example rather than generated: production
+#: refuses a secret containing one (anyone can read the example and sign tokens with it).
+PLACEHOLDER_SECRET_MARKERS = (
+    "change-me",
+    "changeme",
+    "replace-me",
+    "placeholder",
+    "example",
+    "set-me",
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
 DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"
@@ -52,6 +62,12 @@ DEFAULT_USER_EMAILS_PER_DAY = 200
 #: development CLI mints 12 hours. One day covers both and refuses a token made to last for weeks.
 DEFAULT_JWT_MAX_LIFETIME_SECONDS = 86_400
 DEFAULT_JWT_JWKS_TIMEOUT_SECONDS = 2.0
+DEFAULT_JOB_RETENTION_DAYS = 90
+DEFAULT_CONTENT_RETENTION_DAYS = 30
+#: ``DATABASE_POOLER`` values: ``none`` (a direct connection, or a pooler in session mode) or
+#: ``transaction`` (PgBouncer/Supavisor in transaction mode: no prepared statements, no
+#: session state).
+POOLER_MODES = ("none", "transaction")
 
 #: Where a Supabase project publishes its public signing keys, below ``SUPABASE_URL``.
 SUPABASE_JWKS_PATH = "/auth/v1/.well-known/jwks.json"
@@ -126,6 +142,18 @@ class Settings:
     unsubscribe_secret: str = field(default=DEV_UNSUBSCRIBE_SECRET, repr=False)
     #: An address that takes unsubscribe requests by email (``List-Unsubscribe``'s ``mailto:``).
     unsubscribe_mailto: str | None = None
+    #: Finished jobs, their delivery logs and events older than this are deleted.
+    job_retention_days: int = DEFAULT_JOB_RETENTION_DAYS
+    #: Finished jobs older than this lose their address and personal content.
+    content_retention_days: int = DEFAULT_CONTENT_RETENTION_DAYS
+    #: ``transaction``: the database is reached through a transaction-mode pooler.
+    database_pooler: str = "none"
+    #: Where traces go (OTLP over HTTP); None: tracing off, at no cost.
+    otel_exporter_otlp_endpoint: str | None = None
+
+    @property
+    def transaction_pooler(self) -> bool:
+        return self.database_pooler == "transaction"
 
     @property
     def is_production(self) -> bool:
@@ -151,6 +179,7 @@ class Settings:
             **_unsubscribing(env, app_env),
             **_tuning(env),
             **_browsers_and_users(env),
+            **_operations(env),
         )
 
 
@@ -188,6 +217,11 @@ def _tokens(env: _Env, production: bool) -> dict:
     if production and len(jwt_secret) < MIN_JWT_SECRET_LENGTH:
         raise ConfigError(
             f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters in production"
+        )
+    if production and _is_placeholder(jwt_secret):
+        raise ConfigError(
+            "JWT_SECRET is a placeholder - set it to the project's own secret in production "
+            "(e.g. `openssl rand -base64 48`)"
         )
     jwt_jwks_url, jwt_issuers = _token_sources(env, production)
     return {
@@ -364,6 +398,32 @@ def _tuning(env: _Env) -> dict:
             "USER_WRITE_RATE_PER_MINUTE", DEFAULT_USER_WRITE_RATE_PER_MINUTE, int, 1
         ),
     }
+
+
+def _operations(env: _Env) -> dict:
+    """Running it for years: retention, the database pooler, tracing."""
+    number = env.number
+    pooler = env.get("DATABASE_POOLER", "none").lower()
+    if pooler not in POOLER_MODES:
+        raise ConfigError(
+            f"DATABASE_POOLER must be one of {', '.join(POOLER_MODES)}, not {pooler!r}"
+        )
+    otel_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if otel_endpoint is not None:
+        _check_url("OTEL_EXPORTER_OTLP_ENDPOINT", otel_endpoint, ("http", "https"))
+    return {
+        "job_retention_days": number("JOB_RETENTION_DAYS", DEFAULT_JOB_RETENTION_DAYS, int, 1),
+        "content_retention_days": number(
+            "CONTENT_RETENTION_DAYS", DEFAULT_CONTENT_RETENTION_DAYS, int, 1
+        ),
+        "database_pooler": pooler,
+        "otel_exporter_otlp_endpoint": otel_endpoint,
+    }
+
+
+def _is_placeholder(secret: str) -> bool:
+    lowered = secret.lower()
+    return secret == DEV_JWT_SECRET or any(m in lowered for m in PLACEHOLDER_SECRET_MARKERS)
 
 
 def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,7 +7,7 @@ import redis
 from falcon import testing
 
 from tests.support.fakes.redis_server import free_port
-from tests.support.workers import heartbeat
+from tests.support.workers import heartbeat, scheduler_ran
 from tribe_api.app import create_app
 
 
@@ -24,6 +24,7 @@ def test_health_is_ok_with_the_database_connected_and_redis_not_configured(api):
 def test_health_is_ok_when_the_configured_redis_answers_and_a_worker_is_alive(settings, redis_url):
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
     heartbeat(client, settings.redis_namespace)
+    scheduler_ran(client, settings.redis_namespace)
     api = testing.TestClient(create_app(settings, redis_client=client))
 
     response = api.simulate_get("/api/health")

@@ -9,7 +9,7 @@ from falcon import testing
 
 from tests.support.fakes.redis_server import free_port
 from tests.support.family import family
-from tests.support.workers import heartbeat
+from tests.support.workers import heartbeat, scheduler_ran
 from tribe_api.app import create_app
 from tribe_shared.contract import Actor, Queue
 from tribe_shared.redis_broker import QUEUES
@@ -30,6 +30,7 @@ def test_a_healthy_redis_reports_latency_a_closed_circuit_and_empty_queues(
     redis_api, redis_client, redis_settings
 ):
     heartbeat(redis_client, redis_settings.redis_namespace)
+    scheduler_ran(redis_client, redis_settings.redis_namespace)
 
     body = health(redis_api)
 

@@ -15,9 +15,9 @@ from falcon import testing
 from tests.support.fakes.hanging_server import HangingServer
 from tests.support.jobs import email_job
 from tests.support.prometheus import Scrape
-from tests.support.workers import heartbeat
+from tests.support.workers import heartbeat, scheduler_ran
 from tribe_api.app import create_app
-from tribe_shared.contract import Actor, JobStatus
+from tribe_shared.contract import Actor, JobStatus, scheduler_runs_key
 from tribe_shared.models import NotificationJob
 from tribe_shared.redis_broker import build_broker
 from tribe_worker.circuit import email_circuit
@@ -34,8 +34,10 @@ HEALTH_BOUND_SECONDS = 1.0
 
 @pytest.fixture
 def live_api(redis_settings, redis_client) -> testing.TestClient:
-    """The API on the real Redis with one worker beating, its clock stopped at :data:`NOW`."""
+    """The API on the real Redis with one worker beating and the scheduler's tasks run, its
+    clock stopped at :data:`NOW`."""
     heartbeat(redis_client, redis_settings.redis_namespace, now=NOW.timestamp())
+    scheduler_ran(redis_client, redis_settings.redis_namespace, now=NOW.timestamp())
     return testing.TestClient(
         create_app(redis_settings, redis_client=redis_client, clock=lambda: NOW)
     )
@@ -156,6 +158,35 @@ def test_no_worker_heartbeat_in_the_last_minute_is_a_warning(
     assert body["status"] == "degraded"
     assert warned(body, "No worker heartbeat in the last 60 s")
     assert api.simulate_get("/api/health/redis").json["workers_alive"] == 0
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("last_run", [None, 181.0], ids=["never", "over-three-minutes-ago"])
+def test_a_scheduler_task_not_run_for_three_minutes_is_a_warning(
+    redis_settings, redis_client, live_api, last_run
+):
+    # Given every periodic task ran just now but the retention task, which ran long ago or never
+    namespace = redis_settings.redis_namespace
+    redis_client.hdel(scheduler_runs_key(namespace), Actor.APPLY_RETENTION)
+    if last_run is not None:
+        scheduler_ran(redis_client, namespace, [Actor.APPLY_RETENTION], age=last_run)
+
+    body = health(live_api)
+
+    # Then health is degraded and names the task, and only it
+    assert body["status"] == "degraded"
+    late = [w for w in body["warnings"] if "scheduler" in w]
+    assert len(late) == 1 and Actor.APPLY_RETENTION in late[0]
+    assert ("never run" in late[0]) == (last_run is None)
+
+
+@pytest.mark.redis
+def test_a_scheduler_task_run_within_three_minutes_is_no_warning(
+    redis_settings, redis_client, live_api
+):
+    scheduler_ran(redis_client, redis_settings.redis_namespace, age=170.0)
+
+    assert health(live_api)["warnings"] == []
 
 
 def test_without_redis_there_is_no_heartbeat_warning(api):

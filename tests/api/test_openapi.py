@@ -19,6 +19,8 @@ HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "tra
 ROUTES = {
     "/api/health": {"get"},
     "/api/health/redis": {"get"},
+    "/api/health/live": {"get"},
+    "/api/health/ready": {"get"},
     "/api/notifications": {"post"},
     "/api/notifications/send-email": {"post"},
     "/api/notifications/send-bulk-email": {"post"},
@@ -44,6 +46,8 @@ ROUTES = {
 PUBLIC_ROUTES = {
     "/api/health",
     "/api/health/redis",
+    "/api/health/live",
+    "/api/health/ready",
     "/metrics",
     "/api/webhooks/sendgrid",
     "/api/unsubscribe/{token}",

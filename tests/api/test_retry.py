@@ -100,6 +100,24 @@ def test_only_a_failed_job_can_be_retried_any_other_is_a_409_naming_its_status(
     assert stub_broker.queues[Queue.EMAILS].qsize() == messages_before
 
 
+def test_a_failed_job_whose_content_retention_scrubbed_is_a_409_and_stays_failed(
+    api, tokens, stub_broker
+):
+    # Given a failed job that retention scrubbed (no address, no content left to send)
+    job_id = post_email(api, tokens.alice)
+    NotificationJob.update(
+        status=JobStatus.FAILED, to_email=None, scrubbed_at=NotificationJob.created_at
+    ).where(NotificationJob.id == job_id).execute()
+    messages_before = stub_broker.queues[Queue.EMAILS].qsize()
+
+    response = api.simulate_post(retry_path(job_id), headers=tokens.alice)
+
+    body = assert_json_error(response, 409)
+    assert "scrubbed" in body["description"]
+    assert reload(job_id).status == JobStatus.FAILED
+    assert stub_broker.queues[Queue.EMAILS].qsize() == messages_before
+
+
 def test_another_users_failed_job_is_a_404_and_stays_failed(
     api, tokens, stub_broker, stub_worker, sendgrid
 ):

@@ -69,6 +69,10 @@ def test_production_without_a_required_variable_names_it(missing, message):
         ("JWT_MAX_LIFETIME_SECONDS", "30", "JWT_MAX_LIFETIME_SECONDS must be at least 60"),
         ("JWT_JWKS_TIMEOUT_SECONDS", "0", "JWT_JWKS_TIMEOUT_SECONDS must be 0.1 to 30"),
         ("JWT_JWKS_TIMEOUT_SECONDS", "forever", "JWT_JWKS_TIMEOUT_SECONDS must be a number"),
+        ("JOB_RETENTION_DAYS", "0", "JOB_RETENTION_DAYS must be at least 1"),
+        ("CONTENT_RETENTION_DAYS", "a month", "CONTENT_RETENTION_DAYS must be an integer"),
+        ("DATABASE_POOLER", "statement", "DATABASE_POOLER must be one of none, transaction"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must be"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
@@ -79,6 +83,31 @@ def test_a_bad_value_is_an_error_naming_the_variable(name, value, message):
 def test_a_short_jwt_secret_is_refused_in_production():
     with pytest.raises(ConfigError, match="JWT_SECRET must be at least 32 characters"):
         Settings.from_env({**PRODUCTION, "JWT_SECRET": "short"})
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "change-me-to-a-long-random-secret-of-32+chars",  # docker-compose's old default
+        "replace-this-placeholder-with-a-long-random-secret",
+        DEV_JWT_SECRET,
+    ],
+)
+def test_production_refuses_a_placeholder_jwt_secret(secret):
+    with pytest.raises(ConfigError, match="JWT_SECRET is a placeholder"):
+        Settings.from_env({**PRODUCTION, "JWT_SECRET": secret})
+
+
+def test_retention_pooler_and_tracing_default_to_the_contract():
+    settings = Settings.from_env({})
+    assert (settings.job_retention_days, settings.content_retention_days) == (90, 30)
+    assert settings.database_pooler == "none" and not settings.transaction_pooler
+    assert settings.otel_exporter_otlp_endpoint is None
+
+
+def test_a_transaction_pooler_is_declared_by_its_mode():
+    settings = Settings.from_env({"DATABASE_POOLER": "Transaction"})
+    assert settings.transaction_pooler
 
 
 def test_without_token_variables_only_hs256_tokens_are_checked_and_no_issuer():

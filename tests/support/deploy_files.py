@@ -216,3 +216,20 @@ def github_anchors(markdown: str) -> set[str]:
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         anchors.add(slug)
     return anchors
+
+
+def resolve(value: str, environ: dict[str, str] | None = None) -> str:
+    """A compose value as compose interpolates it: ``${NAME:-default}`` is ``environ[NAME]``
+    when set and not empty, else the default."""
+
+    def one(match: re.Match) -> str:
+        return (environ or {}).get(match.group(1)) or match.group(2)
+
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", one, value)
+
+
+def compose_environment(service: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment compose gives ``service``, with ``environ`` set in the shell."""
+    return {
+        k: resolve(str(v), environ) for k, v in compose_services()[service]["environment"].items()
+    }

@@ -60,6 +60,23 @@ class Processes:
 
         wait_until(healthy, timeout=timeout, what=f"{name} at {url}", interval=0.1)
 
+    def start_release_web_worker(
+        self, port: int, *, threads: int = 2, ready_path: str = "/api/health"
+    ) -> str:
+        """The Procfile's ``release`` (waited for), ``web`` and ``worker`` (one process of
+        ``threads`` threads, every queue); returns the API's base URL once it answers."""
+        release = self.start("release", f"{BIN}/tribe-migrate")
+        assert release.wait(60) == 0, self.log("release")
+        self.start("web", f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py")
+        self.start(
+            "worker",
+            *(f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1"),
+            *("--threads", str(threads), "--queues", "emails_urgent", "emails", "maintenance"),
+        )
+        base = f"http://127.0.0.1:{port}"
+        self.wait_healthy(f"{base}{ready_path}", "web")
+        return base
+
     def stop_all(self) -> None:
         for _, process in reversed(self._running):
             if process.poll() is None:
@@ -110,3 +127,27 @@ def pid_of_connection(client: tuple[str, int], among: Iterable[int]) -> int | No
             except OSError:
                 continue
     return None
+
+
+def product_env(
+    tmp_path: Path, *, database_url: str, redis_url: str, sendgrid_url: str, port: int, **extra
+) -> dict[str, str]:
+    """The environment of the product's processes in a test: APP_ENV=test, the test's secret
+    and fake SendGrid, the API on ``port``, the worker's metrics on a free loopback port."""
+    from tests.conftest import JWT_SECRET
+    from tests.support.fakes.redis_server import free_port
+    from tests.support.fakes.sendgrid import API_KEY
+
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET": JWT_SECRET,
+        "SENDGRID_API_KEY": API_KEY,
+        "SENDGRID_API_HOST": sendgrid_url,
+        "PORT": str(port),
+        "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_port": str(free_port()),
+        "dramatiq_prom_db": str(tmp_path / "dramatiq-prom"),
+        **extra,
+    }

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import dramatiq
 
-from tribe_shared.contract import worker_heartbeats_key
+from tribe_shared.contract import PERIODIC_ACTORS, scheduler_runs_key, worker_heartbeats_key
 
 
 @contextmanager
@@ -35,3 +35,13 @@ def heartbeat(
     ``<hostname>:<pid>``, score the unix time)."""
     now = time.time() if now is None else now
     client.zadd(worker_heartbeats_key(namespace), {member: now - age})
+
+
+def scheduler_ran(
+    client, namespace: str, tasks=PERIODIC_ACTORS, *, age: float = 0.0, now: float | None = None
+) -> None:
+    """Record that each of ``tasks`` last ran ``age`` seconds before ``now`` (default the real
+    clock), as a worker running a scheduler's tick does (``{namespace}:scheduler-last-run``,
+    field the task, value the time)."""
+    now = time.time() if now is None else now
+    client.hset(scheduler_runs_key(namespace), mapping={str(t): now - age for t in tasks})

@@ -1,4 +1,5 @@
-"""Fixtures of the system tests: the tools they run."""
+"""Fixtures of the system tests that more than one module uses: the tools they run, the mail
+sink."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 import pytest
 
 from tests.support.deploy_files import missing_tool
+from tests.support.mail_sink import mail_sink  # noqa: F401 - the fixture
 
 
 @pytest.fixture(scope="module")

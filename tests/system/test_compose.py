@@ -16,12 +16,15 @@ import pytest
 from tests.support.deploy_files import (
     EDGE_CONFIG,
     REPO,
+    compose_environment,
     compose_services,
     procfile,
     readme_variables,
     with_dependencies,
     workspace_packages,
 )
+from tests.support.environments import PRODUCTION
+from tribe_shared.settings import DEV_JWT_SECRET, ConfigError, Settings
 
 SERVICES = compose_services()
 PACKAGES = workspace_packages()
@@ -48,7 +51,7 @@ PROCESS_VARIABLES = {
 def test_compose_runs_the_procfile_processes_with_the_databases_the_proxy_and_monitoring():
     assert set(SERVICES) == {
         *PROCESSES.values(),
-        *("postgres", "redis", "proxy", "prometheus", "grafana"),
+        *("postgres", "redis", "proxy", "prometheus", "alertmanager", "grafana", "mailsink"),
     }
 
 
@@ -91,17 +94,32 @@ def modules_named(args: list[str]) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("service", PROCESSES.values())
-def test_each_process_runs_in_production_with_the_contract_s_variables(service):
-    env = SERVICES[service]["environment"]
+def test_each_process_starts_as_it_is_with_the_mail_sink_and_no_placeholder_secret(service):
+    # Given the compose file with nothing set in the environment
+    env = compose_environment(service)
     known = readme_variables()
 
-    assert env["APP_ENV"] == "production"
+    # Then its settings load, emails go to the mail sink, and no secret is made up
+    settings = Settings.from_env(env)
+    assert settings.app_env == "development"
+    assert settings.jwt_secret == DEV_JWT_SECRET  # JWT_SECRET empty: never a production secret
+    assert settings.sendgrid_api_host == "http://mailsink:8025"
+    assert "8025:8025" in SERVICES["mailsink"]["ports"]
     assert (
         env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
     )
     assert env["REDIS_URL"].startswith("redis://redis:6379")
-    assert env["JWT_SECRET"] and env["SENDGRID_API_KEY"]
     assert set(env) - known <= PROCESS_VARIABLES, "variables neither in README nor process-level"
+
+
+@pytest.mark.parametrize("service", PROCESSES.values())
+def test_in_production_each_process_refuses_to_start_until_given_a_real_secret(service):
+    production = {**PRODUCTION, "JWT_SECRET": ""}
+    with pytest.raises(ConfigError, match="JWT_SECRET must be configured"):
+        Settings.from_env(compose_environment(service, production))
+
+    env = compose_environment(service, {**production, "JWT_SECRET": "x" * 48})
+    assert Settings.from_env(env).is_production
 
 
 def test_the_api_and_the_worker_serve_metrics_on_their_documented_ports():
@@ -130,7 +148,8 @@ def test_services_start_in_order_once_what_they_need_is_healthy_or_done():
         assert needs[service]["release"] == {"condition": "service_completed_successfully"}
         assert needs[service]["postgres"] == needs[service]["redis"] == healthy
     assert needs["proxy"] == {"api": {"condition": "service_healthy", "restart": True}}
-    assert set(needs["prometheus"]) == {"api", "worker"}
+    assert needs["worker"]["mailsink"] == healthy
+    assert set(needs["prometheus"]) == {"api", "worker", "alertmanager"}
     assert set(needs["grafana"]) == {"prometheus"}
 
 
@@ -140,7 +159,7 @@ def test_the_databases_and_the_api_have_healthchecks():
 
     assert "pg_isready" in probe("postgres")
     assert "redis-cli ping" in probe("redis")
-    assert "http://127.0.0.1:8000/api/health" in probe("api")
+    assert "http://127.0.0.1:8000/api/health/ready" in probe("api")
 
 
 def test_only_the_proxy_is_published_and_it_proxies_to_the_api_s_port():

@@ -15,7 +15,7 @@ from tests.conftest import JWT_SECRET, RUN_ID
 from tests.support.deploy_files import PROMETHEUS_DIR, missing_tool
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
-from tests.support.processes import BIN, Processes
+from tests.support.processes import Processes
 from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 
@@ -83,16 +83,7 @@ def monitored(redis_url, tmp_path_factory) -> Iterator[Monitored]:
         },
     )
     try:
-        release = processes.start("release", f"{BIN}/tribe-migrate")
-        assert release.wait(60) == 0, processes.log("release")
-        processes.start("web", f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py")
-        processes.start(
-            "worker",
-            *(f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1"),
-            *("--threads", "2", "--queues", "emails_urgent", "emails", "maintenance"),
-        )
-        api = f"http://127.0.0.1:{api_port}"
-        processes.wait_healthy(f"{api}/api/health", "web")
+        api = processes.start_release_web_worker(api_port)
         config = tmp / "prometheus.yml"
         config.write_text(yaml.safe_dump(prometheus_config(api_port, worker_port)))
         processes.start(

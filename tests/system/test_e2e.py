@@ -11,7 +11,7 @@ import requests
 from tests.conftest import JWT_SECRET
 from tests.support.fakes.redis_server import RedisProcess, free_port
 from tests.support.fakes.sendgrid import API_KEY
-from tests.support.processes import BIN, Processes
+from tests.support.processes import BIN, Processes, product_env
 from tests.support.waiting import wait_until
 from tribe_api.auth import mint_token
 from tribe_shared import db
@@ -36,32 +36,16 @@ def system(postgres_url, sendgrid, tmp_path):
         pytest.fail("redis-server is not installed")
     redis_server = RedisProcess().start()
     port = free_port()
-    processes = Processes(
+    env = product_env(
         tmp_path,
-        {
-            "APP_ENV": "test",
-            "DATABASE_URL": postgres_url,
-            "REDIS_URL": redis_server.url,
-            "JWT_SECRET": JWT_SECRET,
-            "SENDGRID_API_KEY": API_KEY,
-            "SENDGRID_API_HOST": sendgrid.url,
-            "PORT": str(port),
-            "RETRY_BACKOFF_MS": "50",
-            "dramatiq_prom_host": "127.0.0.1",
-            "dramatiq_prom_port": str(free_port()),
-            "dramatiq_prom_db": str(tmp_path / "dramatiq-prom"),
-        },
+        database_url=postgres_url,
+        redis_url=redis_server.url,
+        sendgrid_url=sendgrid.url,
+        port=port,
+        RETRY_BACKOFF_MS="50",
     )
-    release = processes.start("release", f"{BIN}/tribe-migrate")
-    assert release.wait(60) == 0, processes.log("release")
-    processes.start("web", f"{BIN}/gunicorn", "-c", "services/api/gunicorn.conf.py")
-    processes.start(
-        "worker",
-        *(f"{BIN}/dramatiq", "tribe_worker.main:broker", "--processes", "1", "--threads", "2"),
-        *("--queues", "emails_urgent", "emails", "maintenance"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    processes.wait_healthy(f"{base}/api/health", "web")
+    processes = Processes(tmp_path, env)
+    base = processes.start_release_web_worker(port)
     yield System(base, processes, redis_server, postgres_url)
     processes.stop_all()
     redis_server.stop()

@@ -14,6 +14,7 @@ from tests.support.deploy_files import (
     alert_rules,
     compose_services,
     github_anchors,
+    resolve,
 )
 from tests.support.processes import run
 
@@ -46,16 +47,34 @@ def test_every_alert_fires_in_the_rules_unit_tests(promtool):
     assert {"TribeFailedJobsHigh", "TribeQueueBacklog", "TribeApiErrorRate"} <= quiet
 
 
-def test_prometheus_scrapes_the_api_and_the_worker_where_compose_serves_them():
+def test_prometheus_scrapes_every_replica_of_the_api_and_the_worker_where_compose_serves_them():
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     worker_port = SERVICES["worker"]["environment"]["dramatiq_prom_port"]
     api_port = SERVICES["api"]["environment"]["PORT"]
 
-    assert jobs["api"]["static_configs"][0]["targets"] == [f"api:{api_port}"]
-    assert jobs["worker"]["static_configs"][0]["targets"] == [f"worker:{worker_port}"]
+    # Compose's DNS answers a service's name with every replica's address: one target each
+    # (`--scale worker=3`), where a static target would reach one replica at random
+    for job, service, port in (("api", "api", api_port), ("worker", "worker", worker_port)):
+        assert "static_configs" not in jobs[job]
+        (discovery,) = jobs[job]["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery["type"] == "A"
+        assert str(discovery["port"]) == port
     assert jobs["api"]["metrics_path"] == jobs["worker"]["metrics_path"] == "/metrics"
     assert config["rule_files"] == ["alerts.yml"]
+
+
+def test_prometheus_sends_its_alerts_to_compose_s_alertmanager():
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    (manager,) = config["alerting"]["alertmanagers"]
+    alertmanager = SERVICES["alertmanager"]
+
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "9093:9093" in alertmanager["ports"]
+    assert alertmanager["environment"]["ALERT_WEBHOOK_URL"].startswith("${ALERT_WEBHOOK_URL:-")
+    assert (
+        resolve(alertmanager["environment"]["ALERT_WEBHOOK_URL"]) == "http://mailsink:8025/alerts"
+    )
 
 
 @pytest.mark.parametrize("rule", ALERT_RULES, ids=lambda rule: rule["alert"])

@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from tests.support.fakes.redis_server import free_port
-from tribe_shared.contract import Actor
+from tribe_shared.contract import PERIODIC_ACTORS, Actor
 from tribe_shared.settings import Settings
 from tribe_worker.worker import build_worker
 
-TICKS = (Actor.RELAY_PENDING_JOBS, Actor.REAP_STUCK_JOBS, Actor.SCHEDULE_DUE_DIGESTS)
+TICKS = PERIODIC_ACTORS
 
 
 @pytest.fixture

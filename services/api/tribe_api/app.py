@@ -23,7 +23,9 @@ from tribe_api.middleware import (
     AccessLog,
     BodyLimit,
     DatabaseConnection,
+    RequestId,
     RequireContentType,
+    Tracing,
 )
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
@@ -41,6 +43,7 @@ from tribe_api.resources.notifications import (
     SendBulkEmailResource,
     SendEmailResource,
 )
+from tribe_api.resources.probes import LiveResource, ReadyResource
 from tribe_api.resources.suppressions import SuppressionResource, SuppressionsResource
 from tribe_api.resources.unsubscribe import UnsubscribeResource, UnsubscribeUndoResource
 from tribe_api.resources.webhooks import EmailEventMetrics, SendGridWebhookResource
@@ -49,6 +52,7 @@ from tribe_api.throttle import WriteThrottle
 from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
 from tribe_api.webhook_signature import EventWebhookVerifier, load_public_key
+from tribe_shared import tracing
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.settings import Settings
@@ -118,6 +122,9 @@ def create_app(
     _route(app, "/metrics", metrics_resource)
     _route(app, "/api/health", HealthResource(checks))
     _route(app, "/api/health/redis", RedisHealthResource(checks))
+    # Orchestrators' probes: liveness never touches the database; readiness does.
+    _route(app, "/api/health/live", LiveResource())
+    _route(app, "/api/health/ready", ReadyResource())
     _add_routes(app, outbox, clock)
     _add_delivery_routes(app, settings, EmailEventMetrics(metrics_resource.registry), clock)
     _route(app, DOCS_PATH, DocsPageResource())
@@ -166,6 +173,8 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
         )
         middleware.append(cors)
     middleware += [
+        RequestId(),
+        *([Tracing()] if tracing.enabled() else []),
         AccessLog(),
         BodyLimit(),
         RequireContentType(),

@@ -52,18 +52,21 @@ class EmailIntake:
         self._outbox = outbox
         self._clock = clock
 
-    def accept(self, principal: Principal, emails: Sequence[SendEmail]) -> list[NotificationJob]:
+    def accept(
+        self, principal: Principal, emails: Sequence[SendEmail], request_id: str | None = None
+    ) -> list[NotificationJob]:
         """One job per email, all or none; returned with their status after the hand-over.
 
         Emails of a bulk request with identical content share a batch key and travel together.
         """
         now = self._clock()
-        jobs = [_email_job(principal, email, now, len(emails) > 1) for email in emails]
+        bulk = len(emails) > 1
+        jobs = [_email_job(principal, email, now, bulk, request_id) for email in emails]
         accept(self._outbox, jobs, now)
         return jobs
 
 
-def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool):
+def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool, request_id):
     content = EmailContent(type=email.type, subject=email.subject, templateData=email.templateData)
     scheduled_for = max(email.scheduled_for or now, now)
     return NotificationJob(
@@ -80,6 +83,7 @@ def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool
         batch_key=batch_key(content, scheduled_for, email.priority) if bulk else None,
         scheduled_for=scheduled_for,
         created_at=now,
+        request_id=request_id,
     )
 
 
@@ -91,7 +95,9 @@ class NotificationIntake:
         self._outbox = outbox
         self._clock = clock
 
-    def accept(self, principal: Principal, request: EnqueueNotification) -> NotificationJob:
+    def accept(
+        self, principal: Principal, request: EnqueueNotification, request_id: str | None = None
+    ) -> NotificationJob:
         """Check the references are the caller's and fit together, store the job, hand it over.
 
         422 if the recipient is not in the group, the update was not posted to it, or the
@@ -129,6 +135,7 @@ class NotificationIntake:
             content=request.content.model_dump(mode="json", exclude_defaults=True),
             scheduled_for=scheduled_for,
             created_at=now,
+            request_id=request_id,
         )
         accept(self._outbox, [job], now)
         return job

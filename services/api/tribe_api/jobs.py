@@ -131,7 +131,13 @@ def cancel_job(job: NotificationJob, now: datetime) -> NotificationJob:
 
 def retry_job(job: NotificationJob, outbox: Outbox, now: datetime) -> NotificationJob:
     """Send a failed job again now, with a fresh retry budget; its dead letter is removed. A 409
-    for a job that has not failed."""
+    for a job that has not failed, or whose content retention has scrubbed (nothing to send)."""
+    if job.scrubbed_at is not None:
+        raise falcon.HTTPConflict(
+            title="Conflict",
+            description="This job's address and content were scrubbed by retention: "
+            "it cannot be sent again",
+        )
     ref = JobRef.of(job)
     ref.scheduled_for = now
     staged = outbox.stage([ref], now)

@@ -36,6 +36,7 @@ from tribe_api.schemas.errors import Error
 from tribe_api.spec import spec
 from tribe_api.system_state import read_broker_state, read_job_counts
 from tribe_shared.circuit import CircuitState
+from tribe_shared.contract import PERIODIC_ACTORS
 from tribe_shared.metrics_dir import multiprocess_dir
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,14 @@ class StateCollector(Collector):
             "Worker processes with a heartbeat in the last 60 s",
             state.workers_alive,
         )
+        last_runs = GaugeMetricFamily(
+            "tribe_scheduler_last_run_timestamp_seconds",
+            "Unix time each periodic task last ran to the end (0: never)",
+            labels=["task"],
+        )
+        for task in PERIODIC_ACTORS:
+            last_runs.add_metric([task.value], state.last_runs.get(task.value, 0.0))
+        yield last_runs
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

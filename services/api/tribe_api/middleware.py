@@ -7,16 +7,20 @@ import io
 import logging
 import re
 import time
+import uuid
 from functools import cache
 
 import falcon
 
+from tribe_shared import tracing
 from tribe_shared.db import database
 
 #: Largest request body accepted (1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
-#: A client's ``X-Request-ID`` is logged up to this many characters.
+#: The longest ``X-Request-ID`` taken from a client (the jobs' column holds 128).
 REQUEST_ID_MAX = 128
+#: What a client's request id may hold: anything else gets a generated one instead.
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:/+=@-]{{1,{REQUEST_ID_MAX}}}")
 
 #: The route of a request no route matched (a 404), in logs and metrics.
 UNMATCHED_ROUTE = "unmatched"
@@ -36,6 +40,21 @@ def route_of(req) -> str:
 @cache  # one entry per route template: a handful
 def _without_converters(template: str) -> str:
     return _CONVERTER.sub(r"{\1}", template)
+
+
+class RequestId:
+    """Give every request an id: the client's ``X-Request-ID`` when it is a sensible one (up to
+    128 letters, digits and ``._:/+=@-``), else a new UUID. It is echoed in the response's
+    ``X-Request-ID``, logged with the request, and stored with the jobs the request creates
+    (``req.context.request_id``), whose worker log lines carry it."""
+
+    def __init__(self, new_id=lambda: uuid.uuid4().hex):
+        self._new_id = new_id
+
+    def process_request(self, req, resp):
+        given = (req.get_header("X-Request-ID") or "").strip()
+        req.context.request_id = given if _REQUEST_ID.fullmatch(given) else self._new_id()
+        resp.set_header("X-Request-ID", req.context.request_id)
 
 
 class BodyLimit:
@@ -140,9 +159,40 @@ class AccessLog:
             "status": resp.status_code,
             "duration_ms": duration_ms,
         }
-        request_id = req.get_header("X-Request-ID")
+        request_id = getattr(req.context, "request_id", None)
         if request_id:
-            fields["request_id"] = request_id[:REQUEST_ID_MAX]
+            fields["request_id"] = request_id
         self._log.info(
             "%s %s %s %.1f ms", req.method, route, resp.status_code, duration_ms, extra=fields
         )
+
+
+class Tracing:
+    """A server span per request (only added when tracing is on): continued from the client's
+    ``traceparent`` when it sent one; the route, status and request id as attributes. The jobs
+    the request hands over travel in its trace (:mod:`tribe_shared.tracing`)."""
+
+    def process_request(self, req, resp):
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        started = tracing.span(
+            f"{req.method} request",
+            kind="server",
+            parent=headers,
+            **{"http.request.method": req.method, "tribe.request_id": req.context.request_id},
+        )
+        req.context.trace_span = started
+        current = started.__enter__()
+        req.context.trace_current = current
+
+    def process_resource(self, req, resp, resource, params):
+        current = getattr(req.context, "trace_current", None)
+        if current is not None and req.uri_template:
+            current.update_name(f"{req.method} {route_of(req)}")
+            current.set_attribute("http.route", route_of(req))
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        started = getattr(req.context, "trace_span", None)
+        if started is None:
+            return
+        req.context.trace_current.set_attribute("http.response.status_code", resp.status_code)
+        started.__exit__(None, None, None)

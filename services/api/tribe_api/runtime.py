@@ -11,13 +11,15 @@ from tribe_api.app import create_app
 from tribe_shared import db
 from tribe_shared.redis_broker import build_broker
 from tribe_shared.settings import load_or_exit
+from tribe_shared.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
 
 def build_app() -> falcon.App:
     settings = load_or_exit()
-    db.bind(settings.database_url)
+    configure_tracing(settings.otel_exporter_otlp_endpoint, "tribe-api")
+    db.bind(settings.database_url, pooler=settings.database_pooler)
     broker = None
     redis_client = None
     if settings.uses_redis:

@@ -20,7 +20,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tribe_shared.circuit import CircuitStatus, email_circuit_key
-from tribe_shared.contract import JobStatus, worker_heartbeats_key
+from tribe_shared.contract import (
+    PERIODIC_ACTORS,
+    JobStatus,
+    scheduler_runs_key,
+    worker_heartbeats_key,
+)
 from tribe_shared.db import database, is_postgres
 from tribe_shared.models import NotificationJob
 from tribe_shared.redis_broker import DEPTH_REPLIES, QueueDepths, read_depths
@@ -37,6 +42,9 @@ FAILURE_RATE_WINDOW = timedelta(hours=1)
 HEARTBEAT_FRESH_SECONDS = 60.0
 #: Heartbeats older than this are dropped from the set when it is read.
 HEARTBEAT_PRUNE_SECONDS = 3600.0
+#: A periodic task (ticked every minute) whose last run is older than this is late: the
+#: scheduler, or every worker of the ``maintenance`` queue, has stopped.
+SCHEDULER_LATE_SECONDS = 180.0
 
 
 def probe_client(client: redis.Redis, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
@@ -171,6 +179,18 @@ class BrokerState:
     queues: QueueDepths
     circuit: CircuitStatus
     workers_alive: int
+    #: ``{periodic task: unix time of its last successful run}``; a task never run is absent.
+    last_runs: dict[str, float] = field(default_factory=dict)
+
+    def late_tasks(self, now: float, after: float = SCHEDULER_LATE_SECONDS) -> dict[str, float]:
+        """``{task: seconds since its last run}`` of the periodic tasks not run for ``after``
+        seconds (``inf``: never run)."""
+        late = {}
+        for task in PERIODIC_ACTORS:
+            age = now - self.last_runs[task] if task in self.last_runs else float("inf")
+            if age > after:
+                late[task.value] = age
+        return late
 
 
 def read_broker_state(
@@ -184,7 +204,13 @@ def read_broker_state(
     pipe.zremrangebyscore(beats, "-inf", now - HEARTBEAT_PRUNE_SECONDS)
     pipe.zcount(beats, now - HEARTBEAT_FRESH_SECONDS, "+inf")
     pipe.hgetall(email_circuit_key(namespace))
+    pipe.hgetall(scheduler_runs_key(namespace))
     values = pipe.execute()
-    _, alive, circuit_hash = values[DEPTH_REPLIES:]
+    _, alive, circuit_hash, runs = values[DEPTH_REPLIES:]
     status = CircuitStatus.from_hash({k.decode(): v.decode() for k, v in circuit_hash.items()})
-    return BrokerState(queues=depths_of(values), circuit=status, workers_alive=int(alive))
+    return BrokerState(
+        queues=depths_of(values),
+        circuit=status,
+        workers_alive=int(alive),
+        last_runs={task.decode(): float(at) for task, at in runs.items()},
+    )

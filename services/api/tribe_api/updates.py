@@ -53,7 +53,7 @@ class UpdatePoster:
         self._outbox = outbox
         self._clock = clock
 
-    def post(self, principal: Principal, fields: dict) -> FanOut:
+    def post(self, principal: Principal, fields: dict, request_id: str | None = None) -> FanOut:
         group = owned(Group, fields["group_id"], principal, "group_id")
         now = self._clock()
         update = Update(
@@ -84,6 +84,7 @@ class UpdatePoster:
             for job_id in new_ids(len(notified))
         ]
         template = _notification(principal, update, fields.get("child_name"), now)
+        template.request_id = request_id
         with database.atomic():
             update.save(force_insert=True)
             staged = self._outbox.stage(jobs, now)

@@ -20,7 +20,7 @@ from tribe_shared.contract import Actor
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import dead_letter_of
 from tribe_shared.settings import Settings
-from tribe_worker import digest_scan, reaper, recording, relay
+from tribe_worker import digest_scan, reaper, recording, relay, retention
 from tribe_worker.delivery import Delivery, deliver
 from tribe_worker.job_events import Attempt, JobEvents
 
@@ -126,3 +126,14 @@ def schedule_due_digests(context: Context, helping: bool = False) -> None:
                 helper.send(True)
 
     digest_scan.schedule_due_digests(context.outbox, clock=context.clock, on_backlog=call_for_help)
+
+
+def apply_retention(context: Context) -> None:
+    """Delete finished jobs past ``JOB_RETENTION_DAYS`` and scrub those past
+    ``CONTENT_RETENTION_DAYS`` (:mod:`tribe_worker.retention`), for up to 40 s a tick."""
+    settings = context.settings
+    retention.apply_retention(
+        job_days=settings.job_retention_days,
+        content_days=settings.content_retention_days,
+        clock=context.clock,
+    )

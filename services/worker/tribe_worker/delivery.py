@@ -31,6 +31,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.common import compute_backoff
 
+from tribe_shared import tracing
 from tribe_shared.db import DATABASE_DOWN_ERRORS, is_unreachable
 from tribe_shared.sql.delivery import claim
 from tribe_worker import recording
@@ -137,7 +138,9 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     circuit = delivery.gates.circuit
     started = time.perf_counter()
     try:
-        message_id = step.call()
+        attributes = {"tribe.provider": step.provider, "tribe.jobs": len(step.jobs)}
+        with tracing.span(f"{step.provider} send", kind="client", **attributes):
+            message_id = step.call()
     except DeliveryError as exc:
         seconds = time.perf_counter() - started
         if exc.refused:

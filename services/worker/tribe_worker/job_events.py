@@ -121,6 +121,7 @@ class JobEvents:
                     "actor": self.attempt.actor,
                     "attempt": job.attempts,
                     "duration_ms": duration_ms,
+                    "request_id": getattr(job, "request_id", None),
                     **fields,
                 },
             )

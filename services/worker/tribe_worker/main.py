@@ -18,10 +18,12 @@ from dramatiq.middleware.prometheus import Prometheus
 from tribe_shared import db
 from tribe_shared.logs import configure_logging
 from tribe_shared.settings import exit_on_config_error, load_or_exit
+from tribe_shared.tracing import configure_tracing
 from tribe_worker.metrics_dir import is_dramatiq_worker_process, use_dramatiq_metrics_dir
 from tribe_worker.shutdown import ignore_echoed_sigterm
 
 settings = load_or_exit()
+configure_tracing(settings.otel_exporter_otlp_endpoint, "tribe-worker")
 if not settings.uses_redis:
     print(
         "configuration error: the worker process needs a broker - REDIS_URL must be "
@@ -39,7 +41,7 @@ from tribe_worker.worker import build_worker  # noqa: E402
 # them and their level, and make them write JSON.
 _root = logging.getLogger()
 configure_logging(_root.level if _root.handlers else logging.INFO)
-db.bind(settings.database_url)
+db.bind(settings.database_url, pooler=settings.database_pooler)
 with exit_on_config_error():  # e.g. a proxy variable the SendGrid provider cannot use
     worker = build_worker(settings)
 broker = worker.broker

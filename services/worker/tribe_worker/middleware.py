@@ -1,4 +1,5 @@
-"""Worker middleware: a pooled database connection per message, and the worker heartbeat."""
+"""Worker middleware: a pooled database connection per message, the worker heartbeat, and the
+periodic tasks' last runs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import dramatiq
 import redis
 
+from tribe_shared import tracing
 from tribe_shared.db import DATABASE_DOWN_ERRORS, database
 
 log = logging.getLogger(__name__)
@@ -90,3 +92,58 @@ class WorkerHeartbeat(dramatiq.Middleware):
             self.client.zadd(self.key, {self.member: self.clock()})
         except redis.RedisError as exc:  # Redis down: the next beat tries again
             log.warning("could not write the worker heartbeat: %s", exc)
+
+
+class PeriodicRuns(dramatiq.Middleware):
+    """Record when each periodic task (a periodiq actor) last ran to the end without an error.
+
+    Field ``<actor name>`` of the Redis hash ``key``, value the unix time. The API's health and
+    ``tribe_scheduler_last_run_timestamp_seconds`` read it: a scheduler that died, or no worker
+    consuming the ``maintenance`` queue, shows as tasks whose last run grows old.
+    """
+
+    def __init__(self, client: redis.Redis, *, key: str, clock=time.time):
+        self.client = client
+        self.key = key
+        self._clock = clock
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        if exception is not None:
+            return
+        actor = broker.actors.get(message.actor_name)
+        if actor is None or not actor.options.get("periodic"):
+            return
+        try:
+            self.client.hset(self.key, message.actor_name, self._clock())
+        except redis.RedisError as exc:  # Redis down: the next run records again
+            log.warning("could not record the run of %s: %s", message.actor_name, exc)
+
+
+class Tracing(dramatiq.Middleware):
+    """A consumer span around each message (only added when tracing is on), continuing the
+    trace its sender put in the message's options: the request that accepted the jobs."""
+
+    def __init__(self):
+        self._open = threading.local()
+
+    def before_process_message(self, broker, message):
+        started = tracing.span(
+            f"process {message.actor_name}",
+            kind="consumer",
+            parent=message.options.get(tracing.MESSAGE_OPTION),
+            **{
+                "messaging.system": "dramatiq",
+                "messaging.destination.name": message.queue_name,
+                "messaging.message.id": message.message_id,
+            },
+        )
+        started.__enter__()
+        self._open.span = started
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        started = getattr(self._open, "span", None)
+        if started is not None:
+            self._open.span = None
+            started.__exit__(None, None, None)
+
+    after_skip_message = after_process_message

@@ -21,7 +21,14 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware, cron
 
-from tribe_shared.contract import URGENT_SUFFIX, Actor, Queue, worker_heartbeats_key
+from tribe_shared import tracing
+from tribe_shared.contract import (
+    URGENT_SUFFIX,
+    Actor,
+    Queue,
+    scheduler_runs_key,
+    worker_heartbeats_key,
+)
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
@@ -37,7 +44,7 @@ from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
-from tribe_worker.middleware import DatabaseConnections, WorkerHeartbeat
+from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
 
@@ -86,6 +93,7 @@ ACTORS = (
     (Actor.RELAY_PENDING_JOBS, actors.relay_pending_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.REAP_STUCK_JOBS, actors.reap_stuck_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.SCHEDULE_DUE_DIGESTS, actors.schedule_due_digests, Queue.MAINTENANCE, _EVERY_MINUTE),
+    (Actor.APPLY_RETENTION, actors.apply_retention, Queue.MAINTENANCE, _EVERY_MINUTE),
 )
 
 
@@ -135,11 +143,15 @@ def build_worker(
     broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnections())
+    if tracing.enabled():
+        broker.add_middleware(Tracing())
     if redis_client is not None:
         key = worker_heartbeats_key(settings.redis_namespace)
         broker.add_middleware(
             WorkerHeartbeat(redis_client, key=key, clock=lambda: clock().timestamp())
         )
+        runs = scheduler_runs_key(settings.redis_namespace)
+        broker.add_middleware(PeriodicRuns(redis_client, key=runs))
     composer = Composer(
         email=provider or email_provider(settings),
         sms=sms or DisabledSmsProvider(),

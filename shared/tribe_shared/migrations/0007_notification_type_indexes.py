@@ -14,6 +14,8 @@ atomic. A build cut short leaves an invalid index, dropped and built again by th
 
 from peewee import PostgresqlDatabase
 
+from tribe_shared.migrate import build_index
+
 atomic = False
 
 #: (name, columns, condition)
@@ -34,12 +36,7 @@ INDEXES = (
 def up(migrator, db):
     for name, columns, where in INDEXES:
         condition = f" WHERE {where}" if where else ""
-        on = f'"notification_jobs" ({", ".join(columns)}){condition}'
-        if isinstance(db, PostgresqlDatabase):
-            db.execute_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-            db.execute_sql(f'CREATE INDEX CONCURRENTLY "{name}" ON {on}')
-        else:
-            db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON {on}')
+        build_index(db, name, f'"notification_jobs" ({", ".join(columns)}){condition}')
 
 
 def down(migrator, db):

@@ -43,6 +43,7 @@ class ClaimedJob(NamedTuple):
     batch_key: str | None
     attempts: int
     retry_count: int
+    request_id: str | None
 
 
 _J = NotificationJob
@@ -61,6 +62,7 @@ _CLAIMED = (
     _J.batch_key,
     _J.attempts,
     _J.retry_count,
+    _J.request_id,
 )
 _RETURNING = ", ".join(column(field) for field in _CLAIMED)
 _JOBS, _LOGS = table(NotificationJob), table(DeliveryLog)

@@ -4,13 +4,14 @@ values and names as the models define them."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 from peewee import Field, JSONField
 
-from tribe_shared.db import database, is_postgres
+from tribe_shared.db import behind_transaction_pooler, database, is_postgres
 
 # --- running hand-written statements --------------------------------------------------------
 
@@ -33,6 +34,11 @@ class Prepared:
     so it can run with others in :func:`execute_together`). After a migration changes the
     columns a prepared statement returns, connections opened before it fail on it: workers
     restart with every deploy.
+
+    Behind a transaction-mode pooler (:func:`tribe_shared.db.behind_transaction_pooler`) a
+    prepared statement lives on a server connection the next transaction may not get: the same
+    text is sent as a plain statement, parsed each time, its parameters cast as the
+    ``PREPARE`` types them.
     """
 
     def __init__(self, name: str, types: Sequence[str], text: str):
@@ -40,8 +46,15 @@ class Prepared:
         self._prepare = f"PREPARE {name} ({', '.join(types)}) AS {text}"
         casts = ", ".join(f"%s::{kind}" for kind in types)  # psycopg2's placeholder
         self._execute = f"EXECUTE {name} ({casts})"
+        #: The plain statement: each ``$n`` a cast placeholder, in the order they appear.
+        self._order = [int(n) - 1 for n in re.findall(r"\$(\d+)", text)]
+        self._plain = re.sub(
+            r"\$(\d+)", lambda m: f"%s::{types[int(m.group(1)) - 1]}", text.replace("%", "%%")
+        )
 
     def bind(self, params: Sequence) -> Statement:
+        if behind_transaction_pooler():
+            return Statement(self._plain, [params[i] for i in self._order])
         connection = database.connection()
         prepared = _prepared_on.setdefault(connection, set())
         if self.name not in prepared:

@@ -188,7 +188,9 @@ class UpdatesResource:
     )
     def on_post(self, req, resp, json: UpdateCreate):
         """Post an update to a group: recipients without a digest for it are notified at once."""
-        fan_out = self._poster.post(req.context.principal, json.model_dump())
+        fan_out = self._poster.post(
+            req.context.principal, json.model_dump(), req.context.request_id
+        )
         update = fan_out.update
         queued = sum(1 for job in fan_out.jobs if job.status == JobStatus.QUEUED)
         resp.status = falcon.HTTP_202

@@ -115,6 +115,11 @@ class HealthChecks:
                 f"No worker heartbeat in the last {HEARTBEAT_FRESH_SECONDS:g} s: "
                 "no worker is running"
             )
+        for task, age in state.late_tasks(time.time()).items():
+            since = "has never run" if age == float("inf") else f"last ran {age:.0f} s ago"
+            warnings.append(
+                f"The scheduler's task {task} {since}: is the scheduler (periodiq) running?"
+            )
         return state, warnings
 
     def jobs(self) -> list[str]:
@@ -177,6 +182,10 @@ class HealthResource:
             "warnings": warnings,
         }
 
+    def on_head(self, req, resp):
+        """The same status as ``GET``, without the body (load balancers' checks)."""
+        self.on_get(req, resp)
+
 
 class RedisHealthResource:
     auth_required = False
@@ -204,3 +213,6 @@ class RedisHealthResource:
             body["queue_metrics"] = None
         body["warnings"] = warnings + self._checks.jobs()
         resp.media = body
+
+    def on_head(self, req, resp):
+        self.on_get(req, resp)

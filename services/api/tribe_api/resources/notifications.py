@@ -30,7 +30,7 @@ class SendEmailResource:
     )
     def on_post(self, req, resp, json: SendEmail):
         """Queue one email; answers at once, before anything is sent."""
-        (job,) = self._intake.accept(req.context.principal, [json])
+        (job,) = self._intake.accept(req.context.principal, [json], req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.media = {
             "success": True,
@@ -53,7 +53,7 @@ class SendBulkEmailResource:
     )
     def on_post(self, req, resp, json: SendBulkEmail):
         """Queue 1 to 1000 emails, all or none; identical contents go out as one batch."""
-        jobs = self._intake.accept(req.context.principal, json.emails)
+        jobs = self._intake.accept(req.context.principal, json.emails, req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.media = {
             "success": True,
@@ -79,6 +79,6 @@ class NotificationsResource:
         422 if the recipient is not in the group, the update was not posted to it, or the
         recipient has no address for the delivery method (an email address, a phone number).
         """
-        job = self._intake.accept(req.context.principal, json)
+        job = self._intake.accept(req.context.principal, json, req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.media = accepted(job, "Notification queued for delivery", self._clock())

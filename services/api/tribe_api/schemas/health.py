@@ -56,3 +56,14 @@ class Health(BaseModel):
     redis: RedisHealth
     #: What an operator should look at; any makes the status ``degraded``.
     warnings: list[str] = []
+
+
+class Live(BaseModel):
+    status: Literal["alive"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: DatabaseHealth
+    #: Migrations this release expects that the database has not applied yet.
+    pending_migrations: list[str]

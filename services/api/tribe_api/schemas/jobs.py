@@ -157,6 +157,8 @@ class Job(BaseModel):
     )
     delivery_outcome_at: datetime | None = None
     delivery_reason: str | None = Field(default=None, description="The provider's words")
+    #: The ``X-Request-ID`` of the request that created the job.
+    request_id: str | None = None
 
 
 class JobAccepted(BaseModel):

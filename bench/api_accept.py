@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     files = ResultFiles(args.results, NAME, utc_stamp(started))
     jwt_secret = "bench-" + secrets.token_hex(24)
-    token = product.mint_token(jwt_secret, user_id=uuid.uuid4(), ttl=timedelta(hours=2))
+    token = product.mint_token(
+        jwt_secret, user_id=uuid.uuid4(), role="service_role", ttl=timedelta(hours=2)
+    )
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     workdir = Path(tempfile.mkdtemp(prefix="tribe-bench-"))
     try:

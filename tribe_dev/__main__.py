@@ -21,7 +21,7 @@ import dramatiq
 import redis
 
 from tribe_api.app import create_app
-from tribe_api.auth import mint_token, user_token_issuer
+from tribe_api.auth import SERVICE_ROLE, mint_token, user_token_issuer
 from tribe_shared import db
 from tribe_shared.contract import PERIODIC_ACTORS
 from tribe_shared.migrate import apply_migrations
@@ -108,9 +108,12 @@ def main() -> None:
 
 def _welcome(settings) -> str:
     """Where it runs, with what, a development token and a curl to try."""
+    # The service role's: the main app's, which sends the welcome and system emails (a user may
+    # email only their own recipients).
     token = mint_token(
         settings.jwt_secret,
         user_id=uuid.UUID(int=1),
+        role=SERVICE_ROLE,
         issuer=user_token_issuer(settings.jwt_issuers),
     )
     base = f"http://127.0.0.1:{settings.port}"
@@ -122,7 +125,7 @@ Tribe Jobs is running in DEVELOPMENT mode on {base}
   emails:   {"SendGrid" if settings.sendgrid_api_key else "written to var/outbox/*.eml"}
   API docs: {base}/api/docs
 
-Development token (12 hours):
+Development token (the service role, 12 hours):
   export TOKEN={token}
 
 Try it:

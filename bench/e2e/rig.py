@@ -60,8 +60,9 @@ class Rig:
 
     def setup(self) -> None:
         """Create the store, start the fake SendGrid, and make the processes' environment."""
+        # The main app's role, which sends ad-hoc email (a user may email only their recipients)
         self.token = product.mint_token(
-            self.jwt_secret, user_id=uuid.uuid4(), ttl=timedelta(hours=2)
+            self.jwt_secret, user_id=uuid.uuid4(), role="service_role", ttl=timedelta(hours=2)
         )
         self.store.create()
         self.fake = self.start(FakeProvider(self.api_key, self.workdir))

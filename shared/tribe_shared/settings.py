@@ -339,6 +339,10 @@ def _unsubscribing(env: _Env, app_env: str) -> dict:
                 "UNSUBSCRIBE_SECRET must be configured"
             )
         secret = DEV_UNSUBSCRIBE_SECRET
+    if production and (_is_placeholder(secret) or secret == DEV_UNSUBSCRIBE_SECRET):
+        raise ConfigError(
+            "UNSUBSCRIBE_SECRET is a placeholder - set it to a long random secret in production"
+        )
     if production and len(secret) < MIN_UNSUBSCRIBE_SECRET_LENGTH:
         raise ConfigError(
             f"UNSUBSCRIBE_SECRET must be at least {MIN_UNSUBSCRIBE_SECRET_LENGTH} characters "

@@ -172,9 +172,9 @@ PUBLIC_ROUTES = ["/api/health", "/api/health/redis", "/api/openapi.json", "/api/
 def test_a_valid_hs256_token_is_accepted_with_either_known_role(api, settings, role):
     token = jwt.encode(claims(role=role), settings.jwt_secret, algorithm="HS256")  # as REJECTED
 
-    response = api.simulate_post("/api/notifications/send-email", json=EMAIL, headers=bearer(token))
+    response = api.simulate_get("/api/jobs", headers=bearer(token))
 
-    assert response.status_code == 202, response.text
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(

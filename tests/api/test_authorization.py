@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.family import Family, family, notification_job, update_in
+from tests.support.family import Family, family, notification_job, recipient_of, update_in
 from tests.support.family_api import (
     GROUPS,
     JOBS,
@@ -386,6 +386,7 @@ def test_a_job_the_service_role_queued_for_alices_recipient_is_hers_and_not_bobs
 
 
 def test_an_email_alice_sent_is_hers_and_not_bobs(api, tokens, alice, bob):
+    recipient_of(alice.family.owner, email="friend@example.org")
     response = api.simulate_post(
         "/api/notifications/send-email",
         json={"to": "friend@example.org", "type": "system", "templateData": {"title": "Hi"}},

@@ -21,7 +21,7 @@ def test_a_date_time_not_given_as_rfc_3339_text_is_refused(api, tokens, when):
     body = {"to": "a@example.com", "type": "system", "scheduled_for": when}
 
     # When it is sent
-    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.service)
 
     # Then it is refused, naming the field
     assert error_fields(assert_json_error(response, 400)) == {"scheduled_for"}
@@ -103,7 +103,7 @@ def test_an_address_at_a_special_use_domain_is_refused(api, tokens):
     # The document's pattern says so too: a .test, .local or localhost address is never delivered
     body = {"to": "nana@family.test", "type": "system"}
 
-    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.service)
 
     assert error_fields(assert_json_error(response, 400)) == {"to"}
 
@@ -112,10 +112,12 @@ def test_template_data_keeps_its_strings_as_given(api, tokens):
     # The content of a job is not trimmed: only its NULs are refused
     body = {"to": "a@example.com", "type": "system", "templateData": {"name": "  Ada  "}}
 
-    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND_EMAIL, json=body, headers=tokens.service)
 
     assert response.status_code == 202, response.text
-    job = api.simulate_get(f"/api/jobs/{response.json['jobId']}", headers=tokens.alice).json["job"]
+    job = api.simulate_get(f"/api/jobs/{response.json['jobId']}", headers=tokens.service).json[
+        "job"
+    ]
     assert "  Ada  " in str(job["content"])
 
 

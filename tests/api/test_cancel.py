@@ -65,9 +65,11 @@ def test_cancelling_an_unknown_or_malformed_job_id_is_a_404(api, tokens, job_id)
 
 
 def three_emails(api, tokens) -> dict[str, str]:
-    """Alice sends an email to each of three addresses; their job ids by address."""
+    """Alice sends an email to each of her three recipients; their job ids by address."""
+    alice = user(tokens.alice_id)
     jobs = {}
     for address in (NANA, GRANDPA, AUNT):
+        recipient_of(alice, email=address)
         email = {"to": address, "type": "system", "templateData": {"title": "Hello"}}
         response = api.simulate_post(
             "/api/notifications/send-email", json=email, headers=tokens.alice

@@ -56,9 +56,12 @@ POSITIVE_EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 #: in advance which valid body gets it (each is documented, with its reason, in the operation):
 #: a notification's recipient without the address its method needs, not in the group, or an
 #: update not posted there; a recipient's change that leaves no email address nor phone; a
-#: schedule's change of frequency or delivery_day that does not fit the one kept.
+#: schedule's change of frequency or delivery_day that does not fit the one kept; an ad-hoc email
+#: a user sends to an address none of their recipients has.
 STATEFUL_422 = (
     "POST /api/notifications",
+    "POST /api/notifications/send-email",
+    "POST /api/notifications/send-bulk-email",
     "PATCH /api/recipients/{recipient_id}",
     "PATCH /api/digest-schedules/{schedule_id}",
 )

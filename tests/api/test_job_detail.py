@@ -20,6 +20,14 @@ from tribe_shared.contract import JobKind, JobStatus, Queue
 from tribe_shared.models import DeliveryLog, NotificationJob, Recipient, User, utcnow
 
 EMAIL = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
+
+
+@pytest.fixture(autouse=True)
+def nana_is_alices(db_url, tokens):
+    """Alice's recipient Nana: a user may email only their own recipients."""
+    return family(tokens.alice_id, email=EMAIL["to"])
+
+
 #: The job fields the contract promises.
 CONTRACT_JOB_FIELDS = {
     "id",
@@ -109,7 +117,7 @@ def test_a_job_not_yet_sent_has_an_empty_delivery_log(api, tokens, alices_job):
 
 
 def test_the_owner_of_a_jobs_recipient_sees_it_with_the_recipient(api, tokens):
-    alice = User.create(id=tokens.alice_id)
+    alice = User.get_by_id(tokens.alice_id)
     nana = Recipient.create(owner=alice, name="Nana", relationship="grandmother")
     job = NotificationJob.create(
         kind=JobKind.NOTIFICATION, owner=nana.owner_id, recipient=nana, to_email="n@x.org"
@@ -141,7 +149,7 @@ def test_another_user_gets_the_same_404_as_for_a_job_that_does_not_exist(api, to
 
 
 def test_another_user_cannot_see_a_job_for_someone_elses_recipient(api, tokens):
-    alice = User.create(id=tokens.alice_id)
+    alice = User.get_by_id(tokens.alice_id)
     nana = Recipient.create(owner=alice, name="Nana")
     job = NotificationJob.create(kind=JobKind.NOTIFICATION, owner=nana.owner_id, recipient=nana)
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.support.family import family
 from tests.support.family_api import create_group, create_recipient
 from tests.support.jobs import reload
 from tests.support.waiting import drain
@@ -16,6 +17,12 @@ from tribe_shared.models import NotificationJob
 
 SEND_EMAIL = "/api/notifications/send-email"
 EMAIL = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
+
+
+@pytest.fixture(autouse=True)
+def nana_is_alices(db_url, tokens):
+    """Alice's recipient Nana: a user may email only their own recipients."""
+    return family(tokens.alice_id, email=EMAIL["to"])
 
 
 def test_a_request_without_an_id_gets_one_in_its_response(api, tokens):
@@ -41,7 +48,7 @@ def test_a_client_s_request_id_is_echoed_and_stored_with_its_job(api, tokens):
 @pytest.mark.parametrize("given", ["has spaces", "x" * 129, "line\\nbreak", "<script>"])
 def test_a_request_id_that_is_not_sensible_is_replaced(api, tokens, given):
     response = api.simulate_post(
-        SEND_EMAIL, json=EMAIL, headers={**tokens.alice, "X-Request-ID": given}
+        SEND_EMAIL, json=EMAIL, headers={**tokens.service, "X-Request-ID": given}
     )
 
     replaced = response.headers["X-Request-ID"]
@@ -53,7 +60,7 @@ def test_every_job_of_a_bulk_request_and_of_an_update_s_fan_out_carries_its_id(a
     bulk = api.simulate_post(
         "/api/notifications/send-bulk-email",
         json={"emails": [EMAIL, {**EMAIL, "to": "papa@example.com"}]},
-        headers={**tokens.alice, "X-Request-ID": "bulk-1"},
+        headers={**tokens.service, "X-Request-ID": "bulk-1"},
     )
     group = create_group(api, tokens.alice)
     for name in ("Nana", "Papa"):

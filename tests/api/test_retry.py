@@ -11,6 +11,7 @@ import redis
 from falcon import testing
 
 from tests.support.fakes.sendgrid import Reply
+from tests.support.family import family
 from tests.support.http_assertions import assert_json_error
 from tests.support.jobs import reload
 from tests.support.waiting import drain, wait_until
@@ -23,6 +24,14 @@ from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.worker import build_worker
 
 EMAIL = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
+
+
+@pytest.fixture(autouse=True)
+def nana_is_alices(db_url, tokens):
+    """Alice's recipient Nana: a user may email only their own recipients."""
+    return family(tokens.alice_id, email=EMAIL["to"])
+
+
 INVALID_ADDRESS = Reply(400, body={"errors": [{"message": "Does not contain a valid address."}]})
 
 

@@ -19,7 +19,7 @@ def test_when_redis_is_down_a_bulk_request_is_still_accepted_and_every_job_stays
 ):
     emails = [email(to=f"guest{i}@example.com") for i in range(3)]
 
-    response = redis_down_api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = redis_down_api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     assert response.status_code == 202, response.text
     assert [job["status"] for job in response.json["jobs"]] == ["pending"] * 3
@@ -31,7 +31,7 @@ def test_bulk_emails_are_accepted_with_their_jobs_in_request_order(api, tokens):
     addresses = ["zoe@example.com", "adam@example.com", "mia@example.com"]
     emails = [email(to=to, templateData={"name": to}) for to in addresses]
 
-    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     assert response.status_code == 202, response.text
     body = response.json
@@ -65,7 +65,7 @@ def test_one_invalid_email_refuses_the_whole_bulk_request(
     emails = [email(to=f"guest{i}@example.com") for i in range(3)]
     emails[index] = {**emails[index], **changes}
 
-    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     assert error_fields(assert_json_error(response, 400)) == {field}
     assert job_rows() == []
@@ -78,7 +78,7 @@ def test_one_invalid_email_refuses_the_whole_bulk_request(
     ids=["no emails", "1001 emails", "emails missing", "emails an object", "emails null"],
 )
 def test_a_bulk_request_needs_one_to_a_thousand_emails(api, tokens, body):
-    response = api.simulate_post(BULK, json=body, headers=tokens.alice)
+    response = api.simulate_post(BULK, json=body, headers=tokens.service)
 
     assert error_fields(assert_json_error(response, 400)) == {"emails"}
     assert job_rows() == []
@@ -87,7 +87,7 @@ def test_a_bulk_request_needs_one_to_a_thousand_emails(api, tokens, body):
 def test_a_thousand_identical_emails_are_accepted_as_one_batch_message(api, tokens, stub_broker):
     emails = [email(to=f"guest{i}@example.com") for i in range(1000)]
 
-    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     assert response.status_code == 202, response.text
     assert len(job_rows()) == 1000
@@ -98,7 +98,7 @@ def test_a_thousand_identical_emails_are_accepted_as_one_batch_message(api, toke
 def test_identical_emails_are_handed_to_the_broker_as_one_batch_message(api, tokens, stub_broker):
     emails = [email(to=f"guest{i}@example.com") for i in range(3)]
 
-    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     (message,) = queued_messages(stub_broker)
     assert message.actor_name == Actor.SEND_EMAIL_BATCH
@@ -116,7 +116,7 @@ def test_emails_with_different_contents_are_handed_over_as_separate_messages(
         email(to="e@example.com", priority="urgent"),
     ]
 
-    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.alice)
+    response = api.simulate_post(BULK, json={"emails": emails}, headers=tokens.service)
 
     a, b, c, d, e = (job["jobId"] for job in response.json["jobs"])
     handed = {(m.actor_name, json.dumps(m.args)) for m in queued_messages(stub_broker)}
@@ -135,7 +135,7 @@ def test_a_batch_reaches_sendgrid_as_one_request_with_a_personalization_per_emai
     addresses = [f"guest{i}@example.com" for i in range(5)]
 
     response = api.simulate_post(
-        BULK, json={"emails": [email(to=to) for to in addresses]}, headers=tokens.alice
+        BULK, json={"emails": [email(to=to) for to in addresses]}, headers=tokens.service
     )
     stub_broker.join(Queue.EMAILS)
     stub_worker.join()

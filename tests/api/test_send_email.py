@@ -11,11 +11,18 @@ import pytest
 from falcon import testing
 
 from tests.support.email_api import BULK, EMAIL, SEND, email, job_rows
+from tests.support.family import family
 from tests.support.http_assertions import assert_json_error, error_fields
 from tests.support.queues import queued_messages
 from tribe_api.app import create_app
 from tribe_api.middleware import MAX_BODY_BYTES
 from tribe_shared.contract import Actor, JobStatus, Queue
+
+
+@pytest.fixture(autouse=True)
+def nana_is_alices(db_url, tokens):
+    """Alice's recipient Nana: a user may email only their own recipients."""
+    return family(tokens.alice_id, email=EMAIL["to"])
 
 
 def without(field: str) -> dict:
@@ -32,7 +39,7 @@ def unbrokered_api(settings) -> testing.TestClient:
 
 
 def test_an_accepted_email_answers_202_with_exactly_the_contract_shape(api, tokens):
-    response = api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+    response = api.simulate_post(SEND, json=EMAIL, headers=tokens.service)
 
     assert response.status_code == 202
     body = response.json
@@ -75,7 +82,7 @@ def test_a_high_or_urgent_email_travels_on_the_fast_lane(api, tokens, stub_broke
 
 
 def test_without_a_broker_the_email_is_accepted_as_a_pending_job(unbrokered_api, tokens):
-    response = unbrokered_api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+    response = unbrokered_api.simulate_post(SEND, json=EMAIL, headers=tokens.service)
 
     assert response.status_code == 202
     assert response.json["status"] == "pending"
@@ -88,7 +95,7 @@ def test_without_a_broker_the_email_is_accepted_as_a_pending_job(unbrokered_api,
 def test_when_redis_is_down_the_email_is_still_accepted_and_its_job_stays_pending(
     redis_down_api, tokens
 ):
-    response = redis_down_api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)
+    response = redis_down_api.simulate_post(SEND, json=EMAIL, headers=tokens.service)
 
     assert response.status_code == 202, response.text
     assert response.json["status"] == "pending"
@@ -122,7 +129,7 @@ def test_a_body_of_exactly_one_mebibyte_is_accepted(api, tokens):
     assert len(body.encode()) == MAX_BODY_BYTES
 
     response = api.simulate_post(
-        BULK, body=body, headers={**tokens.alice, "Content-Type": "application/json"}
+        BULK, body=body, headers={**tokens.service, "Content-Type": "application/json"}
     )
 
     assert response.status_code == 202, response.text
@@ -166,7 +173,7 @@ INVALID_EMAILS = {
 def test_an_invalid_email_is_400_naming_each_bad_field_and_writes_no_job(
     api, tokens, stub_broker, body, fields
 ):
-    response = api.simulate_post(SEND, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND, json=body, headers=tokens.service)
 
     assert error_fields(assert_json_error(response, 400)) == fields
     assert job_rows() == []
@@ -225,7 +232,7 @@ def test_a_body_that_is_not_acceptable_json_is_refused_and_writes_no_job(
         body = f'{{"emails": [{body}]}}'
 
     response = api.simulate_post(
-        path, body=body, headers={**tokens.alice, "Content-Type": content_type}
+        path, body=body, headers={**tokens.service, "Content-Type": content_type}
     )
 
     assert_json_error(response, status)

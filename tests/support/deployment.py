@@ -29,7 +29,7 @@ from tests.support.fakes.redis_server import RedisProcess, free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
 from tests.support.processes import BIN, Processes, children_of
 from tests.support.waiting import settle, wait_until
-from tribe_api.auth import mint_token
+from tribe_api.auth import SERVICE_ROLE, mint_token
 from tribe_shared import db
 from tribe_shared.contract import MAX_PERSONALIZATIONS, JobStatus, Queue
 from tribe_shared.models import ALL_MODELS, NotificationJob, utcnow
@@ -116,7 +116,7 @@ class Deployment:
         #: What the test's reaper passes took back, over the whole test.
         self.reaped: Counter = Counter()
         self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {mint_token(JWT_SECRET)}"
+        self.http.headers["Authorization"] = f"Bearer {mint_token(JWT_SECRET, role=SERVICE_ROLE)}"
 
     # --- processes ---------------------------------------------------------------------
 

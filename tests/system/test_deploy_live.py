@@ -117,7 +117,7 @@ def test_prometheus_counts_the_api_s_requests_by_route(monitored):
 
 def test_prometheus_sees_a_sent_job_in_the_worker_s_metrics(monitored):
     # Given an email accepted by the API and sent by the worker
-    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET)}"}
+    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET, role='service_role')}"}
     body = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
     response = requests.post(
         f"{monitored.api}/api/notifications/send-email", json=body, headers=headers, timeout=5

@@ -73,7 +73,7 @@ class System:
 
 def test_an_email_posted_to_the_api_is_sent_once_by_the_worker(system, sendgrid):
     base = system.base
-    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET)}"}
+    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET, role='service_role')}"}
     body = {"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}}
     session = requests.Session()
     session.post(f"{base}/api/notifications/send-email", json=body, headers=headers)  # warm-up
@@ -102,7 +102,7 @@ def test_an_email_posted_to_the_api_is_sent_once_by_the_worker(system, sendgrid)
 def test_a_job_accepted_while_redis_is_down_is_sent_after_it_returns_and_the_relay_runs(
     system, sendgrid
 ):
-    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET)}"}
+    headers = {"Authorization": f"Bearer {mint_token(JWT_SECRET, role='service_role')}"}
     body = {"to": "grandpa@example.com", "type": "system", "templateData": {"title": "Hi"}}
     system.redis_server.stop()
 

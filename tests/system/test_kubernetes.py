@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.support.deploy_files import REPO, procfile, readme_variables
+from tests.support.environments import PRODUCTION
 from tribe_api.app import create_app
 from tribe_shared.contract import Queue
 from tribe_shared.settings import DEFAULT_PORT, Settings
@@ -106,7 +107,14 @@ def test_the_configuration_is_the_readme_s_and_loads_as_production_settings():
 
     assert variables <= readme_variables() | {"dramatiq_prom_port", "dramatiq_prom_db"}
     # With real secrets the settings load; with the shipped placeholders production refuses
-    real = {**CONFIG, **SECRET, "JWT_SECRET": "s" * 48}
+    real = {
+        **CONFIG,
+        **SECRET,
+        **{
+            name: PRODUCTION[name] for name in ("SENDGRID_WEBHOOK_PUBLIC_KEY", "UNSUBSCRIBE_SECRET")
+        },
+        "JWT_SECRET": "s" * 48,
+    }
     assert Settings.from_env(real).is_production
     with pytest.raises(Exception, match="JWT_SECRET is a placeholder"):
         Settings.from_env({**CONFIG, **SECRET})

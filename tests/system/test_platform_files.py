@@ -16,7 +16,7 @@ import requests
 
 from tests.conftest import skip_unless_ci
 from tests.support.deploy_files import REPO, dockerfile
-from tribe_worker.emails.providers import Addressee, RenderedEmail
+from tribe_worker.emails.providers import Addressee, RenderedEmail, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
 
 ENV_EXAMPLE = REPO / ".env.example"
@@ -83,7 +83,7 @@ def test_the_worker_s_sendgrid_provider_sends_to_the_mail_sink_which_lists_it(ma
 
     # When it sends
     message_id = provider.send(
-        email, "no-reply@tribe.local", [Addressee("nana@example.com", job_id)]
+        email, Sender("no-reply@tribe.local"), [Addressee("nana@example.com", job_id)]
     )
 
     # Then the sink answered as SendGrid does, and lists the email
@@ -112,7 +112,9 @@ def test_the_mail_sink_s_page_shows_emails_and_alerts_in_a_browser(mail_sink):
     # Given an email with markup in its subject, and an alert from Alertmanager's webhook
     provider = SendGridProvider("local-mail-sink", mail_sink, timeout=5)
     email = RenderedEmail("<b>Emma</b> walked!", "<p>x</p>", "First steps")
-    provider.send(email, "no-reply@tribe.local", [Addressee("nana@example.com", uuid.uuid4())])
+    provider.send(
+        email, Sender("no-reply@tribe.local"), [Addressee("nana@example.com", uuid.uuid4())]
+    )
     alert = {"labels": {"alertname": "TribeSchedulerTaskLate"}, "annotations": {"summary": "late"}}
     requests.post(f"{mail_sink}/alerts", json={"alerts": [{"status": "firing", **alert}]})
 

@@ -26,7 +26,7 @@ from tribe_shared.sql.delivery import claim
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-HEADERS = {"Authorization": f"Bearer {mint_token(JWT_SECRET)}"}
+HEADERS = {"Authorization": f"Bearer {mint_token(JWT_SECRET, role='service_role')}"}
 
 
 @pytest.fixture

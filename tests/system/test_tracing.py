@@ -107,7 +107,7 @@ with database.connection_context():
 broker = StubBroker()
 build_worker(settings, broker=broker)
 api = testing.TestClient(create_app(settings, broker=broker))
-headers = {{"Authorization": "Bearer " + mint_token(settings.jwt_secret)}}
+headers = {{"Authorization": "Bearer " + mint_token(settings.jwt_secret, role="service_role")}}
 body = {{"to": "a@example.com", "type": "system", "templateData": {{}}}}
 response = api.simulate_post("/api/notifications/send-email", json=body, headers=headers)
 assert response.status_code == 202

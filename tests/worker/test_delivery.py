@@ -19,7 +19,7 @@ WELCOME = {"to": "nana@example.com", "type": "welcome", "templateData": {"name":
 
 
 def post_email(api, tokens, body=WELCOME) -> str:
-    response = api.simulate_post(SEND_EMAIL_URL, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND_EMAIL_URL, json=body, headers=tokens.service)
     assert response.status_code == 202, response.text
     return response.json["jobId"]
 
@@ -181,7 +181,7 @@ def test_identical_bulk_emails_go_out_as_one_request_and_each_job_gets_its_own_l
     addresses = ["nana@example.com", "papa@example.com", "aunt.may@example.com"]
     body = {"emails": [{**WELCOME, "to": to} for to in addresses]}
 
-    response = api.simulate_post(SEND_BULK_EMAIL_URL, json=body, headers=tokens.alice)
+    response = api.simulate_post(SEND_BULK_EMAIL_URL, json=body, headers=tokens.service)
     assert response.status_code == 202, response.text
     job_ids = [job["jobId"] for job in response.json["jobs"]]
     drain(stub_broker, stub_worker)

@@ -183,7 +183,7 @@ def test_an_email_accepted_while_redis_is_down_is_sent_once_it_is_back(
         response = api.simulate_post(
             "/api/notifications/send-email",
             json={"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}},
-            headers=tokens.alice,
+            headers=tokens.service,
         )
         assert response.status_code == 202, response.text
         assert response.json["status"] == JobStatus.PENDING

@@ -48,7 +48,7 @@ from tribe_api.resources.suppressions import SuppressionResource, SuppressionsRe
 from tribe_api.resources.unsubscribe import UnsubscribeResource, UnsubscribeUndoResource
 from tribe_api.resources.webhooks import EmailEventMetrics, SendGridWebhookResource
 from tribe_api.spec import PUBLIC_PATHS, spec
-from tribe_api.throttle import WriteThrottle
+from tribe_api.throttle import EmailQuota, WriteThrottle
 from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
 from tribe_api.webhook_signature import EventWebhookVerifier, load_public_key
@@ -125,7 +125,7 @@ def create_app(
     # Orchestrators' probes: liveness never touches the database; readiness does.
     _route(app, "/api/health/live", LiveResource())
     _route(app, "/api/health/ready", ReadyResource())
-    _add_routes(app, outbox, clock)
+    _add_routes(app, outbox, clock, _email_quota(settings, redis_client, clock))
     _add_delivery_routes(app, settings, EmailEventMetrics(metrics_resource.registry), clock)
     _route(app, DOCS_PATH, DocsPageResource())
     _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
@@ -206,9 +206,21 @@ def _speak_json(app: falcon.App) -> None:
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
 
 
-def _add_routes(app: falcon.App, outbox: Outbox, clock: Callable[[], datetime]) -> None:
+def _email_quota(settings: Settings, redis_client, clock) -> EmailQuota | None:
+    """The daily limit of a user's ad-hoc emails, counted in Redis; none without it."""
+    if redis_client is None:
+        return None
+    return EmailQuota(
+        settings.user_emails_per_day,
+        redis_client,
+        settings.redis_namespace,
+        clock=lambda: clock().timestamp(),
+    )
+
+
+def _add_routes(app: falcon.App, outbox: Outbox, clock, quota: EmailQuota | None) -> None:
     """The routes behind a bearer token."""
-    emails = EmailIntake(outbox, clock)
+    emails = EmailIntake(outbox, clock, quota)
     _route(app, "/api/notifications/send-email", SendEmailResource(emails))
     _route(app, "/api/notifications/send-bulk-email", SendBulkEmailResource(emails))
     _route(

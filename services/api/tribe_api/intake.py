@@ -3,6 +3,11 @@
 
 Each request's jobs are written, all or none, as the outbox staged them (``queued`` when due
 soon), and handed to the broker after the commit (:mod:`tribe_shared.outbox`).
+
+Who may send ad-hoc email: the service role (the main app: welcome and system emails) to
+anyone; a user only to their own recipients' addresses, at most ``USER_EMAILS_PER_DAY`` a day
+(:class:`tribe_api.throttle.EmailQuota`). So no signed-in user can use Tribe's sender to reach
+a stranger. A job may be scheduled at most :data:`MAX_SCHEDULE_AHEAD` ahead.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+import falcon
+from peewee import fn
+
 from tribe_api.access import owned
 from tribe_api.auth import Principal
-from tribe_api.errors import unprocessable
+from tribe_api.errors import Kind, ValidationFailed, unprocessable
 from tribe_api.family import require_member
 from tribe_api.schemas.jobs import EnqueueNotification, SendEmail
 from tribe_shared.contract import (
@@ -26,6 +34,9 @@ from tribe_shared.contract import (
 from tribe_shared.models import Group, NotificationJob, Recipient, Update
 from tribe_shared.outbox import JobRef, Outbox, batch_key
 from tribe_shared.sql.insert import insert_models
+
+#: The furthest ahead a job may be scheduled: later, it would wait in the outbox for a year.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 def accept(outbox: Outbox, jobs: list[NotificationJob], now: datetime) -> None:
@@ -48,9 +59,10 @@ class EmailIntake:
     belongs to no user, and only the service role sees it.
     """
 
-    def __init__(self, outbox: Outbox, clock: Callable[[], datetime]):
+    def __init__(self, outbox: Outbox, clock: Callable[[], datetime], quota=None):
         self._outbox = outbox
         self._clock = clock
+        self._quota = quota
 
     def accept(
         self, principal: Principal, emails: Sequence[SendEmail], request_id: str | None = None
@@ -60,10 +72,52 @@ class EmailIntake:
         Emails of a bulk request with identical content share a batch key and travel together.
         """
         now = self._clock()
+        prefix = "emails" if len(emails) > 1 else ""
+        for index, email in enumerate(emails):
+            if email.scheduled_for is not None:
+                too_late(email.scheduled_for, now, _field(prefix, index, "scheduled_for"))
+        if not principal.is_service:
+            _to_own_recipients(principal, emails, prefix)
+            if self._quota is not None:
+                self._quota.take(str(principal.user_id), len(emails))
         bulk = len(emails) > 1
         jobs = [_email_job(principal, email, now, bulk, request_id) for email in emails]
         accept(self._outbox, jobs, now)
         return jobs
+
+
+def too_late(scheduled_for: datetime, now: datetime, field: str) -> None:
+    """A 422 for a time further ahead than :data:`MAX_SCHEDULE_AHEAD` (a bound that moves with
+    the clock, which no document can state)."""
+    if scheduled_for > now + MAX_SCHEDULE_AHEAD:
+        days = MAX_SCHEDULE_AHEAD.days
+        raise unprocessable(field, f"Must be at most {days} days ahead", Kind.RANGE)
+
+
+def _field(prefix: str, index: int, name: str) -> str:
+    return f"{prefix}[{index}].{name}" if prefix else name
+
+
+def _to_own_recipients(principal: Principal, emails: Sequence[SendEmail], prefix: str) -> None:
+    """A 422 naming each address that is none of the caller's recipients'."""
+    wanted = {str(email.to).lower() for email in emails}
+    known = {
+        address.lower()
+        for (address,) in Recipient.select(Recipient.email)
+        .where(Recipient.owner == principal.user_id, fn.LOWER(Recipient.email).in_(list(wanted)))
+        .tuples()
+    }
+    strangers = [
+        {
+            "field": _field(prefix, index, "to"),
+            "kind": Kind.CONFLICT,
+            "message": "A user may email only their own recipients (the service role anyone)",
+        }
+        for index, email in enumerate(emails)
+        if str(email.to).lower() not in known
+    ]
+    if strangers:
+        raise ValidationFailed(strangers, status=falcon.HTTP_422)
 
 
 def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool, request_id):
@@ -116,6 +170,7 @@ class NotificationIntake:
             raise unprocessable("delivery_method", "The recipient has no phone number")
         now = self._clock()
         if request.scheduled_for is not None:
+            too_late(request.scheduled_for, now, "scheduled_for")
             scheduled_for = max(request.scheduled_for, now)
         else:
             scheduled_for = now + timedelta(minutes=request.delay_minutes or 0)

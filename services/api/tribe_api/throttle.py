@@ -1,4 +1,5 @@
-"""A per-user limit on write requests: past it, 429 with ``Retry-After``; other users go on.
+"""Per-user limits: write requests a minute (past it, 429 with ``Retry-After``; other users go
+on) and ad-hoc emails a day (:class:`EmailQuota`).
 
 Every POST, PUT, PATCH and DELETE of an authenticated user counts against
 ``USER_WRITE_RATE_PER_MINUTE`` over a sliding minute (the current minute's count plus the part
@@ -19,6 +20,8 @@ from collections.abc import Callable
 
 import falcon
 import redis
+
+from tribe_api.errors import Code
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +99,56 @@ class WriteThrottle:
         # Into the next minute: current * (1 - t' / W) + 1 <= limit
         fade = WINDOW_SECONDS * (1 - (self._limit - 1) / current) if current else 0.0
         return max(1, math.ceil(WINDOW_SECONDS - elapsed + max(0.0, fade)))
+
+
+#: KEYS: the user's count of the day. ARGV: the emails to add, the day's limit, the key's life.
+#: Returns {added (1/0), the day's count before}.
+_ADD_IF_ROOM = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, current} end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, current}
+"""
+DAY_SECONDS = 24 * 60 * 60
+
+
+class EmailQuota:
+    """At most ``per_day`` ad-hoc emails a user may send per UTC day, counted across API
+    processes in Redis; past it, 429 ``quota_exceeded`` until the next UTC midnight. The
+    service role is not counted (see :mod:`tribe_api.intake`). Redis trouble never refuses:
+    the emails go uncounted."""
+
+    def __init__(
+        self,
+        per_day: int,
+        redis_client: redis.Redis,
+        namespace: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._per_day = per_day
+        self._script = redis_client.register_script(_ADD_IF_ROOM)
+        self._prefix = f"{namespace}:emails-per-day"
+        self._clock = clock
+
+    def take(self, user: str, count: int) -> None:
+        """Count ``count`` emails for ``user`` today, or refuse them all."""
+        now = self._clock()
+        day, elapsed = divmod(now, DAY_SECONDS)
+        key = f"{self._prefix}:{user}:{int(day)}"
+        try:
+            added, before = self._script(keys=[key], args=[count, self._per_day, 2 * DAY_SECONDS])
+        except redis.RedisError as exc:
+            log.warning("email quota not counted: Redis: %s", exc)
+            return
+        if not added:
+            raise falcon.HTTPTooManyRequests(
+                title="Daily email quota reached",
+                description=(
+                    f"A user may send {self._per_day} emails a day; {int(before)} sent today, "
+                    f"{count} more asked. The service role is not limited"
+                ),
+                retry_after=max(1, math.ceil(DAY_SECONDS - elapsed)),
+                code=Code.QUOTA_EXCEEDED,
+            )

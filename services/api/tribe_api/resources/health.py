@@ -182,10 +182,6 @@ class HealthResource:
             "warnings": warnings,
         }
 
-    def on_head(self, req, resp):
-        """The same status as ``GET``, without the body (load balancers' checks)."""
-        self.on_get(req, resp)
-
 
 class RedisHealthResource:
     auth_required = False
@@ -213,6 +209,3 @@ class RedisHealthResource:
             body["queue_metrics"] = None
         body["warnings"] = warnings + self._checks.jobs()
         resp.media = body
-
-    def on_head(self, req, resp):
-        self.on_get(req, resp)

@@ -26,10 +26,16 @@ class SendEmailResource:
         self._intake = intake
 
     @spec.validate(
-        json=SendEmail, resp=Response(HTTP_202=SendEmailAccepted, **ERRORS), tags=["emails"]
+        json=SendEmail,
+        resp=Response(HTTP_202=SendEmailAccepted, HTTP_422=Error, **ERRORS),
+        tags=["emails"],
     )
     def on_post(self, req, resp, json: SendEmail):
-        """Queue one email; answers at once, before anything is sent."""
+        """Queue one email; answers at once, before anything is sent.
+
+        The service role may email anyone; a user only their own recipients (422 naming ``to``
+        otherwise), at most ``USER_EMAILS_PER_DAY`` a day (429 ``quota_exceeded``).
+        """
         (job,) = self._intake.accept(req.context.principal, [json], req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.media = {
@@ -48,11 +54,15 @@ class SendBulkEmailResource:
 
     @spec.validate(
         json=SendBulkEmail,
-        resp=Response(HTTP_202=SendBulkEmailAccepted, **ERRORS),
+        resp=Response(HTTP_202=SendBulkEmailAccepted, HTTP_422=Error, **ERRORS),
         tags=["emails"],
     )
     def on_post(self, req, resp, json: SendBulkEmail):
-        """Queue 1 to 1000 emails, all or none; identical contents go out as one batch."""
+        """Queue 1 to 1000 emails, all or none; identical contents go out as one batch.
+
+        As send-email: a user may email only their own recipients (422 naming each
+        ``emails[i].to`` otherwise), and each email counts towards their daily quota.
+        """
         jobs = self._intake.accept(req.context.principal, json.emails, req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.media = {

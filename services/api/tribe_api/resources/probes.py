@@ -30,9 +30,6 @@ class LiveResource:
         """Liveness: the process answers. Never reads the database or Redis."""
         resp.media = {"status": "alive"}
 
-    def on_head(self, req, resp):
-        resp.media = {"status": "alive"}
-
 
 class ReadyResource:
     """``GET|HEAD /api/health/ready``: 200 when this process can serve requests, else 503."""
@@ -46,9 +43,6 @@ class ReadyResource:
     def on_get(self, req, resp):
         """Readiness: the database answers and every migration of this release is applied
         (503 naming what is missing while the release job runs or the database is down)."""
-        self._answer(resp)
-
-    def on_head(self, req, resp):
         self._answer(resp)
 
     def _answer(self, resp) -> None:

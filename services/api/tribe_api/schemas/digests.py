@@ -17,7 +17,6 @@ from pydantic import (
 
 from tribe_api.schemas.fields import (
     BodyBool,
-    ContentTypeName,
     JsonInt,
     RequestModel,
     not_null,
@@ -38,15 +37,31 @@ def _known_timezone(name: str) -> str:
     return name
 
 
+#: Names the zone database holds that are not IANA zones: the host's own setting, the
+#: database's internals, the two alternative trees.
+_NOT_ZONES = ("localtime", "posixrules", "Factory")
+_NOT_ZONE_TREES = ("posix/", "right/")
+
+
 @cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(_NOT_ZONE_TREES)
+    )
+
+
+#: The original system's names, taken as ours.
+CONTENT_TYPE_ALIASES = {"photos": "photo", "milestones": "milestone", "videos": "video"}
+ContentTypeOrAlias = Literal[(*ALL_CONTENT_TYPES, *CONTENT_TYPE_ALIASES)]  # type: ignore[valid-type]
 
 
 def _distinct(values: list) -> list:
+    """Each content type once: an exact repeat is refused, a name and its alias count as one."""
     if len(set(values)) != len(values):
         raise ValueError("must not repeat a content type")
-    return values
+    return list(dict.fromkeys(CONTENT_TYPE_ALIASES.get(value, value) for value in values))
 
 
 TimezoneName = Annotated[
@@ -66,7 +81,7 @@ DeliveryDay = Annotated[
 ]
 MaxUpdates = Annotated[int, Field(ge=1, le=100), JsonInt]
 ContentTypes = Annotated[
-    list[ContentTypeName],
+    list[ContentTypeOrAlias],
     Field(min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}),
     AfterValidator(_distinct),
 ]

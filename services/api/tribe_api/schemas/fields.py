@@ -7,9 +7,11 @@ CR, LF and NUL, and no stored string may hold NUL.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -100,8 +102,22 @@ HeaderText = Annotated[
     ),
     Field(json_schema_extra={"pattern": r"^[^\r\n\x00]*$"}),
 ]
+
+
+def _representable(value: datetime) -> datetime:
+    """An instant the databases can hold in UTC: ``9999-12-31T23:59:59-01:00`` is past
+    year 9999 there."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            "is out of range: it must fall within the years 1 to 9999 in UTC"
+        ) from None
+    return value
+
+
 #: An aware date-time given as ISO 8601 text (pydantic would also take a number).
-Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_representable)]
 
 
 def _number_only(value: Any) -> Any:

@@ -17,6 +17,7 @@ import redis
 
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
+from tribe_api.bulk_actions import BulkActions
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import (
@@ -26,6 +27,11 @@ from tribe_api.middleware import (
     RequestId,
     RequireContentType,
     Tracing,
+)
+from tribe_api.resources.bulk_actions import (
+    BulkActionResource,
+    BulkCancelResource,
+    BulkRetryResource,
 )
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
@@ -229,6 +235,10 @@ def _add_routes(app: falcon.App, outbox: Outbox, clock, quota: EmailQuota | None
     _route(app, "/api/jobs", JobsResource(clock))
     _route(app, "/api/jobs/{job_id:uuid}", JobResource(clock))
     _route(app, "/api/jobs/{job_id:uuid}/retry", JobRetryResource(outbox, clock))
+    actions = BulkActions(outbox, clock)
+    _route(app, "/api/jobs/retry", BulkRetryResource(actions))
+    _route(app, "/api/jobs/cancel", BulkCancelResource(actions))
+    _route(app, "/api/jobs/actions/{action_id:uuid}", BulkActionResource())
     _route(app, "/api/groups", GroupsResource(clock))
     _route(app, "/api/groups/{group_id:uuid}", GroupResource())
     _route(app, "/api/recipients", RecipientsResource(clock))

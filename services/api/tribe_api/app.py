@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import dramatiq
@@ -18,6 +18,8 @@ import redis
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.bulk_actions import BulkActions
+from tribe_api.console.pages import Console, add_console
+from tribe_api.console.session import ConsoleSessions
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import (
@@ -133,6 +135,13 @@ def create_app(
     _route(app, "/api/health/ready", ReadyResource())
     _add_routes(app, outbox, clock, _email_quota(settings, redis_client, clock))
     _add_delivery_routes(app, settings, EmailEventMetrics(metrics_resource.registry), clock)
+    sessions = ConsoleSessions(
+        settings.jwt_secret, timedelta(minutes=settings.console_session_minutes)
+    )
+    console = Console(
+        settings, sessions, verifier, checks, BulkActions(outbox, clock), outbox, clock
+    )
+    add_console(app, console, _route)
     _route(app, DOCS_PATH, DocsPageResource())
     _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)

@@ -33,7 +33,8 @@ CHROMIUM_FLAGS = (
 @pytest.fixture
 def served(settings, stub_broker) -> Iterator[str]:
     """The API on a stub broker, on a free local port."""
-    yield from serve(create_app(settings, broker=stub_broker))
+    with serve(create_app(settings, broker=stub_broker)) as url:
+        yield url
 
 
 @pytest.fixture

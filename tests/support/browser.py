@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -29,16 +30,19 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+@contextmanager
 def serve(app) -> Iterator[str]:
     """Serve a WSGI app on a free local port (HTTP, as a browser reaches it, a thread per
-    request) until the generator is closed; yields its base URL."""
+    request) for the length of a ``with`` block; gives its base URL."""
     server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
 
 
 def appears(browser, element_id: str, timeout: float = WAIT_SECONDS):

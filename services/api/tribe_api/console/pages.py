@@ -10,6 +10,7 @@ changes nothing. Every action an operator takes is logged: who, what, how many.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -173,8 +174,8 @@ def _filters_of(params: dict) -> tuple[dict, str | None]:
         if value is None or not str(value).strip():
             continue
         value = str(value).strip()
-        if name in job_filters.RANGE_FILTERS and len(value) in (16, 19) and "T" in value:
-            value = value + (":00Z" if len(value) == 16 else "Z")
+        if name in job_filters.RANGE_FILTERS:
+            value = _as_utc_instant(value)
         given[name] = value
     try:
         parsed = JobFilter.model_validate(given)
@@ -183,6 +184,19 @@ def _filters_of(params: dict) -> tuple[dict, str | None]:
         field = ".".join(str(part) for part in first["loc"])
         return {}, f"{field}: {first['msg']}"
     return parsed.model_dump(exclude_none=True), None
+
+
+_LOCAL_INSTANT = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?Z?")
+
+
+def _as_utc_instant(value: str) -> str:
+    """A ``datetime-local`` value or a short one (``2026-12-06T04:00``, with or without
+    seconds or ``Z``) as the RFC 3339 instant in UTC it means; anything else as given."""
+    short = _LOCAL_INSTANT.fullmatch(value)
+    if short is None:
+        return value
+    day, minutes, seconds = short.groups()
+    return f"{day}T{minutes}{seconds or ':00'}Z"
 
 
 def _query_of(filters: dict) -> str:

@@ -4,10 +4,9 @@ without a session; a user's token is refused."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from tests.support.console import FORM, csrf_of, sign_in, signed_in
 from tests.support.family import user
 from tests.support.family_api import job_row
 from tests.support.jobs import reload
@@ -16,22 +15,7 @@ from tribe_api.console.session import COOKIE
 from tribe_shared.contract import JobStatus
 from tribe_shared.models import utcnow
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PAGES = ["/admin", "/admin/jobs", "/admin/digests", "/admin/suppressions"]
-
-
-def sign_in(api, token: str, name: str = "Ada"):
-    return api.simulate_post("/admin/sign-in", body=f"name={name}&token={token}", headers=FORM)
-
-
-def signed_in(api, tokens) -> dict[str, str]:
-    response = sign_in(api, mint_service_role_key(tokens.secret))
-    assert response.status_code == 303, response.text
-    return {"Cookie": f"{COOKIE}={response.cookies[COOKIE].value}"}
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 def test_a_service_role_key_becomes_a_strict_http_only_secure_session_cookie(api, tokens):

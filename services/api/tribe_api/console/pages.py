@@ -38,7 +38,7 @@ from tribe_api.pages import render_page
 from tribe_api.resources.health import HealthChecks
 from tribe_api.resources.jobs import timeline as events_of
 from tribe_api.schemas.jobs import JobFilter
-from tribe_api.system_state import SCHEDULER_LATE_SECONDS, read_job_health
+from tribe_api.system_state import SCHEDULER_LATE_SECONDS, JobCounts, read_job_health
 from tribe_shared import bulk, job_filters
 from tribe_shared.contract import (
     CLAIMABLE_STATUSES,
@@ -289,8 +289,15 @@ class OverviewPage(_Page):
         state, warnings = checks.broker(redis_health)
         if not redis_health["configured"]:
             warnings = []
-        health = read_job_health(now)
-        warnings = checks.jobs(health) + warnings
+        try:
+            health = read_job_health(now)
+            chart = reads.per_minute(now)
+        except Exception as exc:  # whatever the database raised, the jobs are unreadable
+            log.warning("console: jobs unreadable: %s: %s", type(exc).__name__, exc)
+            health, chart = JobCounts(), reads.MinuteCounts()
+            warnings.insert(0, "Jobs unreadable (see the API's log)")
+        else:
+            warnings = checks.jobs(health) + warnings
         ticks = []
         for task in PERIODIC_ACTORS:
             at = state.last_runs.get(task) if state else None
@@ -315,7 +322,7 @@ class OverviewPage(_Page):
             oldest_pending=oldest,
             oldest_age=health.oldest_pending_age(now) if oldest else None,
             processed=health.processed_recently,
-            chart=reads.per_minute(now),
+            chart=chart,
             now=now,
         )
 
@@ -328,10 +335,11 @@ class JobsPage(_Page):
         session = self.session(req, resp)
         filters, error = _filters_of(req.params)
         cursor = req.get_param("after")
+        oldest_first = req.get_param("order") == "asc"
         page = None
         if error is None:
             try:
-                page = reads.job_page(filters, cursor)
+                page = reads.job_page(filters, cursor, descending=not oldest_first)
             except ValueError:
                 error = "after: not a cursor of this list"
         self.render(
@@ -345,6 +353,7 @@ class JobsPage(_Page):
             error=error,
             page=page,
             query=_query_of(filters),
+            order="asc" if oldest_first else "desc",
         )
 
 

@@ -1,16 +1,23 @@
 """The console's pages over the API's own queries: keyset pages through the job list, a bad
-filter said plainly, a bulk confirmation that only counts, a suppression lifted by its form."""
+filter said plainly, a bulk confirmation that only counts, a suppression lifted by its form, a
+dead letter replayed."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
+
+import dramatiq
 
 from tests.support.console import FORM, csrf_of, signed_in
 from tests.support.family import user
 from tests.support.family_api import job_row
-from tribe_shared.contract import JobStatus
-from tribe_shared.models import BulkAction, Suppression, utcnow
+from tests.support.jobs import SYSTEM_EMAIL, reload
+from tests.support.waiting import wait_until
+from tribe_shared.contract import JobStatus, Queue
+from tribe_shared.models import BulkAction, NotificationJob, Suppression, utcnow
+from tribe_shared.redis_broker import dead_letter_of, read_dead_letters
 
 
 def job_ids(html: str) -> list[str]:
@@ -75,3 +82,43 @@ def test_a_suppression_is_lifted_from_its_page(api, tokens):
 
     assert lifted.status_code == 303
     assert Suppression.select().count() == 0
+
+
+def test_a_dead_letter_is_listed_and_replayed_as_a_retry_of_its_failed_job(
+    redis_api, redis_worker, tokens
+):
+    # Given a job whose message the broker dead-lettered
+    broker = redis_worker.broker
+    job = job_row(user(tokens.alice_id).id, status=JobStatus.FAILED, content=SYSTEM_EMAIL)
+    sent = broker.enqueue(
+        dramatiq.Message(
+            queue_name=Queue.EMAILS.value,
+            actor_name="send_email",
+            args=(str(job.id),),
+            kwargs={},
+            options={},
+        )
+    )
+    consumer = broker.consume(Queue.EMAILS.value, prefetch=1, timeout=100)
+    fetched = wait_until(lambda: next(consumer), what="the message fetched")
+    consumer.nack(fetched)
+    consumer.close()
+    NotificationJob.update(dead_letter=dead_letter_of(sent.asdict())).where(
+        NotificationJob.id == job.id
+    ).execute()
+    session = signed_in(redis_api, tokens)
+
+    # When the operator finds it and replays it
+    page = redis_api.simulate_get("/admin/dead-letters", headers=session)
+    assert f'href="/admin/jobs/{job.id}"' in page.text
+    location = re.search(r'name="location" value="([^"]+)"', page.text).group(1)
+    replayed = redis_api.simulate_post(
+        "/admin/dead-letters",
+        body=urlencode({"csrf": csrf_of(page.text), "location": location, "job_ids": job.id}),
+        headers={**FORM, **session},
+    )
+
+    # Then the job is queued again and the dead letter is gone
+    assert replayed.status_code == 303
+    assert reload(job).status == JobStatus.QUEUED
+    assert read_dead_letters(broker.client, broker.namespace) == []

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import falcon
 import falcon.media
+import redis
 from peewee import JOIN
 from pydantic import ValidationError
 
@@ -51,6 +52,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.models import BulkAction, DeliveryLog, NotificationJob, Recipient, Suppression
 from tribe_shared.outbox import Outbox
+from tribe_shared.redis_broker import forget_dead_letter, read_dead_letters
 from tribe_shared.settings import Settings
 
 log = logging.getLogger("tribe_api.console")
@@ -80,6 +82,7 @@ NOTICES = {
     "cancelled": "The job was cancelled.",
     "lifted": "The suppression was lifted: email goes to the address again.",
     "signed-out": "You are signed out.",
+    "replayed": "The dead letter's failed jobs were queued again, and the dead letter dropped.",
 }
 
 
@@ -518,6 +521,63 @@ class ActionPage(_Page):
         )
 
 
+# --- dead letters --------------------------------------------------------------------------
+
+
+class DeadLettersPage(_Page):
+    """The newest dead-lettered messages of each queue, with the jobs they carried; replaying
+    one retries its failed jobs (the job row is the truth: the message itself is never
+    re-sent), and drops it."""
+
+    def on_get(self, req, resp):
+        session = self.session(req, resp)
+        client = self.console.checks.redis_client
+        letters, error = [], None
+        if client is None:
+            error = "No Redis (development, in-memory broker): no dead letters are kept."
+        else:
+            try:
+                letters = read_dead_letters(client, self.console.settings.redis_namespace)
+            except redis.RedisError as exc:
+                log.warning("console: dead letters unreadable: %s", exc)
+                error = "Redis is unreachable: the dead letters cannot be read now."
+        self.render(
+            resp,
+            "console/dead_letters.html",
+            session,
+            letters=letters,
+            error=error,
+            page_notice=NOTICES.get(req.get_param("notice") or ""),
+        )
+
+    def on_post(self, req, resp):
+        posted = self.form(req, resp)
+        if posted is None:
+            return
+        session, form = posted
+        location = form.get("location") or ""
+        ids = [UUID(i) for i in (form.get("job_ids") or "").split(",") if i]
+        now = self.console.clock()
+        retried = 0
+        for job in NotificationJob.select().where(
+            NotificationJob.id.in_(ids), NotificationJob.status == JobStatus.FAILED
+        ):
+            try:
+                job_service.retry_job(job, self.console.outbox, now)
+                retried += 1
+            except falcon.HTTPConflict:
+                continue
+        forget_dead_letter(self.console.outbox.broker, location or None)
+        log.info(
+            "console: %s replayed dead letter %s: %d job(s) retried",
+            session.operator,
+            location,
+            retried,
+            extra={"operator": session.operator, "action": "replay", "jobs": retried},
+        )
+        raise falcon.HTTPSeeOther("/admin/dead-letters?notice=replayed")
+
+
 # --- digests and suppressions --------------------------------------------------------------
 
 
@@ -573,5 +633,6 @@ def add_console(app: falcon.App, console: Console, route) -> None:
     route(app, "/admin/jobs/{job_id:uuid}/cancel", JobActionForm(console, "cancel"))
     route(app, "/admin/bulk", BulkPage(console))
     route(app, "/admin/actions/{action_id:uuid}", ActionPage(console))
+    route(app, "/admin/dead-letters", DeadLettersPage(console))
     route(app, "/admin/digests", DigestsPage(console))
     route(app, "/admin/suppressions", SuppressionsPage(console))

@@ -2,7 +2,7 @@
 against the real API on PostgreSQL and Redis, with a worker on the same Redis sending through
 the fake SendGrid: sign in, find a failed job by its address, read its timeline, retry it and
 watch it become ``sent``; retry 200 failed jobs in bulk and follow the progress; cancel an
-update's scheduled fan-out; sign out; no session or a forged CSRF token is refused. A
+update's scheduled fan-out; the digests, suppressions and dead letters; sign out; no session or a forged CSRF token is refused. A
 screenshot of each page goes to ``var/test-output/screenshots/console-*.png``."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -75,7 +76,13 @@ def text_becomes(browser, element_id: str, expected: str, *, reload_page: bool =
         found = driver.find_elements(By.ID, element_id)
         return bool(found) and found[0].text.strip() == expected
 
-    WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.3).until(shows)
+    # A page that refreshes itself may replace the element between finding and reading it.
+    WebDriverWait(
+        browser,
+        WAIT_SECONDS,
+        poll_frequency=0.3,
+        ignored_exceptions=(StaleElementReferenceException,),
+    ).until(shows)
 
 
 def failed_emails(count: int, request_id: str) -> list[NotificationJob]:
@@ -218,6 +225,9 @@ def test_sign_out_and_what_is_refused_without_a_session_or_with_a_forged_csrf_to
     browser.get(console.url + "/admin/suppressions")
     assert "bounced@example.com" in appears(browser, "suppressions").text
     save_screenshot(browser, "console-8-suppressions")
+    browser.get(console.url + "/admin/dead-letters")
+    assert appears(browser, "dead-letters")
+    save_screenshot(browser, "console-9-dead-letters")
 
     # A form whose CSRF token is not the session's changes nothing
     browser.get(f"{console.url}/admin/jobs/{waiting.id}")

@@ -151,6 +151,24 @@ class DigestSchedule(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 
+    def updates_in(self, start: datetime, end: datetime) -> tuple[list[Update], int]:
+        """The updates a digest of this schedule covering ``(start, end]`` shows (the newest
+        ``max_updates_per_digest`` of the included content types, newest first) and how many
+        the window holds: what the worker's digest build sends, and the console previews."""
+        in_window = Update.select().where(
+            Update.group == self.group_id,
+            Update.created_at > start,
+            Update.created_at <= end,
+        )
+        if self.include_content_types:
+            in_window = in_window.where(Update.content_type.in_(self.include_content_types))
+        newest_first = in_window.order_by(Update.created_at.desc(), Update.id.desc())
+        shown = list(newest_first.limit(self.max_updates_per_digest))
+        total = len(shown)
+        if total == self.max_updates_per_digest:
+            total = in_window.count()
+        return shown, total
+
     class Meta:
         table_name = "digest_schedules"
         indexes = (

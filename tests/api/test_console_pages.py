@@ -1,6 +1,6 @@
 """The console's pages over the API's own queries: keyset pages through the job list, a bad
 filter said plainly, a bulk confirmation that only counts, a suppression lifted by its form, a
-dead letter replayed."""
+dead letter replayed, a schedule's next digest previewed."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 import dramatiq
 
 from tests.support.console import FORM, csrf_of, signed_in
-from tests.support.family import user
-from tests.support.family_api import job_row
+from tests.support.family import group_of, recipient_of, update_in, user
+from tests.support.family_api import digest_schedule, job_row
 from tests.support.jobs import SYSTEM_EMAIL, reload
 from tests.support.waiting import wait_until
 from tribe_shared.contract import JobStatus, Queue
-from tribe_shared.models import BulkAction, NotificationJob, Suppression, utcnow
+from tribe_shared.models import BulkAction, DigestSchedule, NotificationJob, Suppression, utcnow
 from tribe_shared.redis_broker import dead_letter_of, read_dead_letters
 
 
@@ -122,3 +122,26 @@ def test_a_dead_letter_is_listed_and_replayed_as_a_retry_of_its_failed_job(
     assert replayed.status_code == 303
     assert reload(job).status == JobStatus.QUEUED
     assert read_dead_letters(broker.client, broker.namespace) == []
+
+
+def test_a_schedules_next_digest_is_previewed_without_sending_or_changing_anything(api, tokens):
+    owner = user(tokens.alice_id)
+    group = group_of(owner)
+    schedule = digest_schedule(recipient_of(owner, email="nana@example.com"), group)
+    schedule.created_at = utcnow() - timedelta(hours=1)
+    schedule.next_digest_scheduled = utcnow() + timedelta(minutes=30)
+    schedule.save()
+    later = utcnow() - timedelta(minutes=10)
+    update_in(group, "First steps", created_at=later)
+    update_in(group, "A new tooth", created_at=later + timedelta(seconds=1))
+    session = signed_in(api, tokens)
+
+    listing = api.simulate_get("/admin/digests", headers=session)
+    preview = api.simulate_get(f"/admin/digests/{schedule.id}", headers=session)
+
+    assert f'href="/admin/digests/{schedule.id}"' in listing.text
+    assert preview.status_code == 200
+    assert "<strong>2</strong> update(s)" in preview.text
+    assert preview.text.index("A new tooth") < preview.text.index("First steps")
+    assert DigestSchedule.get_by_id(schedule.id).last_digest_sent is None
+    assert NotificationJob.select().count() == 0

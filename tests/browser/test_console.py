@@ -2,8 +2,9 @@
 against the real API on PostgreSQL and Redis, with a worker on the same Redis sending through
 the fake SendGrid: sign in, find a failed job by its address, read its timeline, retry it and
 watch it become ``sent``; retry 200 failed jobs in bulk and follow the progress; cancel an
-update's scheduled fan-out; the digests, suppressions and dead letters; sign out; no session or a forged CSRF token is refused. A
-screenshot of each page goes to ``var/test-output/screenshots/console-*.png``."""
+update's scheduled fan-out; the digests, suppressions and dead letters; sign out; no session or
+a forged CSRF token is refused. A screenshot of each page goes to
+``var/test-output/screenshots/console-*.png``."""
 
 from __future__ import annotations
 

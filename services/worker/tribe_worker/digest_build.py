@@ -92,30 +92,13 @@ def compose_digest(
             | (DigestSchedule.last_digest_sent < window_end)
         )
     )
-    shown, total = _updates_in(schedule, window_start, window_end)
+    shown, total = schedule.updates_in(window_start, window_end)
     if not shown:
         return DigestSkip("No updates since the last digest", advance)
     if not recipient.email:
         return DigestSkip("The recipient has no email address")
     email = _render(schedule, recipient, window_start, shown, total, links or {})
     return DigestEmail(email, recipient.email, advance)
-
-
-def _updates_in(schedule: DigestSchedule, start: datetime, end: datetime):
-    """The newest updates of the window that the schedule shows, and how many it holds."""
-    in_window = Update.select().where(
-        Update.group == schedule.group_id,
-        Update.created_at > start,
-        Update.created_at <= end,
-    )
-    if schedule.include_content_types:
-        in_window = in_window.where(Update.content_type.in_(schedule.include_content_types))
-    newest_first = in_window.order_by(Update.created_at.desc(), Update.id.desc())
-    shown = list(newest_first.limit(schedule.max_updates_per_digest))
-    total = len(shown)
-    if total == schedule.max_updates_per_digest:
-        total = in_window.count()
-    return shown, total
 
 
 def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total, links):

@@ -50,7 +50,14 @@ from tribe_shared.contract import (
     JobStatus,
     NotificationType,
 )
-from tribe_shared.models import BulkAction, DeliveryLog, NotificationJob, Recipient, Suppression
+from tribe_shared.models import (
+    BulkAction,
+    DeliveryLog,
+    DigestSchedule,
+    NotificationJob,
+    Recipient,
+    Suppression,
+)
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import forget_dead_letter, read_dead_letters
 from tribe_shared.settings import Settings
@@ -587,6 +594,35 @@ class DigestsPage(_Page):
         self.render(resp, "console/digests.html", session, view=reads.digests(self.console.clock()))
 
 
+class DigestPreviewPage(_Page):
+    """What a schedule's next digest would hold if it were built now (the same selection the
+    worker's build makes, :meth:`DigestSchedule.updates_in`); nothing is sent or changed."""
+
+    def on_get(self, req, resp, schedule_id: UUID):
+        session = self.session(req, resp)
+        schedule = (
+            DigestSchedule.select(DigestSchedule, Recipient)
+            .join(Recipient, on=(DigestSchedule.recipient == Recipient.id))
+            .where(DigestSchedule.id == schedule_id)
+            .first()
+        )
+        if schedule is None:
+            raise falcon.HTTPNotFound(title="Not found", description=f"No schedule {schedule_id}")
+        now = self.console.clock()
+        start = schedule.last_digest_sent or schedule.created_at
+        shown, total = schedule.updates_in(start, now)
+        self.render(
+            resp,
+            "console/digest_preview.html",
+            session,
+            schedule=schedule,
+            start=start,
+            now=now,
+            shown=shown,
+            total=total,
+        )
+
+
 class SuppressionsPage(_Page):
     def on_get(self, req, resp):
         session = self.session(req, resp)
@@ -635,4 +671,5 @@ def add_console(app: falcon.App, console: Console, route) -> None:
     route(app, "/admin/actions/{action_id:uuid}", ActionPage(console))
     route(app, "/admin/dead-letters", DeadLettersPage(console))
     route(app, "/admin/digests", DigestsPage(console))
+    route(app, "/admin/digests/{schedule_id:uuid}", DigestPreviewPage(console))
     route(app, "/admin/suppressions", SuppressionsPage(console))

@@ -203,7 +203,12 @@ def test_sign_out_and_what_is_refused_without_a_session_or_with_a_forged_csrf_to
 ):
     owner = user()
     recipient = recipient_of(owner, email="grandpa@example.com")
-    digest_schedule(recipient, group_of(owner))
+    group = group_of(owner)
+    schedule = digest_schedule(recipient, group)
+    schedule.next_digest_scheduled = utcnow() + timedelta(minutes=20)
+    schedule.created_at = utcnow() - timedelta(days=1)
+    schedule.save()
+    update_in(group, "First steps", created_at=utcnow() - timedelta(hours=2))
     Suppression.create(
         email="bounced@example.com", reason="bounced", source="sendgrid:bounce",
         suppressed_at=utcnow(),
@@ -223,6 +228,9 @@ def test_sign_out_and_what_is_refused_without_a_session_or_with_a_forged_csrf_to
     sign_in(browser, console, "/admin/digests")
     assert appears(browser, "due-soon")
     save_screenshot(browser, "console-7-digests")
+    browser.find_element(By.CSS_SELECTOR, f"a[href='/admin/digests/{schedule.id}']").click()
+    assert "1 update(s)" in appears(browser, "preview-count").text
+    save_screenshot(browser, "console-7-digest-preview")
     browser.get(console.url + "/admin/suppressions")
     assert "bounced@example.com" in appears(browser, "suppressions").text
     save_screenshot(browser, "console-8-suppressions")

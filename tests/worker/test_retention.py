@@ -19,7 +19,7 @@ from tribe_shared.contract import (
     NotificationType,
     Queue,
 )
-from tribe_shared.models import DeliveryLog, NotificationJob, utcnow
+from tribe_shared.models import BulkAction, BulkActionJob, DeliveryLog, NotificationJob, utcnow
 from tribe_worker import retention
 from tribe_worker.actors import apply_retention as apply_retention_actor
 from tribe_worker.retention import FINISHED, apply_retention, scrubbed_content
@@ -221,3 +221,26 @@ def test_the_retention_actor_uses_the_configured_days(worker_app):
 
     # Then the job is gone
     assert not exists(job)
+
+
+def test_old_bulk_actions_go_with_their_records_in_batches_and_recent_or_running_ones_stay(db_url):
+    # Given a bulk action past the retention with 25 records, a recent one and an old running one
+    def action(days_ago: float, records: int, status: str = "done") -> BulkAction:
+        asked = BulkAction.create(
+            action="retry", requested_by="test", status=status,
+            created_at=NOW - timedelta(days=days_ago),
+        )  # fmt: skip
+        for _ in range(records):
+            BulkActionJob.create(action=asked.id, job_id=uuid.uuid4(), acted_at=asked.created_at)
+        return asked
+
+    old, recent, running = action(91, 25), action(10, 3), action(91, 2, status="running")
+
+    # When retention runs with batches of 10
+    run(batch_size=10)
+
+    # Then the old one and its records are gone; the others are kept whole
+    remaining = {a.id for a in BulkAction.select()}
+    assert remaining == {recent.id, running.id}
+    assert BulkActionJob.select().where(BulkActionJob.action == old.id).count() == 0
+    assert BulkActionJob.select().count() == 5

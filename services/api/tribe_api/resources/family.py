@@ -178,6 +178,9 @@ class RecipientResource:
 
 
 class UpdatesResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, poster: UpdatePoster):
         self._poster = poster
 

@@ -62,8 +62,10 @@ KEY_LIFETIME = timedelta(hours=24)
 _CLAIM_TRIES = 3
 #: Longest key accepted (the column's length).
 KEY_MAX_LENGTH = 255
-#: A key: printable ASCII (no control characters, no spaces at either end).
-_KEY = re.compile(rf"[\x21-\x7e](?:[\x20-\x7e]{{0,{KEY_MAX_LENGTH - 2}}}[\x21-\x7e])?")
+#: A key: printable ASCII (no control characters, no spaces at either end), as the OpenAPI
+#: document states it; the length is checked apart.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 def caller_of(principal: Principal) -> str:
@@ -200,7 +202,7 @@ class Idempotency:
         key = req.get_header(HEADER)
         if key is None:
             return
-        if not _KEY.fullmatch(key):
+        if len(key) > KEY_MAX_LENGTH or not _KEY.fullmatch(key):
             raise falcon.HTTPBadRequest(
                 title="Invalid Idempotency-Key",
                 description=(

@@ -14,7 +14,13 @@ import falcon
 from spectree import SpecTree
 
 from tribe_api.errors import Code, ValidationFailed, field_errors
-from tribe_api.idempotency import HEADER, KEY_LIFETIME, KEY_MAX_LENGTH, REPLAYED_HEADER
+from tribe_api.idempotency import (
+    HEADER,
+    KEY_LIFETIME,
+    KEY_MAX_LENGTH,
+    KEY_PATTERN,
+    REPLAYED_HEADER,
+)
 from tribe_api.schemas.errors import Error
 
 DOCS_PATH = "api"
@@ -61,7 +67,12 @@ IDEMPOTENCY_KEY_PARAMETER = {
         f"kept: try again with the same key. 1 to {KEY_MAX_LENGTH} printable ASCII characters "
         "(a UUID is a good key); anything else is a 400."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": KEY_MAX_LENGTH},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": KEY_MAX_LENGTH,
+        "pattern": KEY_PATTERN,
+    },
 }
 
 

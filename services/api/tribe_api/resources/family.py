@@ -186,7 +186,13 @@ class UpdatesResource:
 
     @spec.validate(
         json=UpdateCreate,
-        resp=Response(HTTP_202=UpdatePosted, HTTP_404=Error, **errors(body=True, write=True)),
+        resp=Response(
+            # 422: an Idempotency-Key reused with another request.
+            HTTP_202=UpdatePosted,
+            HTTP_404=Error,
+            HTTP_422=Error,
+            **errors(body=True, write=True),
+        ),
         tags=["family"],
     )
     def on_post(self, req, resp, json: UpdateCreate):

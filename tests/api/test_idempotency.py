@@ -4,6 +4,7 @@ one key at once make one result; only 2xx answers are kept; expired keys are cle
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from datetime import timedelta
@@ -89,10 +90,16 @@ def test_the_first_answers_job_is_stored_and_handed_over_once_its_transaction_co
     assert IdempotencyKey.select().count() == 1
 
 
-def test_a_request_without_the_key_is_not_remembered(api, tokens, alices):
-    for _ in range(2):
+def test_a_request_without_the_key_is_not_remembered_and_pays_nothing_for_it(
+    api, tokens, alices, caplog
+):
+    api.simulate_post(SEND, json=EMAIL, headers=tokens.alice)  # the caller's users row, once
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
         assert api.simulate_post(SEND, json=EMAIL, headers=tokens.alice).status_code == 202
 
+    statements = [str(record.msg) for record in caplog.records if record.name == "peewee"]
+    assert statements and not any("idempotency" in sql for sql in statements)
+    assert not any("SAVEPOINT" in sql for sql in statements)  # no request-wide transaction
     assert len(job_rows()) == 2
     assert IdempotencyKey.select().count() == 0
 

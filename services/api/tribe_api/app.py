@@ -170,7 +170,7 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
         # so no credentials mode); a preflight needs no token.
         cors = falcon.CORSMiddleware(
             allow_origins=list(settings.cors_allow_origins),
-            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
         )
         middleware.append(cors)
     middleware += [

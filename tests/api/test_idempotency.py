@@ -16,12 +16,14 @@ from falcon import testing
 from tests.support.clocks import Clock
 from tests.support.concurrency import concurrently
 from tests.support.email_api import BULK, EMAIL, SEND, email, job_rows
+from tests.support.fakes.redis_server import free_port
 from tests.support.family import NOTIFICATION_CONTENT, family, recipient_of, user
 from tests.support.http_assertions import assert_json_error
 from tests.support.queues import queued_messages
 from tests.support.waiting import wait_until
 from tribe_api.app import create_app
 from tribe_api.idempotency import KEY_LIFETIME
+from tribe_shared import db as shared_db
 from tribe_shared.models import (
     DigestSchedule,
     IdempotencyKey,
@@ -146,6 +148,25 @@ def test_a_refused_first_attempt_is_not_kept_so_the_same_key_works_once_fixed(ap
     assert IdempotencyKey.select().count() == 0
 
     family(tokens.alice_id, email=EMAIL["to"])
+    accepted = send(api, tokens.alice)
+
+    assert accepted.status_code == 202, accepted.text
+    assert "Idempotent-Replayed" not in accepted.headers
+    assert [str(job.id) for job in job_rows()] == [accepted.json["jobId"]]
+
+
+def test_a_503_while_the_database_is_down_is_not_kept_and_the_same_key_works_once_it_is_back(
+    api, tokens, alices
+):
+    bound = shared_db.database.obj
+    unreachable = shared_db.bind(f"postgresql://postgres@127.0.0.1:{free_port()}/tribe")
+    try:
+        refused = send(api, tokens.alice)
+    finally:
+        unreachable.close_all()
+        shared_db.database.initialize(bound)
+    assert_json_error(refused, 503)
+
     accepted = send(api, tokens.alice)
 
     assert accepted.status_code == 202, accepted.text

@@ -484,6 +484,32 @@ class BulkActionJob(BaseModel):
         indexes = ((("action", "job_id"), True),)
 
 
+class IdempotencyKey(BaseModel):
+    """The first answer to a request sent with an ``Idempotency-Key`` header, kept for 24 hours.
+
+    One row per (caller, key): the same key from two callers is two rows. The row is written in
+    the transaction that writes what the request created, so the answer and its jobs commit
+    together, or neither does (a 4xx or 5xx leaves no row: the client may try again with the
+    same key). Deleted by retention once ``expires_at`` has passed.
+    """
+
+    #: Who sent it: the token's role and subject, ``authenticated:<uuid>``, ``service_role:``.
+    caller = CharField(max_length=100)
+    key = CharField(max_length=255)
+    #: SHA-256 (hex) of the method, path and raw body: the same key with another request is a 422.
+    request_hash = CharField(max_length=64)
+    status_code = SmallIntegerField(null=True)
+    #: The answer's body as sent (JSON text), and its ``Location`` header when it had one.
+    response_body = TextField(null=True)
+    location = TextField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    expires_at = UTCDateTimeField(index=True)
+
+    class Meta:
+        table_name = "idempotency_keys"
+        indexes = ((("caller", "key"), True),)
+
+
 ALL_MODELS = (
     User,
     Group,
@@ -496,6 +522,7 @@ ALL_MODELS = (
     EmailEvent,
     Suppression,
     GroupUnsubscribe,
+    IdempotencyKey,
     BulkAction,
     BulkActionJob,
 )

@@ -36,6 +36,7 @@ from tribe_shared.contract import (
     JobStatus,
     route,
 )
+from tribe_shared.db import database
 from tribe_shared.models import NotificationJob
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, enqueue_many
 
@@ -112,7 +113,30 @@ class Outbox:
 
     def send(self, staged: Staged) -> None:
         """After the commit: send the staged jobs' messages; any not sent goes back to
-        ``pending``, in the database and in its ref. Never raises for a broker outage."""
+        ``pending``, in the database and in its ref. Never raises for a broker outage.
+
+        Called outside a transaction (the usual case: the caller's own transaction has
+        committed) it sends at once. Called inside one (a request with an ``Idempotency-Key``,
+        whose whole work is one transaction: :mod:`tribe_api.idempotency`), it sends once that
+        transaction commits, and never if it rolls back: no message names a row that is not
+        there yet, or never will be.
+        """
+        if not staged.jobs:
+            return
+        if database.transaction_depth():
+            database.after_commit(lambda: self._send_after_commit(staged))
+            return
+        self._send_now(staged)
+
+    def _send_after_commit(self, staged: Staged) -> None:
+        # Run by the commit itself: the rows are stored, so nothing here may fail the request.
+        # A job whose message did not go stays queued; the reaper hands it over again.
+        try:
+            self._send_now(staged)
+        except Exception:
+            log.exception("hand-over after commit failed, %d job(s) wait", len(staged.jobs))
+
+    def _send_now(self, staged: Staged) -> None:
         handed = self._send(staged.jobs, staged.at)
         unsent = [job for job in staged.jobs if job.id not in handed]
         if not unsent:

@@ -37,30 +37,35 @@ def transient_logs(job_ids) -> list[DeliveryLog]:
         )
 
 
-#: Calls that reached the provider this soon after the circuit opened were already on their way.
-IN_FLIGHT_SECONDS = 0.2
+#: A probe can come no sooner than this share of the reset interval after the circuit opened
+#: (less for timers); a call that reached the provider sooner was already on its way.
+EARLIEST_PROBE = 0.95
 
 
 def wait_for_open_circuit_and_probes(system, sendgrid, probes: int = 3) -> float:
     """Wait until the health payload shows the circuit open, then until ``probes`` calls have
-    reached the provider since (past those already on their way); return when it opened."""
-    wait_until(
-        lambda: system.redis_health()["circuit_breaker"]["state"] == "open",
+    reached the provider since (past those already on their way); return when it opened, as
+    the breaker recorded it."""
+    circuit = wait_until(
+        lambda: (state := system.redis_health()["circuit_breaker"])["state"] == "open" and state,
         timeout=15,
         what="the circuit to open",
     )
-    opened_at = time.time()
+    opened_at = circuit["opened_at"]
+    reset = system.settings.circuit_reset_seconds
     wait_until(
-        lambda: len(probe_times(sendgrid.requests, opened_at)) >= probes,
+        lambda: len(probe_times(sendgrid.requests, opened_at, reset)) >= probes,
         timeout=15,
         what=f"{probes} probes while the circuit is open",
     )
     return opened_at
 
 
-def probe_times(requests, opened_at: float) -> list[float]:
-    """When the calls made once the circuit had opened reached the provider, in order."""
-    return sorted(r.received_at for r in requests if r.received_at > opened_at + IN_FLIGHT_SECONDS)
+def probe_times(requests, opened_at: float, reset_seconds: float) -> list[float]:
+    """When the calls made once the circuit had opened reached the provider, in order: those
+    that came after the first probe could (the calls already on their way came sooner)."""
+    earliest = opened_at + EARLIEST_PROBE * reset_seconds
+    return sorted(r.received_at for r in requests if r.received_at > earliest)
 
 
 def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_their_retries(
@@ -89,7 +94,12 @@ def test_a_failing_provider_opens_the_circuit_and_jobs_wait_without_burning_thei
     retries = [job.retry_count for job in jobs]
     answered_500 = [r for r in sendgrid.requests if r.status == 500]
     # The probes: calls after the circuit opened, less those already on their way then.
-    probe_gaps = [b - a for a, b in itertools.pairwise(probe_times(answered_500, opened_at))]
+    probe_gaps = [
+        b - a
+        for a, b in itertools.pairwise(
+            probe_times(answered_500, opened_at, settings.circuit_reset_seconds)
+        )
+    ]
     figures = figures_for(
         "provider 500s, circuit breaker",
         system,
@@ -284,7 +294,7 @@ def test_a_refused_api_key_pauses_every_worker_without_a_retry_storm_or_a_lost_j
     )
     jobs = system.jobs(job_ids)
     answered_401 = [r for r in sendgrid.requests if r.status == 401]
-    probes = probe_times(answered_401, opened_at)
+    probes = probe_times(answered_401, opened_at, settings.circuit_reset_seconds)
     probe_gaps = [b - a for a, b in itertools.pairwise(probes)]
     figures = figures_for(
         "provider refuses the API key (401)",

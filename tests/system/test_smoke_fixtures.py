@@ -2,7 +2,7 @@ def test_email_is_sent_through_the_fake_sendgrid(api, tokens, stub_worker, stub_
     response = api.simulate_post(
         "/api/notifications/send-email",
         json={"to": "nana@example.com", "type": "welcome", "templateData": {"name": "Nana"}},
-        headers=tokens.alice,
+        headers=tokens.service,
     )
     assert response.status_code == 202
     stub_broker.join("emails")

@@ -60,7 +60,7 @@ def test_one_trace_spans_the_request_the_broker_hop_and_the_provider_call(
 ):
     api, broker, worker = traced_system
     fake, provider = receiver
-    headers = {**tokens.alice, "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}
+    headers = {**tokens.service, "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}
 
     # When a request accepts an email and the worker sends it
     response = api.simulate_post(SEND_EMAIL, json=EMAIL, headers=headers)

@@ -149,3 +149,39 @@ def test_the_urgent_actor_delivers_a_stored_notification(
     assert reload(job).status == JobStatus.SENT
     (request,) = sendgrid.wait_for_requests(1)
     assert request.recipients == [fam.recipient.email]
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ({**NOTIFICATION_CONTENT, "subject": ["not", "text"]}, "subject"),
+        ({**NOTIFICATION_CONTENT, "subject": 42}, "subject"),
+        ({**NOTIFICATION_CONTENT, "media_urls": 7}, "media_urls"),
+    ],
+    ids=["subject a list", "subject a number", "media_urls a number"],
+)
+def test_stored_content_that_cannot_render_fails_that_job_alone_at_once(
+    worker_app, stub_broker, stub_worker, sendgrid, content, named
+):
+    # Given three notifications of one update in one message, the middle one's content
+    # malformed (stored before the API validated it, or written by hand)
+    fam = family(email="nana@example.com")
+    good = [notification_job(fam), notification_job(fam)]
+    bad = notification_job(fam, content=content)
+    ids = [str(good[0].id), str(bad.id), str(good[1].id)]
+
+    # When the worker runs the message
+    worker_app.actors[Actor.DISPATCH_NOTIFICATION].send(ids)
+    drain(stub_broker, stub_worker)
+
+    # Then the malformed one failed at once, on its first attempt, with the reason, and the
+    # others were sent; nothing went to the dead letters and nothing waits for a lease
+    failed = reload(bad)
+    assert failed.status == JobStatus.FAILED
+    assert failed.retry_count == 0
+    assert named in failed.failure_reason
+    (log,) = logs_of(failed)
+    assert log.status == DeliveryStatus.PERMANENT_FAILURE
+    assert [reload(job).status for job in good] == [JobStatus.SENT, JobStatus.SENT]
+    assert len(sendgrid.requests) == 2
+    assert stub_broker.dead_letters == []

@@ -111,3 +111,31 @@ def test_an_explicit_subject_overrides_the_templates_own(email_type):
 
     assert email.subject == "Your weekly Tribe"
     assert templated != "Your weekly Tribe"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html,<b>hi</b>",
+        "file:///etc/passwd",
+    ],
+)
+@pytest.mark.parametrize(
+    ("email_type", "field"), [("welcome", "login_url"), ("system", "action_url")]
+)
+def test_a_link_that_is_not_http_or_https_is_no_link_in_the_email(email_type, field, link):
+    data = {**SAMPLES[email_type][0], field: link}
+
+    email = render_email(email_type, data)
+
+    assert "href" not in email.html
+    assert link.strip() not in email.html
+
+
+@pytest.mark.parametrize("link", ["https://tribe.example/a?b=1", "http://tribe.example/"])
+def test_an_http_or_https_link_is_a_link(link):
+    email = render_email("welcome", {**SAMPLES["welcome"][0], "login_url": link})
+
+    assert f'href="{link.replace("&", "&amp;")}"' in email.html

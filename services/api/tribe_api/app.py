@@ -20,6 +20,7 @@ from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.bulk_actions import BulkActions
 from tribe_api.console.pages import Console, add_console
 from tribe_api.console.session import ConsoleSessions
+from tribe_api.idempotency import Idempotency
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
 from tribe_api.middleware import (
@@ -176,15 +177,15 @@ def _route(app: falcon.App, path: str, resource) -> None:
 
 def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock) -> list:
     """What every request passes, in order: CORS (when origins are configured), its log line,
-    the body limit, a database connection, authentication, the caller's users row, and (with
-    Redis) the per-user write limit."""
+    the body limit, a database connection, authentication, the caller's users row, (with
+    Redis) the per-user write limit, and safe retries (``Idempotency-Key``)."""
     middleware = []
     if settings.cors_allow_origins:
         # Browsers of the configured origins may call the API (the token travels in a header,
         # so no credentials mode); a preflight needs no token.
         cors = falcon.CORSMiddleware(
             allow_origins=list(settings.cors_allow_origins),
-            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"],
         )
         middleware.append(cors)
     middleware += [
@@ -206,6 +207,8 @@ def _middleware(settings: Settings, verifier: TokenVerifier, redis_client, clock
                 clock=lambda: clock().timestamp(),
             )
         )
+    # Last: it needs the caller and a connection, and a replay skips only the resource.
+    middleware.append(Idempotency(clock))
     return middleware
 
 

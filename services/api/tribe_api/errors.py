@@ -123,6 +123,7 @@ _KINDS = {
     "greater_than_equal": Kind.RANGE,
     "less_than": Kind.RANGE,
     "less_than_equal": Kind.RANGE,
+    "out_of_range": Kind.RANGE,  # ours: an instant past what the databases hold
 }
 #: What pydantic says that names its own internals, and what we say instead.
 _REWORDED = (

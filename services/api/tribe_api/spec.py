@@ -14,6 +14,13 @@ import falcon
 from spectree import SpecTree
 
 from tribe_api.errors import Code, ValidationFailed, field_errors
+from tribe_api.idempotency import (
+    HEADER,
+    KEY_LIFETIME,
+    KEY_MAX_LENGTH,
+    KEY_PATTERN,
+    REPLAYED_HEADER,
+)
 from tribe_api.schemas.errors import Error
 
 DOCS_PATH = "api"
@@ -44,7 +51,49 @@ def _hide_invalid_answer(req, resp, validation_error, instance, *_) -> None:
     }
 
 
-spec = SpecTree(
+#: The ``Idempotency-Key`` header, as documented on every route whose resource is
+#: ``idempotent`` (:mod:`tribe_api.idempotency`).
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        f"Makes a retry safe: sent again with the same key and the same body within "
+        f"{int(KEY_LIFETIME.total_seconds() // 3600)} hours, the request gets the first 2xx "
+        f"answer again (same status, body and job ids; no new rows), marked "
+        f"`{REPLAYED_HEADER}: true`. The same key with another body is a 422 "
+        "`idempotency_conflict`; a second request with the key while the first is running "
+        "waits for it and gets its answer. Keys are per caller. A 4xx or 5xx answer is not "
+        f"kept: try again with the same key. 1 to {KEY_MAX_LENGTH} printable ASCII characters "
+        "(a UUID is a good key); anything else is a 400."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": KEY_MAX_LENGTH,
+        "pattern": KEY_PATTERN,
+    },
+}
+
+
+class _TribeSpec(SpecTree):
+    """spectree, plus the ``Idempotency-Key`` header on the operations that honour it: a
+    header spectree would otherwise validate on every request (the middleware checks it,
+    and only when it is sent)."""
+
+    def _generate_spec(self) -> dict:
+        document = super()._generate_spec()
+        for route in self.backend.find_routes():
+            if not getattr(route.resource, "idempotent", False):
+                continue
+            path, _ = self.backend.parse_path(route, {})
+            operation = document["paths"].get(path, {}).get("post")
+            if operation is not None:
+                operation["parameters"].append(dict(IDEMPOTENCY_KEY_PARAMETER))
+        return document
+
+
+spec = _TribeSpec(
     "falcon",
     title="Tribe Jobs API",
     description=(

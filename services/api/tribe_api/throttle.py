@@ -44,22 +44,33 @@ return {1, current + 1, previous}
 """
 
 
-class WriteThrottle:
-    """Falcon middleware; runs after authentication (it needs ``req.context.principal``)."""
+class _Counted:
+    """A per-user limit counted by one Lua script on keys under ``namespace:PREFIX``."""
+
+    SCRIPT: str
+    PREFIX: str
 
     def __init__(
         self,
-        limit_per_minute: int,
+        limit: int,
         redis_client: redis.Redis,
         namespace: str,
         *,
         clock: Callable[[], float] = time.time,
     ):
-        self._limit = limit_per_minute
-        self._script = redis_client.register_script(_COUNT_IF_ALLOWED)
-        self._prefix = f"{namespace}:throttle"
+        self._limit = limit
+        self._script = redis_client.register_script(self.SCRIPT)
+        self._prefix = f"{namespace}:{self.PREFIX}"
         self._clock = clock
-        self._redis_down_until = 0.0
+
+
+class WriteThrottle(_Counted):
+    """Falcon middleware; runs after authentication (it needs ``req.context.principal``).
+    Its limit is per minute."""
+
+    SCRIPT = _COUNT_IF_ALLOWED
+    PREFIX = "throttle"
+    _redis_down_until = 0.0
 
     def process_resource(self, req, resp, resource, params):
         principal = getattr(req.context, "principal", None)
@@ -113,24 +124,14 @@ return {1, current}
 DAY_SECONDS = 24 * 60 * 60
 
 
-class EmailQuota:
-    """At most ``per_day`` ad-hoc emails a user may send per UTC day, counted across API
+class EmailQuota(_Counted):
+    """At most ``limit`` ad-hoc emails a user may send per UTC day, counted across API
     processes in Redis; past it, 429 ``quota_exceeded`` until the next UTC midnight. The
     service role is not counted (see :mod:`tribe_api.intake`). Redis trouble never refuses:
     the emails go uncounted."""
 
-    def __init__(
-        self,
-        per_day: int,
-        redis_client: redis.Redis,
-        namespace: str,
-        *,
-        clock: Callable[[], float] = time.time,
-    ):
-        self._per_day = per_day
-        self._script = redis_client.register_script(_ADD_IF_ROOM)
-        self._prefix = f"{namespace}:emails-per-day"
-        self._clock = clock
+    SCRIPT = _ADD_IF_ROOM
+    PREFIX = "emails-per-day"
 
     def take(self, user: str, count: int) -> None:
         """Count ``count`` emails for ``user`` today, or refuse them all."""
@@ -138,7 +139,7 @@ class EmailQuota:
         day, elapsed = divmod(now, DAY_SECONDS)
         key = f"{self._prefix}:{user}:{int(day)}"
         try:
-            added, before = self._script(keys=[key], args=[count, self._per_day, 2 * DAY_SECONDS])
+            added, before = self._script(keys=[key], args=[count, self._limit, 2 * DAY_SECONDS])
         except redis.RedisError as exc:
             log.warning("email quota not counted: Redis: %s", exc)
             return
@@ -146,7 +147,7 @@ class EmailQuota:
             raise falcon.HTTPTooManyRequests(
                 title="Daily email quota reached",
                 description=(
-                    f"A user may send {self._per_day} emails a day; {int(before)} sent today, "
+                    f"A user may send {self._limit} emails a day; {int(before)} sent today, "
                     f"{count} more asked. The service role is not limited"
                 ),
                 retry_after=max(1, math.ceil(DAY_SECONDS - elapsed)),

@@ -11,6 +11,9 @@ Both run in bounded batches, each its own short transaction, oldest first throug
   the content keeps its keys with their personal values blanked (:func:`scrubbed_content`); the
   row stays, with its status, kind, times and outcome, for history and the metrics.
 
+The first answers kept for ``Idempotency-Key`` retries (issue #15) are deleted once they expire
+(24 hours: ``expires_at``), in batches through their ``expires_at`` index, by the same run.
+
 Waiting and running jobs (``pending``, ``queued``, ``processing``) are never touched: they have
 no ``processed_at`` and their status is checked again by the statement that changes rows. No
 finished job is needed later: a digest waits only for an *unfinished* earlier digest of its
@@ -31,7 +34,13 @@ from peewee import fn
 
 from tribe_shared.contract import JobStatus
 from tribe_shared.db import database, is_postgres
-from tribe_shared.models import BulkAction, BulkActionJob, DeliveryLog, NotificationJob
+from tribe_shared.models import (
+    BulkAction,
+    BulkActionJob,
+    DeliveryLog,
+    IdempotencyKey,
+    NotificationJob,
+)
 from tribe_shared.sql.retention import scrub_jobs
 
 log = logging.getLogger(__name__)
@@ -57,10 +66,12 @@ PERSONAL_TEXT = ("title", "body", "text", "subject", "child_name")
 
 @dataclass(frozen=True)
 class RetentionRun:
-    """What one run did: jobs deleted (their children with them) and jobs scrubbed."""
+    """What one run did: jobs deleted (their children with them), jobs scrubbed, and expired
+    idempotency keys deleted."""
 
     deleted: int = 0
     scrubbed: int = 0
+    keys: int = 0
 
 
 def apply_retention(
@@ -97,14 +108,16 @@ def apply_retention(
     deleted = batches(lambda: delete_expired_batch(now - timedelta(days=job_days), batch_size))
     batches(lambda: delete_expired_actions_batch(now - timedelta(days=job_days), batch_size))
     scrubbed = batches(lambda: scrub_batch(now - timedelta(days=content_days), now, batch_size))
-    if deleted or scrubbed:
+    keys = batches(lambda: delete_expired_keys(now, batch_size))
+    if deleted or scrubbed or keys:
         log.info(
-            "retention: %d job(s) deleted, %d scrubbed",
+            "retention: %d job(s) deleted, %d scrubbed, %d idempotency key(s) deleted",
             deleted,
             scrubbed,
-            extra={"event": "retention", "deleted": deleted, "scrubbed": scrubbed},
+            keys,
+            extra={"event": "retention", "deleted": deleted, "scrubbed": scrubbed, "keys": keys},
         )
-    return RetentionRun(deleted, scrubbed)
+    return RetentionRun(deleted, scrubbed, keys)
 
 
 def _finished_before(cutoff: datetime):
@@ -183,6 +196,22 @@ def scrub_batch(cutoff: datetime, now: datetime, batch_size: int = BATCH_SIZE) -
         if not rows:
             return 0
         return scrub_jobs(rows, now, finished=[status.value for status in FINISHED])
+
+
+def delete_expired_keys(now: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete up to ``batch_size`` idempotency keys expired by ``now``, oldest first (their
+    ``expires_at`` index); return how many. An expired key is never replayed, so deleting it
+    changes no answer."""
+    key = IdempotencyKey
+    with database.atomic():
+        query = key.select(key.id).where(key.expires_at <= now).order_by(key.expires_at)
+        query = query.limit(batch_size)
+        if is_postgres():
+            query = query.for_update(skip_locked=True)
+        ids = [row.id for row in query]
+        if not ids:
+            return 0
+        return key.delete().where(key.id.in_(ids), key.expires_at <= now).execute()
 
 
 def scrubbed_content(content: dict | None) -> dict:

@@ -46,6 +46,9 @@ def present_schedule(schedule: DigestSchedule) -> dict:
 
 
 class DigestSchedulesResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, clock: Callable[[], datetime]):
         self._clock = clock
 

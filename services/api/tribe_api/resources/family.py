@@ -178,12 +178,21 @@ class RecipientResource:
 
 
 class UpdatesResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, poster: UpdatePoster):
         self._poster = poster
 
     @spec.validate(
         json=UpdateCreate,
-        resp=Response(HTTP_202=UpdatePosted, HTTP_404=Error, **errors(body=True, write=True)),
+        resp=Response(
+            # 422: an Idempotency-Key reused with another request.
+            HTTP_202=UpdatePosted,
+            HTTP_404=Error,
+            HTTP_422=Error,
+            **errors(body=True, write=True),
+        ),
         tags=["family"],
     )
     def on_post(self, req, resp, json: UpdateCreate):

@@ -22,6 +22,9 @@ ERRORS = errors(body=True, write=True)
 
 
 class SendEmailResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, intake: EmailIntake):
         self._intake = intake
 
@@ -49,6 +52,9 @@ class SendEmailResource:
 
 
 class SendBulkEmailResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, intake: EmailIntake):
         self._intake = intake
 
@@ -74,6 +80,9 @@ class SendBulkEmailResource:
 
 
 class NotificationsResource:
+    #: A POST with an ``Idempotency-Key`` is safe to retry (:mod:`tribe_api.idempotency`).
+    idempotent = True
+
     def __init__(self, intake: NotificationIntake, clock):
         self._intake = intake
         self._clock = clock

@@ -21,6 +21,7 @@ from pydantic import (
     PlainValidator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from tribe_shared.contract import (
@@ -110,8 +111,8 @@ def _representable(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
     except OverflowError:
-        raise ValueError(
-            "is out of range: it must fall within the years 1 to 9999 in UTC"
+        raise PydanticCustomError(
+            "out_of_range", "Must fall within the years 1 to 9999 in UTC"
         ) from None
     return value
 

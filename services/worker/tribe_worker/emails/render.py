@@ -65,6 +65,11 @@ def render_email(
         raise RenderError(f"the template data of {email_type!r} is not an object")
     if subject is not None and not isinstance(subject, str):
         raise RenderError(f"the subject of {email_type!r} is not text")
+    media = data.get("media_urls")
+    if media is not None and not (
+        isinstance(media, list) and all(isinstance(u, str) for u in media)
+    ):
+        raise RenderError(f"the media_urls of {email_type!r} are not a list of links")
     context = {"data": data}
     try:
         html = _html.get_template(f"{email_type}.html").render(context)

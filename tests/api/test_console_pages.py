@@ -145,3 +145,14 @@ def test_a_schedules_next_digest_is_previewed_without_sending_or_changing_anythi
     assert preview.text.index("A new tooth") < preview.text.index("First steps")
     assert DigestSchedule.get_by_id(schedule.id).last_digest_sent is None
     assert NotificationJob.select().count() == 0
+
+
+def test_the_overview_lists_the_recent_bulk_actions(api, tokens):
+    action = BulkAction.create(
+        action="retry", requested_by="console:Ada", status="done", matched=200, acted=200
+    )
+
+    overview = api.simulate_get("/admin", headers=signed_in(api, tokens))
+
+    assert f'href="/admin/actions/{action.id}"' in overview.text
+    assert "200 of 200" in overview.text

@@ -334,6 +334,7 @@ class OverviewPage(_Page):
             processed=health.processed_recently,
             chart=chart,
             now=now,
+            actions=list(BulkAction.select().order_by(BulkAction.created_at.desc()).limit(5)),
         )
 
 

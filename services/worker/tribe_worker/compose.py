@@ -33,6 +33,7 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
+from tribe_shared.emails.unsubscribe_links import MUTE_URL
 from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
@@ -43,8 +44,6 @@ from tribe_worker.sms import SmsProvider
 
 log = logging.getLogger(__name__)
 
-#: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
-MUTE_URL = "{base}/recipients/{recipient_id}/mute"
 #: Not a gate of the provider's: a digest waiting for an earlier one of its schedule.
 EARLIER_DIGEST_GATE = "earlier_digest"
 #: How long such a digest waits before it looks again.

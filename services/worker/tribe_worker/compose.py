@@ -67,6 +67,9 @@ class Send:
     gated: bool = True
     #: Statements recorded together with the jobs ``sent``.
     on_sent: tuple = ()
+    #: The same email through another provider (failover while the circuit is open); None:
+    #: not an email.
+    via: Callable[[EmailProvider], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,15 @@ Step = Send | Fail | Wait | Skip
 class Composer:
     """What composing needs: the providers (their names, and the calls it prepares), the
     sender, where the Tribe app is (``PUBLIC_BASE_URL``, None: no links to it) and the
-    unsubscribe links (None: emails carry none)."""
+    unsubscribe links (None: emails carry none). ``failover`` sends emails while the email
+    provider's circuit is open (None: they wait)."""
 
     email: EmailProvider
     sms: SmsProvider
     sender: Sender
     public_base_url: str | None = None
     links: UnsubscribeLinks | None = None
+    failover: EmailProvider | None = None
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -264,7 +269,7 @@ def _email(batch: list[ClaimedJob], composer: Composer) -> Step:
     except RenderError as exc:
         return Fail(batch, str(exc), composer.email.name)
     to = [Addressee(job.to_email, job.id) for job in batch]
-    return Send(batch, composer.email.name, lambda: composer.email.send(email, composer.sender, to))
+    return _send_email(batch, composer, email, composer.sender, to)
 
 
 def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
@@ -279,8 +284,7 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
             email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"))
         except RenderError as exc:
             return Fail([job], str(exc), composer.email.name)
-        send = composer.email.send
-        return Send([job], composer.email.name, lambda: send(email, sender, [addressee]))
+        return _send_email([job], composer, email, sender, [addressee])
     phone = recipient.phone if recipient else None
     if not phone:
         return Fail([job], "The recipient has no phone number", composer.sms.name)
@@ -303,13 +307,17 @@ def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, re
     if isinstance(digest, DigestSkip):
         return Skip([job], digest.reason, () if digest.advance is None else (digest.advance,))
     to = [Addressee(digest.address, job.id, addressee.headers)]
-    send = composer.email.send
-    return Send(
-        [job],
-        composer.email.name,
-        lambda: send(digest.email, sender, to),
-        on_sent=(digest.advance,),
-    )
+    return _send_email([job], composer, digest.email, sender, to, on_sent=(digest.advance,))
+
+
+def _send_email(jobs, composer: Composer, email, sender: Sender, to, on_sent=()) -> Send:
+    """The provider call that sends ``email`` to ``to``, and the same through any provider."""
+
+    def via(provider: EmailProvider) -> str:
+        return provider.send(email, sender, to)
+
+    primary = composer.email
+    return Send(jobs, primary.name, lambda: via(primary), on_sent=on_sent, via=via)
 
 
 def spread_ms(seconds: float) -> int:

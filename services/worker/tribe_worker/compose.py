@@ -1,7 +1,9 @@
 """Composing: what claimed jobs come to, before anything is sent or written.
 
 :func:`compose` reads what it needs (recipients, a digest's updates) and returns one step per
-provider call to make or per group of jobs with nothing to send; it never writes. The delivery
+provider call to make or per group of jobs with nothing to send; it never writes, but for one
+thing: a digest's AI summary is stored on its job as soon as the model answers, so that a retry
+reuses it (:mod:`tribe_worker.summaries`). The delivery
 loop (:mod:`tribe_worker.delivery`) carries each step out:
 
 - :class:`Send`: one provider call for one or more jobs (identical emails of a bulk request
@@ -41,6 +43,7 @@ from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
+from tribe_worker.summaries import Summarizer
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,8 @@ class Composer:
     """What composing needs: the providers (their names, and the calls it prepares), the
     sender, where the Tribe app is (``PUBLIC_BASE_URL``, None: no links to it) and the
     unsubscribe links (None: emails carry none). ``failover`` sends emails while the email
-    provider's circuit is open (None: they wait)."""
+    provider's circuit is open (None: they wait); ``summarizer`` writes the AI summaries of
+    digests whose group asked for one (None: plain digests)."""
 
     email: EmailProvider
     sms: SmsProvider
@@ -111,6 +115,7 @@ class Composer:
     public_base_url: str | None = None
     links: UnsubscribeLinks | None = None
     failover: EmailProvider | None = None
+    summarizer: Summarizer | None = None
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -299,7 +304,7 @@ def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, re
     address = recipient.email if recipient and recipient.email else ""
     addressee, sender, links = _to_recipient(job, address, composer, read)
     try:
-        digest = compose_digest(job, recipient, links)
+        digest = compose_digest(job, recipient, links, composer.summarizer)
     except RenderError as exc:
         return Fail([job], str(exc), composer.email.name)
     if isinstance(digest, DigestWait):

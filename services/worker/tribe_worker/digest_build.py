@@ -21,7 +21,8 @@ from tribe_shared.contract import JobStatus
 from tribe_shared.emails.digest import render_digest, updates_in
 from tribe_shared.emails.digest import window_start as digest_window_start
 from tribe_shared.emails.render import RenderedEmail
-from tribe_shared.models import DigestSchedule, GroupMembership, NotificationJob, Recipient
+from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
+from tribe_worker.summaries import Summarizer, summary_of
 
 #: A digest in one of these has yet to send or give up: a later one of its schedule waits.
 UNFINISHED = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.PROCESSING)
@@ -50,10 +51,14 @@ class DigestSkip:
 
 
 def compose_digest(
-    job: NotificationJob, recipient: Recipient | None, links: dict | None = None
+    job: NotificationJob,
+    recipient: Recipient | None,
+    links: dict | None = None,
+    summarizer: Summarizer | None = None,
 ) -> DigestEmail | DigestSkip | DigestWait:
     """Collect the updates of the job's window and render them (with ``links``: the mute and
-    unsubscribe URLs its footer shows), say why there is nothing, or that an earlier digest of
+    unsubscribe URLs its footer shows, and an AI summary at the top when the group asked for
+    one: :mod:`tribe_worker.summaries`), say why there is nothing, or that an earlier digest of
     the schedule must finish first."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
@@ -84,7 +89,9 @@ def compose_digest(
         return DigestSkip("No updates since the last digest", advance)
     if not recipient.email:
         return DigestSkip("The recipient has no email address")
-    email = render_digest(schedule, recipient, window_start, shown, total, links or {})
+    opted_in = Group.select(Group.ai_summary).where(Group.id == schedule.group_id).scalar()
+    summary = summary_of(job, shown, recipient.locale, summarizer) if opted_in else None
+    email = render_digest(schedule, recipient, window_start, shown, total, links or {}, summary)
     return DigestEmail(email, recipient.email, advance)
 
 

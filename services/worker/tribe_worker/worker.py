@@ -48,6 +48,7 @@ from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
+from tribe_worker.summaries import summarizer_from
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def build_worker(
     composer = Composer(
         email=provider,
         failover=failover or failover_provider(settings, provider),
+        summarizer=summarizer_from(settings),
         sms=sms or DisabledSmsProvider(),
         sender=Sender(settings.email_from, settings.email_from_name),
         public_base_url=settings.public_base_url,

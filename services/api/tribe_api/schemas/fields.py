@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from babel import Locale, UnknownLocaleError
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -31,6 +32,7 @@ from tribe_shared.contract import (
     NotificationType,
     Urgency,
 )
+from tribe_shared.emails.render import LANGUAGES
 
 
 def _no_control_characters(value: str) -> str:
@@ -222,3 +224,29 @@ def not_null(*names: str):
             field.update({**kept, **field})  # the field's own keywords over its type's
 
     return strip_null
+
+
+# --- Content (issue #18): a recipient's locale ------------------------------------------------
+
+
+def _known_locale(value: str) -> str:
+    """A locale Babel knows (``es``, ``es-MX``, ``en_GB``), as given."""
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ValueError(f"{value!r} is not a known locale (e.g. 'en', 'es', 'es-MX')") from None
+    return value
+
+
+#: A recipient's language and region, BCP 47 style; emails are written in its language when we
+#: write it (:data:`~tribe_shared.emails.render.LANGUAGES`), else in English.
+LocaleName = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$",
+        description=f"A locale such as `es` or `es-MX`; emails are written in {LANGUAGES}",
+    ),
+    AfterValidator(_known_locale),
+]

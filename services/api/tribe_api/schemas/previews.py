@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
-from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from tribe_api.schemas.fields import NON_BLANK, HeaderText, JsonObject, RequestModel
-from tribe_shared.emails.render import LANGUAGES
-
-
-def _known_locale(value: str) -> str:
-    """A locale Babel knows (``es``, ``es-MX``, ``en_GB``), as given."""
-    try:
-        Locale.parse(value.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        raise ValueError(f"{value!r} is not a known locale (e.g. 'en', 'es', 'es-MX')") from None
-    return value
-
-
-#: A recipient's language and region, BCP 47 style; emails are written in its language when we
-#: write it (:data:`~tribe_shared.emails.render.LANGUAGES`), else in English.
-LocaleName = Annotated[
-    str,
-    Field(
-        min_length=2,
-        max_length=35,
-        pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$",
-        description=f"A locale such as `es` or `es-MX`; emails are written in {LANGUAGES}",
-    ),
-    AfterValidator(_known_locale),
-]
+from tribe_api.schemas.fields import NON_BLANK, HeaderText, JsonObject, LocaleName, RequestModel
 
 
 class TemplatePreviewIn(RequestModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.email_api import SEND, email, job_rows
 from tribe_shared.models import Group, Recipient
 
 
@@ -70,3 +71,15 @@ def test_an_unknown_locale_is_refused(api, tokens, locale):
     )
     assert response.status_code == 400
     assert [e["field"] for e in response.json["errors"]] == ["locale"]
+
+
+def test_an_ad_hoc_email_may_say_its_locale(api, tokens):
+    response = api.simulate_post(
+        SEND, json=email(to="abuela@example.com", locale="es"), headers=tokens.service
+    )
+
+    assert response.status_code == 202, response.text
+    (job,) = job_rows()
+    assert job.content["locale"] == "es"
+    bad = api.simulate_post(SEND, json=email(locale="zz-nope"), headers=tokens.service)
+    assert bad.status_code == 400

@@ -156,3 +156,27 @@ def test_a_digest_preview_uses_the_clock_for_its_window(settings, stub_broker, t
     preview = client.simulate_get(preview_path(schedule), headers=tokens.alice).json
     assert preview["updates"] == 1
     assert "Earlier" in preview["email"]["text"] and "Later" not in preview["email"]["text"]
+
+
+def test_a_template_preview_in_spanish(api, tokens):
+    response = api.simulate_post(
+        "/api/templates/notification/preview",
+        json={"templateData": {"child_name": "Maya", "title": "Primeros pasos"}, "locale": "es"},
+        headers=tokens.alice,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json["language"] == "es"
+    assert response.json["subject"] == "Noticias de Maya: Primeros pasos"
+
+
+def test_a_digest_preview_is_in_the_recipients_language(api, tokens, fam):
+    fam.recipient.locale = "es-MX"
+    fam.recipient.save()
+    schedule = schedule_for(fam, utcnow() - AGE)
+    post_update(fam, utcnow() - timedelta(hours=1), title="El parque")
+
+    preview = api.simulate_get(preview_path(schedule), headers=tokens.alice).json
+
+    assert preview["email"]["language"] == "es"
+    assert preview["email"]["subject"] == "Tu resumen diario de Grandparents: 1 novedad"

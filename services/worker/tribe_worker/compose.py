@@ -269,7 +269,10 @@ def _email(batch: list[ClaimedJob], composer: Composer) -> Step:
     content = batch[0].content or {}
     try:
         email = render_email(
-            content.get("type", ""), content.get("templateData") or {}, content.get("subject")
+            content.get("type", ""),
+            content.get("templateData") or {},
+            content.get("subject"),
+            locale=content.get("locale"),
         )
     except RenderError as exc:
         return Fail(batch, str(exc), composer.email.name)
@@ -286,7 +289,8 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
         addressee, sender, links = _to_recipient(job, address, composer, read)
         try:
             data = {**content, **links}
-            email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"))
+            locale = recipient.locale if recipient else None
+            email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"), locale=locale)
         except RenderError as exc:
             return Fail([job], str(exc), composer.email.name)
         return _send_email([job], composer, email, sender, [addressee])

@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, format_time
+
 from tribe_shared.contract import DIGEST_TEMPLATE
-from tribe_shared.emails.render import RenderedEmail, render_email
+from tribe_shared.emails.render import DEFAULT_LANGUAGE, RenderedEmail, render_email
 from tribe_shared.models import DigestSchedule, Group, Recipient, Update
 
 
@@ -48,15 +51,17 @@ def render_digest(
     links: dict,
     summary: str | None = None,
 ) -> RenderedEmail:
-    """The digest email of ``shown`` (of ``total``) since ``start``: times in the schedule's
-    timezone, ``summary`` (when there is one) at its top, ``links`` in its footer."""
+    """The digest email of ``shown`` (of ``total``) since ``start``, in the recipient's language:
+    dates and times written for their locale in the schedule's timezone, ``summary`` (when
+    there is one) at its top, ``links`` in its footer."""
     zone = ZoneInfo(schedule.timezone)
+    locale = babel_locale(recipient.locale)
     group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
     data = {
         "frequency": schedule.frequency,
         "group_name": group_name,
         "recipient_name": recipient.name,
-        "since": _local(start, zone, "%A %-d %B"),
+        "since": format_date(start.astimezone(zone).date(), "full", locale=locale),
         "total": total,
         "more": total - len(shown),
         "summary": summary,
@@ -66,14 +71,25 @@ def render_digest(
                 "body": update.body,
                 "content_type": update.content_type,
                 "media_urls": update.media_urls or [],
-                "posted": _local(update.created_at, zone, "%a %-d %b, %H:%M"),
+                "posted": posted(update.created_at, zone, locale),
             }
             for update in shown
         ],
         **links,
     }
-    return render_email(DIGEST_TEMPLATE, data)
+    return render_email(DIGEST_TEMPLATE, data, locale=recipient.locale)
 
 
-def _local(instant: datetime, zone: ZoneInfo, pattern: str) -> str:
-    return instant.astimezone(zone).strftime(pattern)
+def babel_locale(locale: str | None) -> Locale:
+    """Babel's locale for a recipient's (``es-MX``), English when it has none Babel knows."""
+    try:
+        return Locale.parse((locale or DEFAULT_LANGUAGE).replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse(DEFAULT_LANGUAGE)
+
+
+def posted(instant: datetime, zone: ZoneInfo, locale: Locale) -> str:
+    """When an update was posted, in ``zone``, as ``locale`` writes a short day and a time:
+    "Sat, Dec 5, 10:30 AM", "sáb, 5 dic, 10:30"."""
+    day = format_skeleton("MMMEd", instant, tzinfo=zone, locale=locale)
+    return f"{day}, {format_time(instant, 'short', tzinfo=zone, locale=locale)}"

@@ -24,7 +24,7 @@ from tribe_shared.contract import DIGEST_TEMPLATE, EMAIL_TYPES, NOTIFICATION_TEM
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 #: The languages every template is written in; the first is the default.
-LANGUAGES = ("en",)
+LANGUAGES = ("en", "es")
 DEFAULT_LANGUAGE = LANGUAGES[0]
 #: Every type :func:`render_email` renders: the ad-hoc types, an update, a digest.
 RENDERED_TYPES = (*EMAIL_TYPES, NOTIFICATION_TEMPLATE, DIGEST_TEMPLATE)

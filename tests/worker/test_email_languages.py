@@ -33,3 +33,19 @@ def test_an_ad_hoc_email_takes_the_locale_it_was_sent_with(
 
     assert subject == "¡Te damos la bienvenida a Tribe, Abuela!"
     assert "Ya puedes seguir las novedades" in text
+
+
+def test_a_spanish_recipient_hears_from_the_family_en_tribe(
+    db_url, worker_app, stub_broker, stub_worker, sendgrid
+):
+    fam = family(email="abuela@example.com")
+    fam.recipient.locale = "es"
+    fam.recipient.save()
+    fam.group.family_name = "Los Pérez"
+    fam.group.save()
+
+    worker_app.actors[Actor.DISPATCH_NOTIFICATION].send(str(notification_job(fam).id))
+    the_one_email(stub_broker, stub_worker, sendgrid)
+
+    (request,) = sendgrid.requests
+    assert request.body["from"]["name"] == "Los Pérez en Tribe"

@@ -1,10 +1,10 @@
 """Composing: what claimed jobs come to, before anything is sent or written.
 
 :func:`compose` reads what it needs (recipients, a digest's updates) and returns one step per
-provider call to make or per group of jobs with nothing to send; it never writes, but for one
-thing: a digest's AI summary is stored on its job as soon as the model answers, so that a retry
-reuses it (:mod:`tribe_worker.summaries`). The delivery
-loop (:mod:`tribe_worker.delivery`) carries each step out:
+provider call to make or per group of jobs with nothing to send. It writes one thing only: a
+digest's AI summary, stored on its job as soon as the model answers, so that a retry reuses it
+(:mod:`tribe_worker.summaries`). The delivery loop (:mod:`tribe_worker.delivery`) carries each
+step out:
 
 - :class:`Send`: one provider call for one or more jobs (identical emails of a bulk request
   travel together);
@@ -35,6 +35,7 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
+from tribe_shared.emails.render import language_of
 from tribe_shared.emails.unsubscribe_links import MUTE_URL
 from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
@@ -57,6 +58,8 @@ TO_RECIPIENTS = (JobKind.NOTIFICATION, JobKind.DIGEST)
 UNSUBSCRIBED = "unsubscribed from the group's emails"
 #: How a family's name shows as the sender ("The Smiths on Tribe").
 FAMILY_SENDER = "{family} on Tribe"
+#: The same in the other languages of :data:`tribe_shared.emails.render.LANGUAGES`.
+FAMILY_SENDERS = {"en": FAMILY_SENDER, "es": "{family} en Tribe"}
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,9 @@ def _to_recipient(job: ClaimedJob, address: str, composer: Composer, read: _Read
         link = composer.links.link(job.recipient_id, job.group_id, read.now)
         links["unsubscribe_url"], headers = link.url, link.headers
     family = read.family_names.get(job.group_id)
-    sender = composer.sender.named(FAMILY_SENDER.format(family=family) if family else None)
+    recipient = read.recipients.get(job.recipient_id)
+    shown_as = FAMILY_SENDERS[language_of(recipient.locale if recipient else None)]
+    sender = composer.sender.named(shown_as.format(family=family) if family else None)
     return Addressee(address, job.id, headers), sender, links
 
 

@@ -457,3 +457,14 @@ ALL_MODELS = (
     GroupUnsubscribe,
     IdempotencyKey,
 )
+
+
+# --- Content (issue #18 items 5-7): columns of migration 0013_content -------------------------
+# Added here, in their own section, rather than in the classes above: a recipient's language
+# and a group's opt-in to AI summaries.
+
+#: The recipient's locale (``es``, ``es-MX``): the language of their emails (English when we do
+#: not write theirs) and how their dates are written. None: English.
+Recipient._meta.add_field("locale", CharField(max_length=35, null=True))
+#: The group asked for an AI-written summary at the top of its digests (off by default).
+Group._meta.add_field("ai_summary", BooleanField(default=False))

@@ -10,6 +10,8 @@ composed into steps (:mod:`tribe_worker.compose`), and the loop carries each out
 - a transient failure puts the job back to ``queued`` and, once every step is done, asks
   Dramatiq for a retry with exponential backoff (:class:`dramatiq.Retry`); a permanent one fails
   the job at once;
+- while the circuit is open, an email goes through the failover provider when one is set
+  (``EMAIL_FAILOVER_TO_SMTP``: the SMTP relay) instead of waiting;
 - a job held at a gate, or waiting for an earlier digest, is released (its attempt not counted)
   and its message deferred (:class:`tribe_worker.deferrals.Deferred`), which spends no retry;
   so does a database that cannot be reached.
@@ -24,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -37,9 +39,10 @@ from tribe_shared.sql.delivery import claim
 from tribe_worker import recording
 from tribe_worker.compose import Composer, Fail, Send, Skip, Wait, compose, spread_ms
 from tribe_worker.deferrals import Deferred
-from tribe_worker.emails.providers import DeliveryError
+from tribe_worker.emails.providers import DeliveryError, EmailProvider
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.job_events import Attempt, JobEvents
+from tribe_worker.metrics import email_failovers
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,10 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     clean = True
     if step.gated:
         wait_ms, clean, gate = _pass_gates(delivery)
-        if wait_ms:
+        failover = delivery.composer.failover
+        if wait_ms and gate == CIRCUIT_GATE and failover is not None and step.via is not None:
+            step = _failed_over(step, failover)
+        elif wait_ms:
             recording.released(step.jobs, delivery.clock())
             events.deferred(step.jobs, gate, wait_ms)
             outcome.defer(gate, wait_ms)
@@ -172,6 +178,21 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
         also=step.on_sent, patience=delivery.record_patience,
     )  # fmt: skip
     events.sent(step.jobs, step.provider, message_id, now)
+
+
+def _failed_over(step: Send, failover: EmailProvider) -> Send:
+    """The step's email through ``failover`` (the SMTP relay) while the email provider's circuit
+    is open: past the circuit, which stays the provider's own (what the relay answers says
+    nothing of SendGrid), and retried like any send if the relay fails too."""
+    assert step.via is not None
+    via = step.via
+    email_failovers.labels(provider=failover.name).inc()
+    log.info("circuit open: job(s) %s sent through %s", _ids(step.jobs), failover.name)
+    return replace(step, provider=failover.name, call=lambda: via(failover), gated=False)
+
+
+def _ids(jobs) -> str:
+    return ", ".join(str(job.id) for job in jobs)
 
 
 def _pass_gates(delivery: Delivery) -> tuple[int, bool, str]:

@@ -90,6 +90,13 @@ def busiest_second(sendgrid: FakeSendGrid) -> int:
     return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
 
 
+def tightest(sendgrid: FakeSendGrid, limit: int) -> float:
+    """The shortest time in which ``limit + 1`` requests reached the fake: a second, or the
+    limit was broken (less the jitter between the limiter's clock and the fake's)."""
+    times = sorted(r.received_at for r in sendgrid.requests)
+    return min((times[i + limit] - times[i] for i in range(len(times) - limit)), default=1.0)
+
+
 def wait_for_normal_sends(sendgrid: FakeSendGrid, normal: Sequence[str], count: int) -> None:
     """Wait until ``count`` of ``normal`` have been accepted by the fake."""
     wanted = set(normal)

@@ -19,6 +19,7 @@ from tests.faults.priority import (
     overtaken,
     send_urgent_one_by_one,
     sent_times,
+    tightest,
     wait_all_sent,
     wait_for_normal_sends,
 )
@@ -75,6 +76,7 @@ def test_urgent_jobs_overtake_a_backlog_held_at_the_rate_limit(
         worst_share=round(worst, 3),
         limit=rate,
         busiest_second=busiest,
+        tightest_limit_plus_one=f"{tightest(sendgrid, rate):.3f}s",
     )
     assert (figures.lost, figures.duplicates) == (0, 0)
     assert worst <= MAX_OVERTAKEN_SHARE, figures.extra
@@ -123,6 +125,7 @@ def test_urgent_jobs_held_during_an_outage_go_first_once_the_circuit_closes(depl
         normal_sent_first=results,
         limit=rate,
         busiest_second=busiest_second(sendgrid),
+        tightest_limit_plus_one=f"{tightest(sendgrid, rate):.3f}s",
     )
     assert (figures.lost, figures.duplicates) == (0, 0)
     assert worst <= backlog * MAX_OVERTAKEN_SHARE, figures.extra

@@ -14,7 +14,7 @@ from tests.support.waiting import wait_until
 from tests.worker.test_ratelimit import busiest_window, hammer
 from tribe_worker.circuit import email_circuit
 from tribe_worker.gates import HELD_SPREAD, Gates
-from tribe_worker.ratelimit import RateLimiter, Turn, window_for
+from tribe_worker.ratelimit import GIVE_UP_CHECK_MS, RateLimiter, Turn, window_for
 
 RATE = 10.0
 LIMIT, WINDOW_MS = window_for(RATE)
@@ -201,3 +201,65 @@ def test_an_urgent_caller_turned_away_by_the_circuit_keeps_its_claim(client, red
     assert (wait_ms, permission.allowed) == (0, True)
     assert claims(client, limiter) == {}
     assert gates.enter(0)[0] == 0
+
+
+def test_a_caller_stops_waiting_as_soon_as_it_is_told_to_give_up(client, key):
+    # Given a full window and time standing still
+    sleep = RecordingSleep()
+    limiter = RateLimiter(client, key=key, rate_per_second=RATE, sleep=sleep)
+    fill(limiter)
+
+    # When a normal caller learns, after one sleep, that an urgent message wants its thread
+    answers = iter([False, True])
+    wait_ms, _ = limiter.wait_for(
+        lambda: (limiter.turn(), None), 2_000, give_up=lambda: next(answers)
+    )
+
+    # Then it gives the wait back (to defer its message) after that one sleep
+    assert wait_ms > 0
+    assert len(sleep.seconds) == 1
+
+
+def test_normal_callers_yield_while_a_fast_lane_message_waits_on_the_broker(client, key):
+    # Given an urgent message on the broker that no worker has fetched yet
+    queue = f"{key}:emails_urgent"
+    limiter = RateLimiter(client, key=key, rate_per_second=RATE, fast_lane_queue=queue)
+    client.rpush(queue, "message-1")
+
+    # Then a normal caller takes no slot, though one is free
+    assert limiter.turn() == Turn(WINDOW_MS // LIMIT, yielded=True)
+    assert client.zcard(key) == 0
+    # ... until a worker fetches it
+    client.lpop(queue)
+    assert limiter.turn() == Turn(0)
+
+
+def test_a_fast_lane_message_nobody_fetches_holds_normal_callers_back_only_so_long(client, key):
+    # Given an urgent message on the broker, seen waiting longer than the patience allows
+    queue = f"{key}:emails_urgent"
+    limiter = RateLimiter(
+        client, key=key, rate_per_second=RATE, fast_lane_queue=queue, queued_patience_ms=1_000
+    )
+    client.rpush(queue, "message-1")
+    assert limiter.turn().yielded
+    since = f"{limiter.claims_key}:queued-since"
+    client.set(since, redis_ms(client) - 1_000)  # first seen a patience ago
+
+    # Then normal callers go on
+    assert limiter.turn() == Turn(0)
+
+
+def test_a_long_wait_is_slept_in_slices_so_a_caller_can_give_up_during_it(client, key):
+    # Given a full window and time standing still: every wait is the window's remainder
+    sleep = RecordingSleep()
+    limiter = RateLimiter(client, key=key, rate_per_second=RATE, sleep=sleep)
+    fill(limiter)
+    told = iter([False, False, False, True])
+
+    # When a caller told to give up on the fourth question waits
+    wait_ms, _ = limiter.wait_for(lambda: (limiter.turn(), None), 2_000, give_up=lambda: next(told))
+
+    # Then it slept three slices of at most GIVE_UP_CHECK_MS, and gives back what is still due
+    assert len(sleep.seconds) == 3
+    assert all(s <= GIVE_UP_CHECK_MS / 1000 for s in sleep.seconds)
+    assert wait_ms > 0

@@ -71,6 +71,10 @@ class Delivery:
     clock: Callable[[], datetime]
     backoff_ms: int
     record_patience: float = 0.0
+    #: A fast-lane message waits for a thread of this process (see
+    #: :class:`tribe_worker.fast_lane.FastLaneWatch`): a normal job waiting at the rate limit
+    #: gives its thread up.
+    fast_lane_waiting: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -191,7 +195,9 @@ def _pass_gates(delivery: Delivery, step: Send, fast_lane: bool) -> tuple[int, b
         waiter = str(step.jobs[0].id)
         wait_ms, permission = delivery.gates.enter(MAX_FAST_LANE_WAIT_MS, waiter=waiter)
     else:
-        wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS)
+        wait_ms, permission = delivery.gates.enter(
+            MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS, give_up=delivery.fast_lane_waiting
+        )
     if wait_ms:
         return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:

@@ -14,6 +14,7 @@ breaker protect nothing; :class:`OpenGates` lets every call through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
@@ -25,21 +26,21 @@ from tribe_worker.ratelimit import ACQUIRE_LUA, RateLimiter, Turn
 #: :func:`tribe_worker.compose.spread_ms`).
 HELD_SPREAD = 1.2
 
-# KEYS: the rate limit's log and claims, the circuit's hash. ARGV: limit, window_ms, member,
-# waiter, grace_ms (the rate limit's), now, probe_timeout, recheck_seconds (the circuit's),
-# held_spread. Returns {wait_ms, yielded} when this caller gets no rate slot, else
-# {0, allowed, wait_seconds, probe, clean}.
+# KEYS: the rate limit's log, claims and fast-lane queue, the circuit's hash. ARGV: limit,
+# window_ms, member, waiter, grace_ms, patience_ms (the rate limit's), now, probe_timeout,
+# recheck_seconds (the circuit's), held_spread. Returns {wait_ms, yielded} when this caller
+# gets no rate slot, else {0, allowed, wait_seconds, probe, clean}.
 _PASS = (
     ACQUIRE_LUA
     + ALLOW_LUA
     + """
 local waiter, grace = ARGV[4], tonumber(ARGV[5])
-local wait, yielded = acquire(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
-                              waiter, grace)
+local wait, yielded = acquire(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
+                              ARGV[3], waiter, grace, tonumber(ARGV[6]))
 if wait > 0 then return {wait, yielded} end
-local p = allow(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
+local p = allow(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 if p[1] == 0 and waiter ~= '' then
-  claim(KEYS[2], waiter, tonumber(p[2]) * 1000 * tonumber(ARGV[9]) + grace)
+  claim(KEYS[2], waiter, tonumber(p[2]) * 1000 * tonumber(ARGV[10]) + grace)
 end
 return {0, p[1], p[2], p[3], p[4]}
 """
@@ -70,17 +71,23 @@ class Gates:
         self._script = client.register_script(_PASS)
 
     def enter(
-        self, max_wait_ms: int, *, waiter: str | None = None, max_yield_ms: int | None = None
+        self,
+        max_wait_ms: int,
+        *,
+        waiter: str | None = None,
+        max_yield_ms: int | None = None,
+        give_up: Callable[[], bool] | None = None,
     ) -> tuple[int, Permission | None]:
         """Wait for a rate slot up to ``max_wait_ms``, then ask the circuit.
 
         ``waiter``: the id of a fast-lane caller (its first job's), which normal callers yield
-        to; None for a normal caller, which gives way for at most ``max_yield_ms``.
+        to; None for a normal caller, which gives way for at most ``max_yield_ms``, and stops
+        waiting as soon as ``give_up()`` says so.
         Returns (0, the circuit's permission) once a slot is taken, else (the wait still due,
         None): the caller defers instead of waiting longer.
         """
         return self.limiter.wait_for(
-            lambda: self._try(waiter), max_wait_ms, max_yield_ms=max_yield_ms
+            lambda: self._try(waiter), max_wait_ms, max_yield_ms=max_yield_ms, give_up=give_up
         )
 
     def _try(self, waiter: str | None) -> tuple[Turn, Permission | None]:

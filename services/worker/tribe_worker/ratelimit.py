@@ -7,8 +7,10 @@ registers as waiting, in a second sorted set beside the log (member: its first j
 when its claim lapses, Redis time). While any such claim is live, normal callers take no slot:
 they *yield*, and the next slot that frees up goes to a fast-lane caller. A claim lapses on its
 own (:data:`CLAIM_GRACE_MS` after the wait it was made for), so a caller that died or went away
-never holds the others back for longer. The log of call times is untouched by all this: the
-limit stays exact in every window.
+never holds the others back for longer. Normal callers also yield while the broker's list of
+waiting fast-lane messages is not empty (a message no worker has fetched yet), for at most
+:data:`QUEUED_PATIENCE_MS` from when they first saw it so (no worker may consume that queue).
+The log of call times is untouched by all this: the limit stays exact in every window.
 
 Waiting is done here, in the worker thread, and never counts as a retry; a caller that would
 wait longer than it is willing to gets the wait back and defers its message instead. Without
@@ -31,8 +33,15 @@ T = TypeVar("T")
 #: deferred message to come back through the delay queue and be fetched by a worker thread.
 CLAIM_GRACE_MS = 3_000
 
+#: How often a thread waiting for a slot asks whether it should give its thread up (ms).
+GIVE_UP_CHECK_MS = 50
+#: How long normal callers yield to fast-lane messages waiting on the broker (ms): a worker
+#: fetches within its ``dramatiq_worker_timeout`` (100 ms as the Procfile runs it, 1 s default).
+QUEUED_PATIENCE_MS = 1_000
+
 #: Lua functions on a log of call times (ms) and the fast lane's claims (score: lapses at, ms).
-#: ``acquire(key, claims, limit, window, member, waiter, grace)``: returns ``wait, yielded``:
+#: ``acquire(key, claims, queued, limit, window, member, waiter, grace, patience)``: ``queued``
+#: is the broker's list of waiting fast-lane messages; returns ``wait, yielded``:
 #: 0 when a slot was taken, else the milliseconds to wait before trying again, and 1 if that is
 #: because a fast-lane caller waits (this caller, with ``waiter`` empty, is a normal one).
 #: ``claim(claims, waiter, ms)``: the fast-lane caller ``waiter`` will be back within ``ms``.
@@ -48,7 +57,20 @@ local function claim(claims, waiter, ms)
   redis.call('ZADD', claims, redis_now() + ms, waiter)
   if redis.call('PTTL', claims) < ms then redis.call('PEXPIRE', claims, ms) end
 end
-local function acquire(key, claims, limit, window, member, waiter, grace)
+local function fast_lane_queued(claims, queued, now, patience)
+  local since = claims .. ':queued-since'
+  if redis.call('LLEN', queued) == 0 then
+    redis.call('DEL', since)
+    return false
+  end
+  local first = tonumber(redis.call('GET', since) or '0')
+  if first == 0 then
+    redis.call('SET', since, now, 'PX', patience * 60)
+    return true
+  end
+  return now - first < patience
+end
+local function acquire(key, claims, queued, limit, window, member, waiter, grace, patience)
   local now = redis_now()
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
@@ -57,7 +79,8 @@ local function acquire(key, claims, limit, window, member, waiter, grace)
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     wait = math.max(1, tonumber(oldest[2]) + window - now)
   end
-  if waiter == '' and redis.call('ZCARD', claims) > 0 then
+  if waiter == '' and (redis.call('ZCARD', claims) > 0
+                       or fast_lane_queued(claims, queued, now, patience)) then
     -- A fast-lane caller waits: look again when the next slot is due (or in one slot's time).
     if wait == 0 then wait = math.max(1, math.floor(window / limit)) end
     return wait, 1
@@ -73,12 +96,13 @@ local function acquire(key, claims, limit, window, member, waiter, grace)
 end
 """
 
-# KEYS: the log, the claims. ARGV: limit, window_ms, member, waiter, grace_ms.
+# KEYS: the log, the claims, the fast lane's queue. ARGV: limit, window_ms, member, waiter,
+# grace_ms, patience_ms.
 _ACQUIRE = (
     ACQUIRE_LUA
     + """
-local wait, yielded = acquire(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
-                              ARGV[4], tonumber(ARGV[5]))
+local wait, yielded = acquire(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]),
+                              ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
 return {wait, yielded}
 """
 )
@@ -100,7 +124,9 @@ def window_for(rate_per_second: float) -> tuple[int, int]:
 
 class RateLimiter:
     """At most ``rate_per_second`` slots in any sliding window, counted in the Redis ``key``;
-    the fast lane's claims in ``key:urgent``."""
+    the fast lane's claims in ``key:urgent``. ``fast_lane_queue``: the broker's list of waiting
+    fast-lane messages (``<namespace>:emails_urgent``; default: a key nothing writes).
+    """
 
     def __init__(
         self,
@@ -110,23 +136,34 @@ class RateLimiter:
         rate_per_second: float,
         sleep: Callable[[float], None] = time.sleep,
         claim_grace_ms: int = CLAIM_GRACE_MS,
+        fast_lane_queue: str | None = None,
+        queued_patience_ms: int = QUEUED_PATIENCE_MS,
     ):
         self._limit, self._window_ms = window_for(rate_per_second)
         self.key = key
         self.claims_key = f"{key}:urgent"
         self.claim_grace_ms = claim_grace_ms
+        self.fast_lane_queue = fast_lane_queue or f"{key}:no-fast-lane-queue"
+        self._queued_patience_ms = queued_patience_ms
         self._sleep = sleep
         self._script = client.register_script(_ACQUIRE)
 
     @property
     def keys(self) -> list[str]:
-        """The keys of :data:`ACQUIRE_LUA`'s ``acquire``: the log, the claims."""
-        return [self.key, self.claims_key]
+        """The keys of :data:`ACQUIRE_LUA`'s ``acquire``: the log, the claims, the queue."""
+        return [self.key, self.claims_key, self.fast_lane_queue]
 
     def acquire_args(self, waiter: str | None = None) -> list:
         """The arguments of ``acquire`` for a call now (after the keys); ``waiter``: the id of a
         fast-lane caller, None for a normal one."""
-        return [self._limit, self._window_ms, uuid.uuid4().hex, waiter or "", self.claim_grace_ms]
+        return [
+            self._limit,
+            self._window_ms,
+            uuid.uuid4().hex,
+            waiter or "",
+            self.claim_grace_ms,
+            self._queued_patience_ms,
+        ]
 
     def turn(self, waiter: str | None = None) -> Turn:
         """Take a slot if this caller may (``Turn(0)``), else say how long to wait and why."""
@@ -143,10 +180,13 @@ class RateLimiter:
         max_wait_ms: int,
         *,
         max_yield_ms: int | None = None,
+        give_up: Callable[[], bool] | None = None,
     ) -> tuple[int, T]:
         """Repeat ``attempt`` (it returns its :class:`Turn` and a result) sleeping in between,
-        as long as the total wait stays within ``max_wait_ms`` and the time spent giving way to
-        the fast lane within ``max_yield_ms`` (default: no bound of its own).
+        as long as the total wait stays within ``max_wait_ms``, the time spent giving way to
+        the fast lane within ``max_yield_ms`` (default: no bound of its own), and ``give_up()``
+        says no (asked before each sleep and every :data:`GIVE_UP_CHECK_MS` of it: a long wait
+        for the window to pass is when an urgent message most needs the thread).
 
         Returns (0, result) once a slot is taken, else (the wait still due, last result).
         """
@@ -158,6 +198,24 @@ class RateLimiter:
                 return wait_ms, result
             if gave_way and yielded + wait_ms > max_yield_ms:
                 return wait_ms, result
-            self._sleep(wait_ms / 1000)
+            if give_up is not None and give_up():
+                return wait_ms, result
+            slept = self._sleep_unless(wait_ms, give_up)
+            if slept < wait_ms:
+                return wait_ms - slept, result
             waited += wait_ms
             yielded += wait_ms if gave_way else 0
+
+    def _sleep_unless(self, wait_ms: int, give_up: Callable[[], bool] | None) -> int:
+        """Sleep ``wait_ms``, in slices while ``give_up`` may say stop; returns the ms slept."""
+        if give_up is None:
+            self._sleep(wait_ms / 1000)
+            return wait_ms
+        slept = 0
+        while slept < wait_ms:
+            step = min(GIVE_UP_CHECK_MS, wait_ms - slept)
+            self._sleep(step / 1000)
+            slept += step
+            if slept < wait_ms and give_up():
+                break
+        return slept

@@ -15,9 +15,7 @@ from tests.faults.figures import figures_for
 from tests.faults.priority import (
     MAX_OVERTAKEN_SHARE,
     REPETITIONS,
-    LimiterLog,
     busiest_second,
-    limiter_key,
     overtaken,
     send_urgent_one_by_one,
     sent_times,
@@ -27,6 +25,7 @@ from tests.faults.priority import (
 )
 from tests.support.deployment import ids_of
 from tests.support.fakes.sendgrid import Reply
+from tests.support.limiter_log import LimiterLog, limiter_key
 from tests.support.waiting import wait_until
 from tribe_shared.circuit import email_circuit_key
 

@@ -137,18 +137,24 @@ class UrgentLimiter:
 def test_an_urgent_caller_gets_the_next_slot_while_normal_callers_wait_in_their_threads(
     client, key
 ):
-    # Given normal callers waiting at a full limit in their threads, as workers do
+    # Given normal callers waiting at a full limit in their threads, as workers do; each
+    # success is noted with the time its try began (what it asked Redis is later than that)
     limiters = [RateLimiter(client, key=key, rate_per_second=RATE) for _ in range(2)]
-    taken: list[tuple[str, float]] = []
+    taken: list[float] = []
     lock = threading.Lock()
     stop = threading.Event()
 
     def normal(limiter: RateLimiter):
-        while not stop.is_set():
-            wait_ms, _ = limiter.wait_for(lambda: (limiter.turn(), None), 2_000)
-            if wait_ms == 0:
+        def attempt():
+            began = time.time()
+            turn = limiter.turn()
+            if turn.wait_ms == 0:
                 with lock:
-                    taken.append(("normal", time.time()))
+                    taken.append(began)
+            return turn, None
+
+        while not stop.is_set():
+            limiter.wait_for(attempt, 2_000)
 
     threads = [threading.Thread(target=normal, args=(limiters[i % 2],)) for i in range(6)]
     for thread in threads:
@@ -156,20 +162,28 @@ def test_an_urgent_caller_gets_the_next_slot_while_normal_callers_wait_in_their_
     try:
         wait_until(lambda: len(taken) >= LIMIT * 2, what="the normal callers to fill windows")
 
-        # When an urgent caller arrives
-        arrived = time.time()
+        # When an urgent caller arrives and, finding no slot free, claims the next one
         urgent = limiters[0]
-        wait_ms, _ = urgent.wait_for(lambda: (urgent.turn(waiter="job-1"), None), 10_000)
-        sent = time.time()
+        while urgent.try_acquire(waiter="job-1") == 0:
+            pass  # a slot was free: it went at once; the next try meets the full window
+        claimed = time.time()
+        began: list[float] = []
+
+        def urgent_attempt():
+            began.append(time.time())
+            return urgent.turn(waiter="job-1"), None
+
+        wait_ms, _ = urgent.wait_for(urgent_attempt, 10_000)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
 
-    # Then it took a slot after at most one normal caller (one already past its check)
+    # Then it got the next slot: no normal caller that asked after the claim got one before it
+    # (at most one whose try began a moment before the urgent one's yet reached Redis after it)
     assert wait_ms == 0
-    assert sent - arrived <= WINDOW_MS / 1000 + 0.2  # at worst the window's whole burst
-    assert sum(1 for _, t in taken if arrived < t < sent) <= 1
+    assert began[-1] - claimed <= WINDOW_MS / 1000 + 0.5  # a window, and a loaded machine
+    assert sum(1 for t in taken if claimed < t < began[-1]) <= 1
 
 
 def test_an_urgent_caller_turned_away_by_the_circuit_keeps_its_claim(client, redis_namespace):

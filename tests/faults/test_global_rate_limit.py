@@ -8,6 +8,7 @@ import time
 
 from tests.faults.figures import figures_for
 from tests.support.deployment import DELIVERY_TIMEOUT, ids_of
+from tests.support.limiter_log import LimiterLog, limiter_key
 from tests.support.waiting import settle
 from tribe_shared.contract import JobStatus
 
@@ -20,8 +21,9 @@ def test_two_worker_processes_never_exceed_the_global_send_rate(deploy, sendgrid
     job_ids = ids_of(system.send_emails(100))
 
     # When two worker processes of four threads each send them
-    system.start_worker(2, 4)
-    done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
+    with LimiterLog(system.broker.client, limiter_key(system.namespace)) as log:
+        system.start_worker(2, 4)
+        done = settle(lambda: system.all_have(job_ids, JobStatus.SENT), timeout=DELIVERY_TIMEOUT)
 
     # Then no window of a second (less 50 ms for the jitter between the limiter and the fake)
     # saw more than the limit, and all are sent
@@ -38,7 +40,9 @@ def test_two_worker_processes_never_exceed_the_global_send_rate(deploy, sendgrid
         limit=limit,
         busiest_window=busiest,
         tightest_21_requests=f"{tightest:.3f}s",
+        busiest_second_at_the_limiter=log.busiest_window(),
     )
     assert done, system.statuses(job_ids)
+    assert log.longest_gap < 0.9 and log.busiest_window() <= limit
     assert busiest <= limit
     assert (figures.lost, figures.duplicates) == (0, 0)

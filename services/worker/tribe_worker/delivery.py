@@ -52,6 +52,12 @@ EARLY_CLAIM_SLACK = timedelta(seconds=5)
 MAX_BACKOFF_MS = 60 * 60 * 1000
 #: Longest a worker thread waits for the rate limiter before it defers the message instead.
 MAX_LIMITER_WAIT_MS = 2_000
+#: The same for an urgent or high job: normal jobs yield to it, so it waits only for the fast
+#: lane's own traffic, and waiting holds its turn where a deferral would give it up.
+MAX_FAST_LANE_WAIT_MS = 10_000
+#: Longest a normal job's thread gives way to the fast lane before it defers its message: the
+#: thread is then free for an urgent message its process has fetched.
+MAX_YIELD_MS = 250
 #: The gates, as metrics and logs name them.
 RATE_LIMIT_GATE = "rate_limit"
 CIRCUIT_GATE = "circuit"
@@ -68,6 +74,10 @@ class Delivery:
     clock: Callable[[], datetime]
     backoff_ms: int
     record_patience: float = 0.0
+    #: A fast-lane message waits for a thread of this process (see
+    #: :class:`tribe_worker.fast_lane.FastLaneWatch`): a normal job waiting at the rate limit
+    #: gives its thread up.
+    fast_lane_waiting: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -132,7 +142,7 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     """Pass the gates (if the step is gated), call the provider and record what it said."""
     clean = True
     if step.gated:
-        wait_ms, clean, gate = _pass_gates(delivery)
+        wait_ms, clean, gate = _pass_gates(delivery, step, events.attempt.fast_lane)
         failover = delivery.composer.failover
         if wait_ms and gate == CIRCUIT_GATE and failover is not None and step.via is not None:
             step = _failed_over(step, failover)
@@ -195,13 +205,20 @@ def _ids(jobs) -> str:
     return ", ".join(str(job.id) for job in jobs)
 
 
-def _pass_gates(delivery: Delivery) -> tuple[int, bool, str]:
+def _pass_gates(delivery: Delivery, step: Send, fast_lane: bool) -> tuple[int, bool, str]:
     """(0, clean, "") when this call may go ahead now, else (milliseconds to defer it by,
     False, the gate that held it).
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
+    A fast-lane call waits at the gates under its first job's id, and normal calls yield to it.
     """
-    wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
+    if fast_lane:
+        waiter = str(step.jobs[0].id)
+        wait_ms, permission = delivery.gates.enter(MAX_FAST_LANE_WAIT_MS, waiter=waiter)
+    else:
+        wait_ms, permission = delivery.gates.enter(
+            MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS, give_up=delivery.fast_lane_waiting
+        )
     if wait_ms:
         return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:

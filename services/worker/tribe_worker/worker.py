@@ -43,6 +43,7 @@ from tribe_worker.emails.providers import EmailProvider, FileEmailProvider, Send
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.emails.smtp import SmtpProvider
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
+from tribe_worker.fast_lane import FastLaneWatch
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
@@ -171,6 +172,8 @@ def build_worker(
     broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnections())
+    fast_lane = FastLaneWatch()
+    broker.add_middleware(fast_lane)
     if tracing.enabled():
         broker.add_middleware(Tracing())
     if redis_client is not None:
@@ -197,6 +200,7 @@ def build_worker(
         backoff_ms=settings.retry_backoff_ms,
         # Well inside the lease: the reaper must not take back a job still being recorded.
         record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
+        fast_lane_waiting=fast_lane.waiting,
     )
     context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
     return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
@@ -243,6 +247,7 @@ def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
         key=f"{namespace}:ratelimit:email",
         rate_per_second=settings.email_rate_limit_per_second,
         sleep=sleep,
+        fast_lane_queue=f"{namespace}:{Queue.URGENT.value}",
     )
     circuit = email_circuit(
         client,

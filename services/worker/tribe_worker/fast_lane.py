@@ -6,8 +6,8 @@ free: it waits there, in the thread. :class:`FastLaneWatch` lets such a thread s
 message of its own process is waiting for it, and give its thread up (its message deferred,
 no retry spent) instead of waiting on.
 
-It reads the worker's work queue (``Worker.work_queue``, a ``PriorityQueue`` of items with a
-``message``: Dramatiq 2.x), under the queue's own lock, without changing it.
+It reads the worker's work queue through :mod:`tribe_shared.redis_broker`, the one module that
+knows Dramatiq's insides.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dramatiq
 
 from tribe_shared.contract import Queue
+from tribe_shared.redis_broker import waits_for_a_thread, work_queue_of
 
 
 class FastLaneWatch(dramatiq.Middleware):
@@ -24,12 +25,11 @@ class FastLaneWatch(dramatiq.Middleware):
         self._queue = None
 
     def before_worker_boot(self, broker, worker):
-        self._queue = getattr(worker, "work_queue", None)
+        self._queue = work_queue_of(worker)
 
     def waiting(self) -> bool:
         """A message of the fast lane waits for a worker thread of this process."""
         queue = self._queue
         if queue is None:
             return False
-        with queue.mutex:
-            return any(item.message.queue_name == Queue.URGENT for item in queue.queue)
+        return waits_for_a_thread(queue, Queue.URGENT)

@@ -31,7 +31,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
-from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
+from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_list_key
 from tribe_shared.settings import Settings
 from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
@@ -247,7 +247,7 @@ def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
         key=f"{namespace}:ratelimit:email",
         rate_per_second=settings.email_rate_limit_per_second,
         sleep=sleep,
-        fast_lane_queue=f"{namespace}:{Queue.URGENT.value}",
+        fast_lane_queue=waiting_list_key(namespace, Queue.URGENT),
     )
     circuit = email_circuit(
         client,

@@ -108,6 +108,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--threads", type=int, default=8, help="worker threads of the tick")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--summaries",
+        action="store_true",
+        help="every group opted in to AI summaries and a model configured (issue #18): the "
+        "tick must not slow down, since the build actor, never the tick, asks the model",
+    )
     args = parser.parse_args()
     lock = single_run_lock(NAME)  # noqa: F841 - held until the process exits
 
@@ -123,6 +129,8 @@ def main() -> None:
 def run(store: BenchStore, args) -> dict:
     with store.cursor() as cur:
         cur.execute(fill_sql(args.schedules))
+        if args.summaries:
+            cur.execute("UPDATE groups SET ai_summary = true")
         cur.execute("ANALYZE")
     settings = Settings(
         app_env="test",
@@ -130,11 +138,14 @@ def run(store: BenchStore, args) -> dict:
         redis_url=args.redis_url,
         redis_namespace=NAME,
         jwt_secret="bench-secret-" + "x" * 32,
+        # A model nobody answers for: were the tick to ask it, the tick would slow down.
+        openai_api_key="bench-model-key" if args.summaries else None,
+        openai_base_url="http://127.0.0.1:9/v1" if args.summaries else None,
     )
     database = store.bind()
     worker = build_worker(settings)
     broker = worker.broker
-    results: dict = {"schedules": args.schedules}
+    results: dict = {"schedules": args.schedules, "summaries": args.summaries}
     with database.connection_context():
         # ours: the scheduler's tick message, run by a worker as in production
         reset(store)
@@ -309,6 +320,12 @@ def render_markdown(results: dict, machine: dict, files: ResultFiles) -> str:
         f"git {machine['git']}",
         "- PostgreSQL and Redis on 127.0.0.1; the tick runs in this process with the worker's "
         "Redis broker (`build_worker`), as the scheduler's message runs it in a worker",
+        "- AI summaries: "
+        + (
+            "every group opted in and a model configured (`--summaries`)"
+            if results.get("summaries")
+            else "off"
+        ),
         "",
         "| target | measured | |",
         "|---|---:|---|",

@@ -5,7 +5,7 @@ Defined once here; the API and the worker import these names and never spell the
 """
 
 from enum import StrEnum
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class JobStatus(StrEnum):
@@ -131,6 +131,7 @@ class EmailContent(TypedDict):
     type: str  # one of EMAIL_TYPES
     subject: str | None  # overrides the template's subject
     templateData: dict
+    locale: NotRequired[str]  # the language it is written in (issue #18); default English
 
 
 class NotificationContent(TypedDict, total=False):

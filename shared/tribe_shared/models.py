@@ -151,24 +151,6 @@ class DigestSchedule(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 
-    def updates_in(self, start: datetime, end: datetime) -> tuple[list[Update], int]:
-        """The updates a digest of this schedule covering ``(start, end]`` shows (the newest
-        ``max_updates_per_digest`` of the included content types, newest first) and how many
-        the window holds: what the worker's digest build sends, and the console previews."""
-        in_window = Update.select().where(
-            Update.group == self.group_id,
-            Update.created_at > start,
-            Update.created_at <= end,
-        )
-        if self.include_content_types:
-            in_window = in_window.where(Update.content_type.in_(self.include_content_types))
-        newest_first = in_window.order_by(Update.created_at.desc(), Update.id.desc())
-        shown = list(newest_first.limit(self.max_updates_per_digest))
-        total = len(shown)
-        if total == self.max_updates_per_digest:
-            total = in_window.count()
-        return shown, total
-
     class Meta:
         table_name = "digest_schedules"
         indexes = (
@@ -526,3 +508,14 @@ ALL_MODELS = (
     BulkAction,
     BulkActionJob,
 )
+
+
+# --- Content (issue #18 items 5-7): columns of migration 0013_content -------------------------
+# Added here, in their own section, rather than in the classes above: a recipient's language
+# and a group's opt-in to AI summaries.
+
+#: The recipient's locale (``es``, ``es-MX``): the language of their emails (English when we do
+#: not write theirs) and how their dates are written. None: English.
+Recipient._meta.add_field("locale", CharField(max_length=35, null=True))
+#: The group asked for an AI-written summary at the top of its digests (off by default).
+Group._meta.add_field("ai_summary", BooleanField(default=False))

@@ -237,11 +237,16 @@ DEPTH_REPLIES = 4 * len(QUEUES)
 QueueDepths = dict[str, dict[str, int]]
 
 
+def waiting_list_key(namespace: str, queue: str) -> str:
+    """The Redis list of ``queue``'s messages waiting to be fetched by a worker."""
+    return f"{namespace}:{queue}"
+
+
 def read_depths(pipe: redis.client.Pipeline, namespace: str) -> Callable[[list], QueueDepths]:
     """Add the depth reads to ``pipe`` (before any other command); returns the function that
     turns the pipeline's replies into ``{queue: {"waiting", "active", "delayed", "failed"}}``."""
     for queue in QUEUES:
-        key = f"{namespace}:{queue}"
+        key = waiting_list_key(namespace, queue)
         pipe.llen(key)
         pipe.hlen(f"{key}.msgs")
         pipe.hlen(f"{key}.DQ.msgs")
@@ -265,3 +270,19 @@ def read_depths(pipe: redis.client.Pipeline, namespace: str) -> Callable[[list],
 def total(depths: QueueDepths) -> dict[str, int]:
     """The depths summed over every queue."""
     return {k: sum(d[k] for d in depths.values()) for k in DEPTHS}
+
+
+# --- the worker's own queue of fetched messages ------------------------------------------------
+
+
+def work_queue_of(worker: dramatiq.Worker):
+    """The queue of messages ``worker`` fetched that wait for one of its threads (Dramatiq 2.x:
+    ``Worker.work_queue``, a ``PriorityQueue`` of items with a ``message``), or None."""
+    return getattr(worker, "work_queue", None)
+
+
+def waits_for_a_thread(work_queue, queue_name: str) -> bool:
+    """A message of ``queue_name`` waits in ``work_queue`` for a thread (read under the queue's
+    own lock, changing nothing)."""
+    with work_queue.mutex:
+        return any(item.message.queue_name == queue_name for item in work_queue.queue)

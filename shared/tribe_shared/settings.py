@@ -83,6 +83,16 @@ DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
+# Content (issue #18): the SMTP provider and the model of digest summaries.
+#: The email providers ``EMAIL_PROVIDER`` names.
+EMAIL_PROVIDERS = ("sendgrid", "smtp")
+DEFAULT_SMTP_PORT = 587
+DEFAULT_SMTP_TIMEOUT_SECONDS = 10.0
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_TIMEOUT_SECONDS = 10.0
+DEFAULT_OPENAI_MAX_TOKENS = 200
+
+
 class ConfigError(Exception):
     """A configuration variable is missing or has a value we cannot use."""
 
@@ -158,6 +168,29 @@ class Settings:
     #: The Grafana dashboard the console's overview links to; None: no link.
     grafana_url: str | None = None
 
+    # --- Content (issue #18 items 2, 5): the SMTP provider and failover, the AI summary ---
+    #: ``sendgrid`` or ``smtp``: who sends emails (without a SendGrid key in development: files).
+    email_provider: str = "sendgrid"
+    #: The SMTP relay (``EMAIL_PROVIDER=smtp``, or the failover); None: no SMTP.
+    smtp_host: str | None = None
+    smtp_port: int = DEFAULT_SMTP_PORT
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    #: Upgrade the connection with STARTTLS before anything is sent (the server must offer it).
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = DEFAULT_SMTP_TIMEOUT_SECONDS
+    #: While SendGrid's circuit is open, send through the SMTP relay instead of waiting.
+    email_failover_to_smtp: bool = False
+    #: The model that writes digest summaries; None: no summaries (the plain digest).
+    openai_api_key: str | None = field(default=None, repr=False)
+    #: An OpenAI-compatible endpoint instead of OpenAI's; None: the client's default.
+    openai_base_url: str | None = None
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    #: The longest one summary may take before the digest goes out without it.
+    openai_timeout_seconds: float = DEFAULT_OPENAI_TIMEOUT_SECONDS
+    #: The longest summary, in tokens.
+    openai_max_tokens: int = DEFAULT_OPENAI_MAX_TOKENS
+
     @property
     def transaction_pooler(self) -> bool:
         return self.database_pooler == "transaction"
@@ -187,6 +220,7 @@ class Settings:
             **_tuning(env),
             **_browsers_and_users(env),
             **_operations(env),
+            **_content(env, production),
         )
 
 
@@ -247,7 +281,8 @@ def _tokens(env: _Env, production: bool) -> dict:
 def _email(env: _Env, production: bool) -> dict:
     """The email provider, the sender, and where emails link to."""
     sendgrid_api_key = env.get("SENDGRID_API_KEY")
-    if sendgrid_api_key is None and production:
+    smtp_only = env.get("EMAIL_PROVIDER", "sendgrid").lower() == "smtp"
+    if sendgrid_api_key is None and production and not smtp_only:
         raise ConfigError(
             "SendGrid is required for production - SENDGRID_API_KEY must be configured"
         )
@@ -437,6 +472,57 @@ def _operations(env: _Env) -> dict:
         ),
         "grafana_url": grafana_url,
     }
+
+
+def _content(env: _Env, production: bool) -> dict:
+    """Issue #18: the SMTP provider (or failover to it) and the model of digest summaries."""
+    number = env.number
+    provider = env.get("EMAIL_PROVIDER", "sendgrid").lower()
+    if provider not in EMAIL_PROVIDERS:
+        raise ConfigError(
+            f"EMAIL_PROVIDER must be one of {', '.join(EMAIL_PROVIDERS)}, not {provider!r}"
+        )
+    failover = _flag(env, "EMAIL_FAILOVER_TO_SMTP", False)
+    smtp_host = env.get("SMTP_HOST")
+    if smtp_host is None and (provider == "smtp" or failover):
+        why = "EMAIL_PROVIDER=smtp" if provider == "smtp" else "EMAIL_FAILOVER_TO_SMTP"
+        raise ConfigError(f"An SMTP relay is required by {why} - SMTP_HOST must be configured")
+    username, password = env.get("SMTP_USERNAME"), env.get("SMTP_PASSWORD")
+    if (username is None) != (password is None):
+        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD must be configured together")
+    base_url = env.get("OPENAI_BASE_URL")
+    if base_url is not None:
+        _check_url("OPENAI_BASE_URL", base_url, ("http", "https"))
+    return {
+        "email_provider": provider,
+        "smtp_host": smtp_host,
+        "smtp_port": number("SMTP_PORT", DEFAULT_SMTP_PORT, int, 1, 65535),
+        "smtp_username": username,
+        "smtp_password": password,
+        "smtp_starttls": _flag(env, "SMTP_STARTTLS", True),
+        "smtp_timeout_seconds": number(
+            "SMTP_TIMEOUT_SECONDS", DEFAULT_SMTP_TIMEOUT_SECONDS, float, 0.1, 300
+        ),
+        "email_failover_to_smtp": failover,
+        "openai_api_key": env.get("OPENAI_API_KEY"),
+        "openai_base_url": base_url,
+        "openai_model": env.get("OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
+        "openai_timeout_seconds": number(
+            "OPENAI_TIMEOUT_SECONDS", DEFAULT_OPENAI_TIMEOUT_SECONDS, float, 0.1, 120
+        ),
+        "openai_max_tokens": number("OPENAI_MAX_TOKENS", DEFAULT_OPENAI_MAX_TOKENS, int, 16, 2000),
+    }
+
+
+def _flag(env: _Env, name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
 def _is_placeholder(secret: str) -> bool:

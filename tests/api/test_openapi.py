@@ -28,7 +28,7 @@ ROUTES = {
     "/api/jobs/{job_id}": {"get", "delete"},
     "/api/jobs/{job_id}/retry": {"post"},
     "/api/groups": {"get", "post"},
-    "/api/groups/{group_id}": {"get"},
+    "/api/groups/{group_id}": {"get", "patch"},
     "/api/recipients": {"get", "post"},
     "/api/recipients/{recipient_id}": {"get", "patch", "delete"},
     "/api/updates": {"post"},
@@ -40,6 +40,8 @@ ROUTES = {
     "/api/suppressions/{email}": {"delete"},
     "/api/unsubscribe/{token}": {"get", "post"},
     "/api/unsubscribe/{token}/undo": {"post"},
+    "/api/templates/{email_type}/preview": {"post"},
+    "/api/digest-schedules/{schedule_id}/preview": {"get"},
 }
 #: No bearer token: health and metrics; the webhook (SendGrid's signature) and the unsubscribe
 #: links (their signed token).

@@ -42,6 +42,14 @@ CRITERIA = {
     "sent once",
     "priority": "5 urgent jobs among the first 30 sent of 305",
     "global rate limit": "no 0.95 s window above 20 calls across 2 processes",
+    "priority at the rate limit 10/s": "2 processes of 8 threads, 160 normal jobs, 5 urgent "
+    "arriving with 140 waiting: each urgent one sent before ≤ 10% of them, in every repetition; "
+    "no 1 s window of the limiter's log above the limit",
+    "priority at the rate limit 50/s": "same at 50/s: 300 normal jobs, 5 urgent arriving with "
+    "200 waiting",
+    "priority after the circuit closes": "50/s, 150 normal jobs and 5 urgent held at the open "
+    "circuit during a SendGrid outage: each urgent one sent before ≤ 15 normal ones after "
+    "recovery, in every repetition; the limit as above",
     "cancelled while queued": "the cancelled job never sent; its neighbours sent",
     "defaults: worker-sigkilled": "0 lost; recovery = lease (600 s) + the scheduler's next tick",
     "defaults: redis-down-60s": "0 lost; recovery = the scheduler's next tick; periodiq lives on",

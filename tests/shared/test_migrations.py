@@ -3,13 +3,14 @@
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 from playhouse.schema_diff import diff_models
 
 from tribe_shared.db import database
 from tribe_shared.migrate import MIGRATIONS_DIR, apply_migrations
-from tribe_shared.models import ALL_MODELS, DigestSchedule, NotificationJob
+from tribe_shared.models import ALL_MODELS, DigestSchedule, Group, NotificationJob, User, utcnow
 
 
 def test_the_migrated_schema_matches_the_models(db_url):
@@ -86,3 +87,18 @@ def test_the_release_command_migrates_an_empty_database_and_is_idempotent(tmp_pa
     assert f"{len(names)} applied ({', '.join(names)})" in first.stdout
     assert second.returncode == 0, second.stderr
     assert "0 applied (up to date)" in second.stdout
+
+
+def test_a_group_written_without_ai_summary_gets_the_databases_default(db_url):
+    # Given a group row written by other SQL than ours (the main app's), which leaves out the
+    # column of migration 0013
+    owner, group = uuid.uuid4(), uuid.uuid4()
+    User.insert(id=owner).execute()
+    insert = "INSERT INTO groups (id, owner_id, name, created_at) VALUES ({0}, {0}, 'G', {0})"
+    database.execute_sql(
+        insert.format(database.param),
+        (group.hex, owner.hex, Group.created_at.db_value(utcnow())),
+    )
+
+    # Then it has no AI summary
+    assert Group.get_by_id(group).ai_summary is False

@@ -27,6 +27,9 @@ from tribe_shared.redis_broker import (
     read_depths,
     recover_dead_workers,
     total,
+    waiting_list_key,
+    waits_for_a_thread,
+    work_queue_of,
 )
 
 pytestmark = pytest.mark.redis
@@ -169,3 +172,44 @@ def test_an_unreachable_broker_raises_an_error_the_outbox_treats_as_an_outage(re
     with pytest.raises(redis.RedisError):
         enqueue_many(down, [(message(str(uuid.uuid4())), None), (message(str(uuid.uuid4())), None)])
     down.close()
+
+
+def test_a_message_waiting_on_the_broker_is_in_its_queue_s_waiting_list(broker):
+    enqueue_many(broker, [(message(str(uuid.uuid4()), Queue.URGENT.value), None)])
+
+    assert broker.client.llen(waiting_list_key(broker.namespace, Queue.URGENT)) == 1
+    assert broker.client.llen(waiting_list_key(broker.namespace, Queue.EMAILS)) == 0
+
+
+def test_a_fetched_message_waiting_for_a_thread_is_seen_in_the_worker_s_work_queue(
+    broker, redis_namespace
+):
+    # Given a worker of one thread, held by a message, and two more fetched behind it
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(job_id: str) -> None:
+        started.set()
+        release.wait(10)
+
+    dramatiq.actor(hold, actor_name="take", queue_name=Queue.EMAILS.value, broker=broker)
+    dramatiq.actor(hold, actor_name="take_urgent", queue_name=Queue.URGENT.value, broker=broker)
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        broker.enqueue(message(str(uuid.uuid4())))
+        assert started.wait(10)
+        urgent = dramatiq.Message(
+            queue_name=Queue.URGENT.value, actor_name="take_urgent", args=("x",), kwargs={},
+            options={},
+        )  # fmt: skip
+        broker.enqueue(urgent)
+
+        # Then the worker's work queue shows the urgent message waiting for the thread
+        queue = work_queue_of(worker)
+        assert queue is not None
+        wait_until(lambda: waits_for_a_thread(queue, Queue.URGENT), what="the fetched message")
+        assert not waits_for_a_thread(queue, Queue.EMAILS)
+    finally:
+        release.set()
+        worker.stop()

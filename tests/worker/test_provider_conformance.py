@@ -19,10 +19,12 @@ import pytest
 
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, Reply
+from tests.support.fakes.smtp import smtp_relay  # noqa: F401 - a fixture
 from tests.support.mail import EMAIL, SENDER, addressees
 from tribe_shared.contract import MAX_PERSONALIZATIONS
 from tribe_worker.emails.providers import DeliveryError, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.emails.smtp import SmtpProvider
 from tribe_worker.sms import DisabledSmsProvider
 
 #: Builds a provider (or reads what it did) from the test's fixtures.
@@ -96,6 +98,38 @@ SENDGRID = Provider(
 )
 
 
+# --- SMTP, against a local relay ----------------------------------------------------------------
+
+
+def _smtp(data_reply: str | None = None, rcpt_reply: str | None = None) -> Build:
+    def build(request: pytest.FixtureRequest) -> SmtpProvider:
+        relay = request.getfixturevalue("smtp_relay")
+        relay.data_reply, relay.rcpt_reply = data_reply, rcpt_reply
+        return SmtpProvider(relay.host, relay.port, starttls=False, timeout=5)
+
+    return build
+
+
+def _smtp_reached(request: pytest.FixtureRequest) -> list[str]:
+    return [to for _, tos in request.getfixturevalue("smtp_relay").envelopes for to in tos]
+
+
+SMTP = Provider(
+    working=_smtp(),
+    reached=_smtp_reached,
+    failures=(
+        Failure("451", _smtp(data_reply="451 4.3.0 Try again later"), True),
+        Failure("550 recipient", _smtp(rcpt_reply="550 5.1.1 No such user"), False),
+        Failure("554 message", _smtp(data_reply="554 5.6.0 Content refused"), False),
+        Failure(
+            "unreachable",
+            lambda request: SmtpProvider("127.0.0.1", free_port(), starttls=False, timeout=2),
+            True,
+        ),
+    ),
+)
+
+
 # --- the file provider (development) -----------------------------------------------------------
 
 
@@ -143,6 +177,7 @@ DISABLED_SMS = Provider(
 EMAIL_PROVIDERS = [
     pytest.param(SENDGRID, id="sendgrid"),
     pytest.param(FILE, id="file"),
+    pytest.param(SMTP, id="smtp"),
 ]
 #: Every SMS provider: one entry each.
 SMS_PROVIDERS = [

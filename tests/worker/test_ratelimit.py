@@ -21,7 +21,7 @@ HAMMER_SECONDS = 2.2
 
 def acquire(limiter: RateLimiter, max_wait_ms: int) -> int:
     """Wait for a slot as a worker does (without the circuit): 0 once taken, else the wait due."""
-    wait_ms, _ = limiter.wait_for(lambda: (limiter.try_acquire(), None), max_wait_ms)
+    wait_ms, _ = limiter.wait_for(lambda: (limiter.turn(), None), max_wait_ms)
     return wait_ms
 
 

@@ -31,6 +31,7 @@ from tribe_api.middleware import (
     RequireContentType,
     Tracing,
 )
+from tribe_api.previews import EmailLinks
 from tribe_api.resources.bulk_actions import (
     BulkActionResource,
     BulkCancelResource,
@@ -52,6 +53,7 @@ from tribe_api.resources.notifications import (
     SendBulkEmailResource,
     SendEmailResource,
 )
+from tribe_api.resources.previews import DigestPreviewResource, TemplatePreviewResource
 from tribe_api.resources.probes import LiveResource, ReadyResource
 from tribe_api.resources.suppressions import SuppressionResource, SuppressionsResource
 from tribe_api.resources.unsubscribe import UnsubscribeResource, UnsubscribeUndoResource
@@ -62,6 +64,7 @@ from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
 from tribe_api.webhook_signature import EventWebhookVerifier, load_public_key
 from tribe_shared import tracing
+from tribe_shared.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.settings import Settings
@@ -140,9 +143,17 @@ def create_app(
         settings.jwt_secret, timedelta(minutes=settings.console_session_minutes)
     )
     console = Console(
-        settings, sessions, verifier, checks, BulkActions(outbox, clock), outbox, clock
+        settings,
+        sessions,
+        verifier,
+        checks,
+        BulkActions(outbox, clock),
+        outbox,
+        clock,
+        email_links(settings),
     )
     add_console(app, console, _route)
+    _add_preview_routes(app, settings, clock)
     _route(app, DOCS_PATH, DocsPageResource())
     _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)
@@ -165,6 +176,27 @@ def _add_delivery_routes(app: falcon.App, settings: Settings, metrics, clock) ->
     page = UNSUBSCRIBE_PATH
     _route(app, page, UnsubscribeResource(tokens, clock))
     _route(app, page + "/undo", UnsubscribeUndoResource(tokens, clock))
+
+
+def email_links(settings: Settings) -> EmailLinks:
+    """The links an update or digest email carries, as the worker builds them."""
+    unsubscribe = None
+    if settings.api_public_url is not None:
+        tokens = UnsubscribeTokens(settings.unsubscribe_secret)
+        unsubscribe = UnsubscribeLinks(tokens, settings.api_public_url, settings.unsubscribe_mailto)
+    return EmailLinks(settings.public_base_url, unsubscribe)
+
+
+def _add_preview_routes(app: falcon.App, settings: Settings, clock) -> None:
+    """Previews (issue #18): an email type with given data, a schedule's next digest (with the
+    links its email would carry)."""
+    links = email_links(settings)
+    _route(app, "/api/templates/{email_type}/preview", TemplatePreviewResource())
+    _route(
+        app,
+        "/api/digest-schedules/{schedule_id:uuid}/preview",
+        DigestPreviewResource(links, clock),
+    )
 
 
 def _route(app: falcon.App, path: str, resource) -> None:

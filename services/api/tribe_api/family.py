@@ -72,12 +72,30 @@ def _counted(groups):
 
 
 def create_group(
-    principal: Principal, name: str, now: datetime, *, family_name: str | None = None
+    principal: Principal,
+    name: str,
+    now: datetime,
+    *,
+    family_name: str | None = None,
+    ai_summary: bool = False,
 ) -> Group:
     owner = owning_user(principal, "group")
     return Group.create(
-        id=uuid.uuid4(), owner=owner, name=name, family_name=family_name, created_at=now
+        id=uuid.uuid4(),
+        owner=owner,
+        name=name,
+        family_name=family_name,
+        ai_summary=ai_summary,
+        created_at=now,
     )
+
+
+def update_group(principal: Principal, group_id: uuid.UUID, changes: dict) -> tuple[Group, int]:
+    """Apply the fields given to one of the caller's groups (another's is a 404)."""
+    group = owned(Group, group_id, principal)
+    if changes:
+        Group.update(**changes).where(Group.id == group.id).execute()
+    return get_group(principal, group_id)
 
 
 # --- recipients ----------------------------------------------------------------------------

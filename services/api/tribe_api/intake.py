@@ -122,6 +122,8 @@ def _to_own_recipients(principal: Principal, emails: Sequence[SendEmail], prefix
 
 def _email_job(principal: Principal, email: SendEmail, now: datetime, bulk: bool, request_id):
     content = EmailContent(type=email.type, subject=email.subject, templateData=email.templateData)
+    if email.locale is not None:
+        content["locale"] = email.locale
     scheduled_for = max(email.scheduled_for or now, now)
     return NotificationJob(
         id=uuid.uuid4(),

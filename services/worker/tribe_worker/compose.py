@@ -1,8 +1,10 @@
 """Composing: what claimed jobs come to, before anything is sent or written.
 
 :func:`compose` reads what it needs (recipients, a digest's updates) and returns one step per
-provider call to make or per group of jobs with nothing to send; it never writes. The delivery
-loop (:mod:`tribe_worker.delivery`) carries each step out:
+provider call to make or per group of jobs with nothing to send. It writes one thing only: a
+digest's AI summary, stored on its job as soon as the model answers, so that a retry reuses it
+(:mod:`tribe_worker.summaries`). The delivery loop (:mod:`tribe_worker.delivery`) carries each
+step out:
 
 - :class:`Send`: one provider call for one or more jobs (identical emails of a bulk request
   travel together);
@@ -33,6 +35,8 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
+from tribe_shared.emails.render import language_of
+from tribe_shared.emails.unsubscribe_links import MUTE_URL
 from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
@@ -40,11 +44,10 @@ from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
+from tribe_worker.summaries import Summarizer
 
 log = logging.getLogger(__name__)
 
-#: The Tribe app's page where a recipient mutes these emails (the app serves it, not this API).
-MUTE_URL = "{base}/recipients/{recipient_id}/mute"
 #: Not a gate of the provider's: a digest waiting for an earlier one of its schedule.
 EARLIER_DIGEST_GATE = "earlier_digest"
 #: How long such a digest waits before it looks again.
@@ -55,6 +58,8 @@ TO_RECIPIENTS = (JobKind.NOTIFICATION, JobKind.DIGEST)
 UNSUBSCRIBED = "unsubscribed from the group's emails"
 #: How a family's name shows as the sender ("The Smiths on Tribe").
 FAMILY_SENDER = "{family} on Tribe"
+#: The same in the other languages of :data:`tribe_shared.emails.render.LANGUAGES`.
+FAMILY_SENDERS = {"en": FAMILY_SENDER, "es": "{family} en Tribe"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Send:
     gated: bool = True
     #: Statements recorded together with the jobs ``sent``.
     on_sent: tuple = ()
+    #: The same email through another provider (failover while the circuit is open); None:
+    #: not an email.
+    via: Callable[[EmailProvider], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,17 @@ Step = Send | Fail | Wait | Skip
 class Composer:
     """What composing needs: the providers (their names, and the calls it prepares), the
     sender, where the Tribe app is (``PUBLIC_BASE_URL``, None: no links to it) and the
-    unsubscribe links (None: emails carry none)."""
+    unsubscribe links (None: emails carry none). ``failover`` sends emails while the email
+    provider's circuit is open (None: they wait); ``summarizer`` writes the AI summaries of
+    digests whose group asked for one (None: plain digests)."""
 
     email: EmailProvider
     sms: SmsProvider
     sender: Sender
     public_base_url: str | None = None
     links: UnsubscribeLinks | None = None
+    failover: EmailProvider | None = None
+    summarizer: Summarizer | None = None
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -240,7 +252,9 @@ def _to_recipient(job: ClaimedJob, address: str, composer: Composer, read: _Read
         link = composer.links.link(job.recipient_id, job.group_id, read.now)
         links["unsubscribe_url"], headers = link.url, link.headers
     family = read.family_names.get(job.group_id)
-    sender = composer.sender.named(FAMILY_SENDER.format(family=family) if family else None)
+    recipient = read.recipients.get(job.recipient_id)
+    shown_as = FAMILY_SENDERS[language_of(recipient.locale if recipient else None)]
+    sender = composer.sender.named(shown_as.format(family=family) if family else None)
     return Addressee(address, job.id, headers), sender, links
 
 
@@ -260,12 +274,15 @@ def _email(batch: list[ClaimedJob], composer: Composer) -> Step:
     content = batch[0].content or {}
     try:
         email = render_email(
-            content.get("type", ""), content.get("templateData") or {}, content.get("subject")
+            content.get("type", ""),
+            content.get("templateData") or {},
+            content.get("subject"),
+            locale=content.get("locale"),
         )
     except RenderError as exc:
         return Fail(batch, str(exc), composer.email.name)
     to = [Addressee(job.to_email, job.id) for job in batch]
-    return Send(batch, composer.email.name, lambda: composer.email.send(email, composer.sender, to))
+    return _send_email(batch, composer, email, composer.sender, to)
 
 
 def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
@@ -277,11 +294,11 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
         addressee, sender, links = _to_recipient(job, address, composer, read)
         try:
             data = {**content, **links}
-            email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"))
+            locale = recipient.locale if recipient else None
+            email = render_email(NOTIFICATION_TEMPLATE, data, content.get("subject"), locale=locale)
         except RenderError as exc:
             return Fail([job], str(exc), composer.email.name)
-        send = composer.email.send
-        return Send([job], composer.email.name, lambda: send(email, sender, [addressee]))
+        return _send_email([job], composer, email, sender, [addressee])
     phone = recipient.phone if recipient else None
     if not phone:
         return Fail([job], "The recipient has no phone number", composer.sms.name)
@@ -296,7 +313,7 @@ def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, re
     address = recipient.email if recipient and recipient.email else ""
     addressee, sender, links = _to_recipient(job, address, composer, read)
     try:
-        digest = compose_digest(job, recipient, links)
+        digest = compose_digest(job, recipient, links, composer.summarizer)
     except RenderError as exc:
         return Fail([job], str(exc), composer.email.name)
     if isinstance(digest, DigestWait):
@@ -304,13 +321,17 @@ def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, re
     if isinstance(digest, DigestSkip):
         return Skip([job], digest.reason, () if digest.advance is None else (digest.advance,))
     to = [Addressee(digest.address, job.id, addressee.headers)]
-    send = composer.email.send
-    return Send(
-        [job],
-        composer.email.name,
-        lambda: send(digest.email, sender, to),
-        on_sent=(digest.advance,),
-    )
+    return _send_email([job], composer, digest.email, sender, to, on_sent=(digest.advance,))
+
+
+def _send_email(jobs, composer: Composer, email, sender: Sender, to, on_sent=()) -> Send:
+    """The provider call that sends ``email`` to ``to``, and the same through any provider."""
+
+    def via(provider: EmailProvider) -> str:
+        return provider.send(email, sender, to)
+
+    primary = composer.email
+    return Send(jobs, primary.name, lambda: via(primary), on_sent=on_sent, via=via)
 
 
 def spread_ms(seconds: float) -> int:

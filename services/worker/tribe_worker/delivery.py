@@ -10,6 +10,8 @@ composed into steps (:mod:`tribe_worker.compose`), and the loop carries each out
 - a transient failure puts the job back to ``queued`` and, once every step is done, asks
   Dramatiq for a retry with exponential backoff (:class:`dramatiq.Retry`); a permanent one fails
   the job at once;
+- while the circuit is open, an email goes through the failover provider when one is set
+  (``EMAIL_FAILOVER_TO_SMTP``: the SMTP relay) instead of waiting;
 - a job held at a gate, or waiting for an earlier digest, is released (its attempt not counted)
   and its message deferred (:class:`tribe_worker.deferrals.Deferred`), which spends no retry;
   so does a database that cannot be reached.
@@ -24,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -37,9 +39,10 @@ from tribe_shared.sql.delivery import claim
 from tribe_worker import recording
 from tribe_worker.compose import Composer, Fail, Send, Skip, Wait, compose, spread_ms
 from tribe_worker.deferrals import Deferred
-from tribe_worker.emails.providers import DeliveryError
+from tribe_worker.emails.providers import DeliveryError, EmailProvider
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.job_events import Attempt, JobEvents
+from tribe_worker.metrics import email_failovers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,12 @@ EARLY_CLAIM_SLACK = timedelta(seconds=5)
 MAX_BACKOFF_MS = 60 * 60 * 1000
 #: Longest a worker thread waits for the rate limiter before it defers the message instead.
 MAX_LIMITER_WAIT_MS = 2_000
+#: The same for an urgent or high job: normal jobs yield to it, so it waits only for the fast
+#: lane's own traffic, and waiting holds its turn where a deferral would give it up.
+MAX_FAST_LANE_WAIT_MS = 10_000
+#: Longest a normal job's thread gives way to the fast lane before it defers its message: the
+#: thread is then free for an urgent message its process has fetched.
+MAX_YIELD_MS = 250
 #: The gates, as metrics and logs name them.
 RATE_LIMIT_GATE = "rate_limit"
 CIRCUIT_GATE = "circuit"
@@ -65,6 +74,10 @@ class Delivery:
     clock: Callable[[], datetime]
     backoff_ms: int
     record_patience: float = 0.0
+    #: A fast-lane message waits for a thread of this process (see
+    #: :class:`tribe_worker.fast_lane.FastLaneWatch`): a normal job waiting at the rate limit
+    #: gives its thread up.
+    fast_lane_waiting: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -129,8 +142,11 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     """Pass the gates (if the step is gated), call the provider and record what it said."""
     clean = True
     if step.gated:
-        wait_ms, clean, gate = _pass_gates(delivery)
-        if wait_ms:
+        wait_ms, clean, gate = _pass_gates(delivery, step, events.attempt.fast_lane)
+        failover = delivery.composer.failover
+        if wait_ms and gate == CIRCUIT_GATE and failover is not None and step.via is not None:
+            step = _failed_over(step, failover)
+        elif wait_ms:
             recording.released(step.jobs, delivery.clock())
             events.deferred(step.jobs, gate, wait_ms)
             outcome.defer(gate, wait_ms)
@@ -174,13 +190,35 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     events.sent(step.jobs, step.provider, message_id, now)
 
 
-def _pass_gates(delivery: Delivery) -> tuple[int, bool, str]:
+def _failed_over(step: Send, failover: EmailProvider) -> Send:
+    """The step's email through ``failover`` (the SMTP relay) while the email provider's circuit
+    is open: past the circuit, which stays the provider's own (what the relay answers says
+    nothing of SendGrid), and retried like any send if the relay fails too."""
+    assert step.via is not None
+    via = step.via
+    email_failovers.labels(provider=failover.name).inc()
+    log.info("circuit open: job(s) %s sent through %s", _ids(step.jobs), failover.name)
+    return replace(step, provider=failover.name, call=lambda: via(failover), gated=False)
+
+
+def _ids(jobs) -> str:
+    return ", ".join(str(job.id) for job in jobs)
+
+
+def _pass_gates(delivery: Delivery, step: Send, fast_lane: bool) -> tuple[int, bool, str]:
     """(0, clean, "") when this call may go ahead now, else (milliseconds to defer it by,
     False, the gate that held it).
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
+    A fast-lane call waits at the gates under its first job's id, and normal calls yield to it.
     """
-    wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
+    if fast_lane:
+        waiter = str(step.jobs[0].id)
+        wait_ms, permission = delivery.gates.enter(MAX_FAST_LANE_WAIT_MS, waiter=waiter)
+    else:
+        wait_ms, permission = delivery.gates.enter(
+            MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS, give_up=delivery.fast_lane_waiting
+        )
     if wait_ms:
         return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:

@@ -14,30 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from peewee import Query
 
-from tribe_shared.contract import DIGEST_TEMPLATE, Frequency, JobStatus
-from tribe_shared.models import (
-    DigestSchedule,
-    Group,
-    GroupMembership,
-    NotificationJob,
-    Recipient,
-    Update,
-)
-from tribe_worker.emails.providers import RenderedEmail
-from tribe_worker.emails.render import render_email
+from tribe_shared.contract import JobStatus
+from tribe_shared.emails.digest import render_digest, updates_in
+from tribe_shared.emails.digest import window_start as digest_window_start
+from tribe_shared.emails.render import RenderedEmail
+from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
+from tribe_worker.summaries import Summarizer, summary_of
 
 #: A digest in one of these has yet to send or give up: a later one of its schedule waits.
 UNFINISHED = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.PROCESSING)
-
-HEADINGS = {
-    Frequency.DAILY: "Your daily digest",
-    Frequency.WEEKLY: "Your weekly digest",
-    Frequency.MONTHLY: "Your monthly digest",
-}
 
 
 @dataclass(frozen=True)
@@ -63,10 +51,14 @@ class DigestSkip:
 
 
 def compose_digest(
-    job: NotificationJob, recipient: Recipient | None, links: dict | None = None
+    job: NotificationJob,
+    recipient: Recipient | None,
+    links: dict | None = None,
+    summarizer: Summarizer | None = None,
 ) -> DigestEmail | DigestSkip | DigestWait:
     """Collect the updates of the job's window and render them (with ``links``: the mute and
-    unsubscribe URLs its footer shows), say why there is nothing, or that an earlier digest of
+    unsubscribe URLs its footer shows, and an AI summary at the top when the group asked for
+    one: :mod:`tribe_worker.summaries`), say why there is nothing, or that an earlier digest of
     the schedule must finish first."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
@@ -81,7 +73,7 @@ def compose_digest(
     if not member.exists():
         return DigestSkip("The recipient is no longer in the group")
     window_end = datetime.fromisoformat(job.content["window_end"])
-    window_start = schedule.last_digest_sent or schedule.created_at
+    window_start = digest_window_start(schedule)
     if window_end <= window_start:
         return DigestSkip("A later digest already covered this period")
     advance = (
@@ -92,39 +84,15 @@ def compose_digest(
             | (DigestSchedule.last_digest_sent < window_end)
         )
     )
-    shown, total = schedule.updates_in(window_start, window_end)
+    shown, total = updates_in(schedule, window_start, window_end)
     if not shown:
         return DigestSkip("No updates since the last digest", advance)
     if not recipient.email:
         return DigestSkip("The recipient has no email address")
-    email = _render(schedule, recipient, window_start, shown, total, links or {})
+    opted_in = Group.select(Group.ai_summary).where(Group.id == schedule.group_id).scalar()
+    summary = summary_of(job, shown, recipient.locale, summarizer) if opted_in else None
+    email = render_digest(schedule, recipient, window_start, shown, total, links or {}, summary)
     return DigestEmail(email, recipient.email, advance)
-
-
-def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total, links):
-    """The digest email: its updates' times in the schedule's timezone."""
-    zone = ZoneInfo(schedule.timezone)
-    group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
-    data = {
-        "heading": HEADINGS.get(schedule.frequency, "Your digest"),
-        "group_name": group_name,
-        "recipient_name": recipient.name,
-        "intro": f"{_plural(total, 'update')} since {_local(start, zone, '%A %-d %B')}",
-        "total": total,
-        "more": total - len(shown),
-        "updates": [
-            {
-                "title": update.title,
-                "body": update.body,
-                "content_type": update.content_type,
-                "media_urls": update.media_urls or [],
-                "posted": _local(update.created_at, zone, "%a %-d %b, %H:%M"),
-            }
-            for update in shown
-        ],
-        **links,
-    }
-    return render_email(DIGEST_TEMPLATE, data)
 
 
 def _earlier_unfinished(job: NotificationJob) -> bool:
@@ -138,11 +106,3 @@ def _earlier_unfinished(job: NotificationJob) -> bool:
         )
         .exists()
     )
-
-
-def _local(instant: datetime, zone: ZoneInfo, pattern: str) -> str:
-    return instant.astimezone(zone).strftime(pattern)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

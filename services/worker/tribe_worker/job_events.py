@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tribe_shared.contract import JobKind, JobStatus
+from tribe_shared.contract import URGENT_SUFFIX, JobKind, JobStatus
 from tribe_shared.models import NotificationJob
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker import metrics
@@ -35,6 +35,11 @@ class Attempt:
 
     actor: str = ""
     will_retry: bool = True
+
+    @property
+    def fast_lane(self) -> bool:
+        """An actor of the fast lane (urgent and high jobs), which passes the gates first."""
+        return self.actor.endswith(URGENT_SUFFIX)
 
 
 @dataclass

@@ -64,6 +64,12 @@ digest_delivery_lag = Histogram(
     buckets=DIGEST_LAG_BUCKETS,
 )
 
+email_failovers = Counter(
+    "tribe_email_failovers_total",
+    "Email provider calls sent through the failover provider while the circuit was open.",
+    ["provider"],
+)
+
 
 def count_finished(kinds: Iterable[str], status: str) -> None:
     """One job per item of ``kinds`` (each job's kind) reached ``status``."""

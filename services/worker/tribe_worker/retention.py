@@ -59,9 +59,9 @@ RUN_SECONDS = 40.0
 JOB_CHILDREN = ((DeliveryLog, DeliveryLog.job),)
 
 #: The keys of a job's content that hold personal text (an update's, a notification's, an
-#: email's subject); blanked to None. ``templateData`` keeps its keys with None values, and
-#: ``media_urls`` becomes empty.
-PERSONAL_TEXT = ("title", "body", "text", "subject", "child_name")
+#: email's subject, a digest's AI summary); blanked to None. ``templateData`` keeps its keys with
+#: None values, and ``media_urls`` becomes empty.
+PERSONAL_TEXT = ("title", "body", "text", "subject", "child_name", "summary")
 
 
 @dataclass(frozen=True)

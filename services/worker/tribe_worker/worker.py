@@ -31,7 +31,7 @@ from tribe_shared.contract import (
 )
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
-from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker
+from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_list_key
 from tribe_shared.settings import Settings
 from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
@@ -41,12 +41,15 @@ from tribe_worker.deferrals import outage_delay, use_deferrals
 from tribe_worker.delivery import Delivery
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
+from tribe_worker.emails.smtp import SmtpProvider
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
+from tribe_worker.fast_lane import FastLaneWatch
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
+from tribe_worker.summaries import summarizer_from
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +113,35 @@ class Worker:
 
 
 def email_provider(settings: Settings, outbox: Path = DEFAULT_OUTBOX) -> EmailProvider:
-    """SendGrid when a key is configured, else ``.eml`` files under ``outbox`` (development)."""
+    """The SMTP relay with ``EMAIL_PROVIDER=smtp``; else SendGrid when a key is configured,
+    else ``.eml`` files under ``outbox`` (development)."""
+    if settings.email_provider == "smtp":
+        return smtp_provider(settings)
     if settings.sendgrid_api_key:
         return SendGridProvider(settings.sendgrid_api_key, settings.sendgrid_api_host)
     log.warning("SENDGRID_API_KEY is not set: emails are written to %s/", outbox)
     return FileEmailProvider(outbox)
+
+
+def smtp_provider(settings: Settings) -> SmtpProvider:
+    """The SMTP relay of ``SMTP_*``."""
+    assert settings.smtp_host is not None  # the settings require it when SMTP is used
+    return SmtpProvider(
+        settings.smtp_host,
+        settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+def failover_provider(settings: Settings, primary: EmailProvider) -> EmailProvider | None:
+    """The SMTP relay that sends while SendGrid's circuit is open (``EMAIL_FAILOVER_TO_SMTP``),
+    if asked for and the primary provider is not SMTP itself."""
+    if not settings.email_failover_to_smtp or primary.name == SmtpProvider.name:
+        return None
+    return smtp_provider(settings)
 
 
 def build_worker(
@@ -123,6 +150,7 @@ def build_worker(
     broker: dramatiq.Broker | None = None,
     redis_client: redis.Redis | None = None,
     provider: EmailProvider | None = None,
+    failover: EmailProvider | None = None,
     sms: SmsProvider | None = None,
     clock: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
@@ -131,7 +159,8 @@ def build_worker(
 
     ``redis_client`` is the Redis the gates and the heartbeat share with the other workers
     (default: the Redis broker's own; with an in-memory broker, none: development). The database
-    must already be bound (:func:`tribe_shared.db.bind`).
+    must already be bound (:func:`tribe_shared.db.bind`). ``failover`` sends while the email
+    circuit is open (default: the SMTP relay, when ``EMAIL_FAILOVER_TO_SMTP`` asks for it).
     """
     broker = broker or build_broker(settings)
     if redis_client is None and isinstance(broker, RedisBroker):
@@ -144,6 +173,8 @@ def build_worker(
     broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(DatabaseConnections())
+    fast_lane = FastLaneWatch()
+    broker.add_middleware(fast_lane)
     if tracing.enabled():
         broker.add_middleware(Tracing())
     if redis_client is not None:
@@ -153,8 +184,11 @@ def build_worker(
         )
         runs = scheduler_runs_key(settings.redis_namespace)
         broker.add_middleware(PeriodicRuns(redis_client, key=runs))
+    provider = provider or email_provider(settings)
     composer = Composer(
-        email=provider or email_provider(settings),
+        email=provider,
+        failover=failover or failover_provider(settings, provider),
+        summarizer=summarizer_from(settings),
         sms=sms or DisabledSmsProvider(),
         sender=Sender(settings.email_from, settings.email_from_name),
         public_base_url=settings.public_base_url,
@@ -167,6 +201,7 @@ def build_worker(
         backoff_ms=settings.retry_backoff_ms,
         # Well inside the lease: the reaper must not take back a job still being recorded.
         record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
+        fast_lane_waiting=fast_lane.waiting,
     )
     context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
     return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
@@ -213,6 +248,7 @@ def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
         key=f"{namespace}:ratelimit:email",
         rate_per_second=settings.email_rate_limit_per_second,
         sleep=sleep,
+        fast_lane_queue=waiting_list_key(namespace, Queue.URGENT),
     )
     circuit = email_circuit(
         client,

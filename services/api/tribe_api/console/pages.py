@@ -36,6 +36,7 @@ from tribe_api.console.session import (
     key_fingerprint,
 )
 from tribe_api.pages import render_page
+from tribe_api.previews import EmailLinks, preview_digest
 from tribe_api.resources.health import HealthChecks
 from tribe_api.resources.jobs import timeline as events_of
 from tribe_api.schemas.jobs import JobFilter
@@ -50,6 +51,7 @@ from tribe_shared.contract import (
     JobStatus,
     NotificationType,
 )
+from tribe_shared.emails.digest import updates_in, window_start
 from tribe_shared.models import (
     BulkAction,
     DeliveryLog,
@@ -104,6 +106,8 @@ class Console:
     actions: BulkActions
     outbox: Outbox
     clock: Callable[[], datetime]
+    #: The links a digest's preview shows, as its email would carry them.
+    email_links: EmailLinks
 
 
 def _when(value) -> str:
@@ -596,8 +600,10 @@ class DigestsPage(_Page):
 
 
 class DigestPreviewPage(_Page):
-    """What a schedule's next digest would hold if it were built now (the same selection the
-    worker's build makes, :meth:`DigestSchedule.updates_in`); nothing is sent or changed."""
+    """What a schedule's next digest would hold if it were built now: its updates (the same
+    selection the worker's build makes, :func:`tribe_shared.emails.digest.updates_in`) and the
+    email itself, or why none would go (:func:`tribe_api.previews.preview_digest`); nothing is
+    sent or changed."""
 
     def on_get(self, req, resp, schedule_id: UUID):
         session = self.session(req, resp)
@@ -610,8 +616,8 @@ class DigestPreviewPage(_Page):
         if schedule is None:
             raise falcon.HTTPNotFound(title="Not found", description=f"No schedule {schedule_id}")
         now = self.console.clock()
-        start = schedule.last_digest_sent or schedule.created_at
-        shown, total = schedule.updates_in(start, now)
+        start = window_start(schedule)
+        shown, total = updates_in(schedule, start, now) if now > start else ([], 0)
         self.render(
             resp,
             "console/digest_preview.html",
@@ -621,6 +627,7 @@ class DigestPreviewPage(_Page):
             now=now,
             shown=shown,
             total=total,
+            preview=preview_digest(schedule, self.console.email_links, now),
         )
 
 

@@ -17,6 +17,7 @@ from tribe_api.schemas.family import (
     GroupCreate,
     GroupList,
     GroupOut,
+    GroupPatch,
     RecipientCreate,
     RecipientDeleted,
     RecipientList,
@@ -37,6 +38,7 @@ def present_group(group, recipient_count: int) -> dict:
         "id": group.id,
         "name": group.name,
         "family_name": group.family_name,
+        "ai_summary": group.ai_summary,
         "recipient_count": recipient_count,
         "created_at": group.created_at,
     }
@@ -55,6 +57,7 @@ def present_recipients(recipients: list[Recipient]) -> list[dict]:
             "relationship": r.relationship,
             "group_ids": groups[r.id],
             "muted_until": r.muted_until,
+            "locale": r.locale,
             "created_at": r.created_at,
             "email_suppressed": suppressed.get((r.email or "").strip().lower()),
             "unsubscribed_group_ids": left[r.id],
@@ -84,7 +87,11 @@ class GroupsResource:
         The service role's key acts for no user: 422 (use the user's token).
         """
         group = family.create_group(
-            req.context.principal, json.name, self._clock(), family_name=json.family_name
+            req.context.principal,
+            json.name,
+            self._clock(),
+            family_name=json.family_name,
+            ai_summary=json.ai_summary,
         )
         resp.status = falcon.HTTP_201
         resp.location = f"/api/groups/{group.id}"
@@ -96,6 +103,17 @@ class GroupResource:
     def on_get(self, req, resp, group_id: UUID):
         """One of the caller's groups, with its number of recipients."""
         group, recipient_count = family.get_group(req.context.principal, group_id)
+        resp.media = present_group(group, recipient_count)
+
+    @spec.validate(
+        json=GroupPatch,
+        resp=Response(HTTP_200=GroupOut, HTTP_404=Error, **errors(body=True, write=True)),
+        tags=["family"],
+    )
+    def on_patch(self, req, resp, group_id: UUID, json: GroupPatch):
+        """Change the group: ``ai_summary`` opts its digests in to (or out of) AI summaries."""
+        changes = json.model_dump(exclude_unset=True)
+        group, recipient_count = family.update_group(req.context.principal, group_id, changes)
         resp.media = present_group(group, recipient_count)
 
 

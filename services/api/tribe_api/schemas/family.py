@@ -16,14 +16,22 @@ from tribe_api.schemas.events import RecipientSuppression
 from tribe_api.schemas.fields import (
     NON_BLANK,
     Address,
+    BodyBool,
     ContentTypeName,
     HeaderText,
     Instant,
+    LocaleName,
     RequestModel,
     not_null,
 )
 
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+AI_SUMMARY = (
+    "Open the group's digests with a short AI-written summary of their updates (when the "
+    "worker has a model; only the updates' titles and text are sent to it)"
+)
 
 
 class GroupCreate(RequestModel):
@@ -35,12 +43,20 @@ class GroupCreate(RequestModel):
         description='Who the emails come from: "The Smiths" sends as "The Smiths on Tribe"',
         **NON_BLANK,
     )
+    ai_summary: BodyBool = Field(default=False, description=AI_SUMMARY)
+
+
+class GroupPatch(RequestModel):
+    """Only the fields given change."""
+
+    ai_summary: BodyBool = Field(description=AI_SUMMARY)
 
 
 class GroupOut(BaseModel):
     id: UUID
     name: str
     family_name: str | None = None
+    ai_summary: bool = False
     recipient_count: int
     created_at: datetime
 
@@ -56,6 +72,7 @@ class RecipientFields(RequestModel):
     relationship: HeaderText | None = Field(default=None, max_length=100)
     group_ids: list[UUID] = Field(default_factory=list, max_length=100)
     muted_until: Instant | None = None
+    locale: LocaleName | None = None
 
 
 class RecipientCreate(RecipientFields):
@@ -90,6 +107,7 @@ class RecipientOut(BaseModel):
     relationship: str | None
     group_ids: list[UUID]
     muted_until: datetime | None
+    locale: str | None = None
     created_at: datetime
     email_suppressed: RecipientSuppression | None = Field(
         default=None, description="The address gets no email at all (a bounce, a complaint...)"

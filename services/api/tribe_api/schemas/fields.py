@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
+from babel.localedata import locale_identifiers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -32,6 +34,7 @@ from tribe_shared.contract import (
     NotificationType,
     Urgency,
 )
+from tribe_shared.emails.render import LANGUAGES
 
 
 def _no_control_characters(value: str) -> str:
@@ -223,3 +226,33 @@ def not_null(*names: str):
             field.update({**kept, **field})  # the field's own keywords over its type's
 
     return strip_null
+
+
+# --- Content (issue #18): a recipient's locale ------------------------------------------------
+
+
+@cache
+def locale_names() -> tuple[str, ...]:
+    """Every locale Babel knows, BCP 47 style (``es``, ``es-MX``, ``sr-Latn-BA``)."""
+    return tuple(sorted(name.replace("_", "-") for name in locale_identifiers()))
+
+
+def _known_locale(value: str) -> str:
+    if value not in frozenset(locale_names()):
+        raise ValueError(f"{value!r} is not a known locale (e.g. 'en', 'es', 'es-MX')")
+    return value
+
+
+#: A recipient's language and region, BCP 47 style, one Babel knows (the document lists them);
+#: emails are written in its language when we write it (``LANGUAGES``), else in English.
+LocaleName = Annotated[
+    str,
+    Field(
+        max_length=35,
+        examples=["es-MX"],
+        description=f"A locale such as `es` or `es-MX`; emails are written in {LANGUAGES}, "
+        "other languages get English",
+        json_schema_extra={"enum": list(locale_names())},
+    ),
+    AfterValidator(_known_locale),
+]

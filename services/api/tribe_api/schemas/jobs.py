@@ -27,6 +27,7 @@ from tribe_api.schemas.fields import (
     Instant,
     JsonInt,
     JsonObject,
+    LocaleName,
     MethodName,
     NotificationTypeName,
     RequestModel,
@@ -53,6 +54,9 @@ class SendEmail(RequestModel):
         default=None, description="When to send (ISO 8601 with a timezone); default now"
     )
     priority: UrgencyName = "normal"
+    locale: LocaleName | None = Field(
+        default=None, description="The language to write it in (`es`, `es-MX`); default English"
+    )
 
 
 class SendBulkEmail(RequestModel):

@@ -15,14 +15,18 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
+from tribe_shared.emails.render import RenderedEmail
+
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    html: str
-    text: str
+__all__ = [
+    "Addressee",
+    "DeliveryError",
+    "EmailProvider",
+    "FileEmailProvider",
+    "RenderedEmail",
+    "Sender",
+]
 
 
 @dataclass(frozen=True)

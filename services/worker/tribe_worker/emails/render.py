@@ -1,84 +1,20 @@
-"""Render an email from its Jinja2 templates: an HTML part (autoescaped) and a text part.
+"""Rendering lives in the shared package (:mod:`tribe_shared.emails.render`), so the API's
+previews render exactly what the worker sends; this module keeps the worker's old name for it."""
 
-Each email ``type`` has ``<type>.html``, ``<type>.txt`` and ``<type>.subject.txt`` under
-``templates/``. Template data is the caller's JSON: missing keys render empty instead of failing,
-and user text is never treated as template source.
-"""
+from tribe_shared.emails.render import (
+    RENDERED_TYPES,
+    TEMPLATES_DIR,
+    RenderedEmail,
+    RenderError,
+    render_email,
+    web_link,
+)
 
-from __future__ import annotations
-
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
-
-from jinja2 import ChainableUndefined, Environment, FileSystemLoader, TemplateError
-
-from tribe_shared.contract import DIGEST_TEMPLATE, EMAIL_TYPES, NOTIFICATION_TEMPLATE
-from tribe_worker.emails.providers import RenderedEmail
-
-TEMPLATES_DIR = Path(__file__).with_name("templates")
-
-
-class RenderError(Exception):
-    """The email cannot be rendered: a permanent failure of its job."""
-
-
-#: The only link schemes an email may carry: no ``javascript:``, ``data:`` or ``file:``.
-WEB_SCHEMES = ("http", "https")
-
-
-def web_link(value: Any) -> str | None:
-    """``value`` if it is an http(s) URL, else None: a template shows no link for it."""
-    if not isinstance(value, str):
-        return None
-    scheme = urlsplit(value.strip()).scheme.lower()
-    return value.strip() if scheme in WEB_SCHEMES else None
-
-
-def _environment(autoescape: bool) -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=autoescape,
-        undefined=ChainableUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        # Templates ship with the code: no stat() of three files per email to see if they changed.
-        auto_reload=False,
-    )
-    environment.filters["web_link"] = web_link
-    return environment
-
-
-_html = _environment(autoescape=True)
-_text = _environment(autoescape=False)
-
-
-def render_email(
-    email_type: str, data: Mapping[str, Any], subject: str | None = None
-) -> RenderedEmail:
-    """Render ``email_type`` with ``data``; ``subject`` overrides the template's own."""
-    if email_type not in (*EMAIL_TYPES, NOTIFICATION_TEMPLATE, DIGEST_TEMPLATE):
-        raise RenderError(f"unknown email type {email_type!r}")
-    if not isinstance(data, Mapping):
-        raise RenderError(f"the template data of {email_type!r} is not an object")
-    if subject is not None and not isinstance(subject, str):
-        raise RenderError(f"the subject of {email_type!r} is not text")
-    media = data.get("media_urls")
-    if media is not None and not (
-        isinstance(media, list) and all(isinstance(u, str) for u in media)
-    ):
-        raise RenderError(f"the media_urls of {email_type!r} are not a list of links")
-    context = {"data": data}
-    try:
-        html = _html.get_template(f"{email_type}.html").render(context)
-        text = _text.get_template(f"{email_type}.txt").render(context)
-        if subject is None:
-            subject = _text.get_template(f"{email_type}.subject.txt").render(context)
-    except (TemplateError, TypeError, ValueError, AttributeError) as exc:
-        # Data of the wrong shape (a number where a list goes): the job's content is at fault.
-        raise RenderError(f"cannot render {email_type!r}: {exc}") from exc
-    # A subject is a header: fold any line breaks the data brought in.
-    subject = " ".join(subject.split())
-    return RenderedEmail(subject=subject, html=html, text=text)
+__all__ = [
+    "RENDERED_TYPES",
+    "TEMPLATES_DIR",
+    "RenderError",
+    "RenderedEmail",
+    "render_email",
+    "web_link",
+]

@@ -27,7 +27,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -40,6 +40,7 @@ from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
 from tribe_worker.emails.render import RenderError, render_email
 from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
+from tribe_worker.sms import messages as text_messages
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,10 @@ class Send:
     jobs: list[ClaimedJob]
     provider: str
     call: Callable[[], str]
-    #: Through the email provider's gates (rate limit, circuit breaker).
+    #: Through the provider's gates (rate limit, circuit breaker).
     gated: bool = True
+    #: Whose gates: the email provider's (``email``) or the SMS/WhatsApp provider's (``sms``).
+    lane: str = "email"
     #: Statements recorded together with the jobs ``sent``.
     on_sent: tuple = ()
 
@@ -107,6 +110,9 @@ class Composer:
     sender: Sender
     public_base_url: str | None = None
     links: UnsubscribeLinks | None = None
+    #: WhatsApp templates (Content SIDs) for updates and digests outside the 24-hour window:
+    #: keys ``update``, ``digest`` (:mod:`tribe_worker.sms.messages`).
+    whatsapp_templates: dict[str, str] = field(default_factory=dict)
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -188,9 +194,10 @@ def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJ
 
 
 def _address(job: ClaimedJob, recipients: dict[UUID, Recipient]) -> str | None:
-    """Where an email of the job would go, in lower case (None: no email, or no address)."""
+    """Where the job's message would go, as suppressions are keyed: an email address in lower
+    case, a phone number as Twilio sees it (``+1555…``, ``whatsapp:+1555…``); None: none."""
     if job.delivery_method != DeliveryMethod.EMAIL:
-        return None
+        return text_messages.address(job, recipients.get(job.recipient_id))
     recipient = recipients.get(job.recipient_id)
     address = job.to_email if job.kind == JobKind.EMAIL else None
     if job.kind != JobKind.EMAIL:
@@ -282,34 +289,29 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
             return Fail([job], str(exc), composer.email.name)
         send = composer.email.send
         return Send([job], composer.email.name, lambda: send(email, sender, [addressee]))
-    phone = recipient.phone if recipient else None
-    if not phone:
-        return Fail([job], "The recipient has no phone number", composer.sms.name)
-    text = content.get("text") or " - ".join(
-        str(part) for part in (content.get("title"), content.get("body")) if part
-    )
-    method, sms = job.delivery_method, composer.sms
-    return Send([job], sms.name, lambda: sms.send(method, phone, text), gated=False)
+    return text_messages.notification(job, recipient, composer, read)
 
 
 def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
     address = recipient.email if recipient and recipient.email else ""
     addressee, sender, links = _to_recipient(job, address, composer, read)
     try:
-        digest = compose_digest(job, recipient, links)
+        digest = compose_digest(job, recipient, links, channel=job.delivery_method)
     except RenderError as exc:
         return Fail([job], str(exc), composer.email.name)
     if isinstance(digest, DigestWait):
         return Wait([job], EARLIER_DIGEST_GATE, spread_ms(EARLIER_DIGEST_WAIT_SECONDS))
     if isinstance(digest, DigestSkip):
         return Skip([job], digest.reason, () if digest.advance is None else (digest.advance,))
+    if job.delivery_method != DeliveryMethod.EMAIL:
+        return text_messages.digest(job, digest, composer, read)
     to = [Addressee(digest.address, job.id, addressee.headers)]
     send = composer.email.send
     return Send(
         [job],
         composer.email.name,
         lambda: send(digest.email, sender, to),
-        on_sent=(digest.advance,),
+        on_sent=(digest.advance, digest.started),
     )
 
 

@@ -52,6 +52,9 @@ MAX_LIMITER_WAIT_MS = 2_000
 #: The gates, as metrics and logs name them.
 RATE_LIMIT_GATE = "rate_limit"
 CIRCUIT_GATE = "circuit"
+#: The lane of a :class:`~tribe_worker.compose.Send` to the SMS/WhatsApp provider.
+SMS_LANE = "sms"
+_OPEN = OpenGates()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ class Delivery:
     clock: Callable[[], datetime]
     backoff_ms: int
     record_patience: float = 0.0
+    #: The SMS/WhatsApp provider's own gates (its rate limit, its breaker); None: open.
+    sms_gates: Gates | OpenGates | None = None
+
+    def gates_of(self, step: Send) -> Gates | OpenGates:
+        """The gates of the provider ``step`` calls."""
+        if step.lane == SMS_LANE:
+            return self.sms_gates or _OPEN
+        return self.gates
 
 
 @dataclass
@@ -128,14 +139,15 @@ def _carry_out(step, delivery: Delivery, events: JobEvents, outcome: _Outcome) -
 def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) -> None:
     """Pass the gates (if the step is gated), call the provider and record what it said."""
     clean = True
+    gates = delivery.gates_of(step)
     if step.gated:
-        wait_ms, clean, gate = _pass_gates(delivery)
+        wait_ms, clean, gate = _pass_gates(gates)
         if wait_ms:
             recording.released(step.jobs, delivery.clock())
             events.deferred(step.jobs, gate, wait_ms)
             outcome.defer(gate, wait_ms)
             return
-    circuit = delivery.gates.circuit
+    circuit = gates.circuit
     started = time.perf_counter()
     try:
         attributes = {"tribe.provider": step.provider, "tribe.jobs": len(step.jobs)}
@@ -145,7 +157,7 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
         seconds = time.perf_counter() - started
         if exc.refused:
             events.called(step.provider, "refused", seconds)
-            outcome.defer(CIRCUIT_GATE, _pause(step, delivery, exc, seconds, events))
+            outcome.defer(CIRCUIT_GATE, _pause(step, delivery, gates, exc, seconds, events))
             return
         events.called(step.provider, "transient" if exc.transient else "permanent", seconds)
         if step.gated:
@@ -174,13 +186,13 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
     events.sent(step.jobs, step.provider, message_id, now)
 
 
-def _pass_gates(delivery: Delivery) -> tuple[int, bool, str]:
+def _pass_gates(gates: Gates | OpenGates) -> tuple[int, bool, str]:
     """(0, clean, "") when this call may go ahead now, else (milliseconds to defer it by,
     False, the gate that held it).
 
     ``clean``: the circuit was closed with no failure counted, so a success need not be told.
     """
-    wait_ms, permission = delivery.gates.enter(MAX_LIMITER_WAIT_MS)
+    wait_ms, permission = gates.enter(MAX_LIMITER_WAIT_MS)
     if wait_ms:
         return wait_ms, False, RATE_LIMIT_GATE
     if permission.allowed:
@@ -197,11 +209,11 @@ def _observe(circuit, exc: DeliveryError, clean: bool) -> None:
         circuit.record_success()  # the provider answered: it is up, the email was bad
 
 
-def _pause(step: Send, delivery: Delivery, exc: DeliveryError, seconds: float, events) -> int:
+def _pause(step: Send, delivery: Delivery, gates, exc: DeliveryError, seconds, events) -> int:
     """The provider refused our credentials: stop every worker's sending (the circuit opens for
     its reset interval, then lets one probe through) and put the jobs back without spending a
     retry, logging the attempt. Returns the milliseconds to defer their message by."""
-    circuit = delivery.gates.circuit
+    circuit = gates.circuit
     circuit.trip()
     recording.paused(
         step.jobs, step.provider, exc.reason, int(seconds * 1000), delivery.clock(),

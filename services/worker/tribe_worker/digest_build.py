@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import Query
 
-from tribe_shared.contract import DIGEST_TEMPLATE, Frequency, JobStatus
+from tribe_shared.contract import DIGEST_TEMPLATE, DeliveryMethod, Frequency, JobStatus
 from tribe_shared.models import (
     DigestSchedule,
     Group,
@@ -42,11 +42,16 @@ HEADINGS = {
 
 @dataclass(frozen=True)
 class DigestEmail:
-    """A digest ready to send to ``address``; ``advance`` records it as sent on the schedule."""
+    """A digest ready to send to ``address`` (an email address, or a phone number for the
+    text channels, whose ``email`` is None: they render ``data`` as text); ``advance`` records
+    it as sent on the schedule."""
 
-    email: RenderedEmail
+    email: RenderedEmail | None
     address: str
     advance: Query
+    data: dict
+    #: Records on the job where its window started (for its siblings on other channels).
+    started: Query
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,19 @@ class DigestSkip:
 
 
 def compose_digest(
-    job: NotificationJob, recipient: Recipient | None, links: dict | None = None
+    job: NotificationJob,
+    recipient: Recipient | None,
+    links: dict | None = None,
+    *,
+    channel: str = DeliveryMethod.EMAIL,
 ) -> DigestEmail | DigestSkip | DigestWait:
     """Collect the updates of the job's window and render them (with ``links``: the mute and
     unsubscribe URLs its footer shows), say why there is nothing, or that an earlier digest of
-    the schedule must finish first."""
+    the schedule must finish first.
+
+    A recipient on several channels gets one digest job per channel for each run, all of the
+    same window: the first one sent moves ``last_digest_sent`` to the window's end, so the
+    others start where the first one started (recorded on it as ``window_start``)."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
         return DigestSkip("The digest schedule was deleted")
@@ -83,7 +96,9 @@ def compose_digest(
     window_end = datetime.fromisoformat(job.content["window_end"])
     window_start = schedule.last_digest_sent or schedule.created_at
     if window_end <= window_start:
-        return DigestSkip("A later digest already covered this period")
+        window_start = _sibling_start(job)
+        if window_start is None or window_end <= window_start:
+            return DigestSkip("A later digest already covered this period")
     advance = (
         DigestSchedule.update(last_digest_sent=window_end)
         .where(DigestSchedule.id == schedule.id)
@@ -95,10 +110,34 @@ def compose_digest(
     shown, total = _updates_in(schedule, window_start, window_end)
     if not shown:
         return DigestSkip("No updates since the last digest", advance)
+    started = NotificationJob.update(
+        content={**job.content, "window_start": window_start.isoformat()}
+    ).where(NotificationJob.id == job.id)
+    data = _data(schedule, recipient, window_start, shown, total, links or {})
+    if channel != DeliveryMethod.EMAIL:
+        if not recipient.phone:
+            return DigestSkip("The recipient has no phone number")
+        return DigestEmail(None, recipient.phone, advance, data, started)
     if not recipient.email:
         return DigestSkip("The recipient has no email address")
-    email = _render(schedule, recipient, window_start, shown, total, links or {})
-    return DigestEmail(email, recipient.email, advance)
+    email = render_email(DIGEST_TEMPLATE, data)
+    return DigestEmail(email, recipient.email, advance, data, started)
+
+
+def _sibling_start(job: NotificationJob) -> datetime | None:
+    """Where a digest of the same run on another channel, already sent, started its window."""
+    sent = (
+        NotificationJob.select(NotificationJob.content)
+        .where(
+            NotificationJob.digest_schedule == job.digest_schedule_id,
+            NotificationJob.digest_period == job.digest_period,
+            NotificationJob.delivery_method != job.delivery_method,
+            NotificationJob.status == JobStatus.SENT,
+        )
+        .tuples()
+    )
+    starts = [c.get("window_start") for (c,) in sent if isinstance(c, dict)]
+    return min((datetime.fromisoformat(s) for s in starts if s), default=None)
 
 
 def _updates_in(schedule: DigestSchedule, start: datetime, end: datetime):
@@ -118,8 +157,8 @@ def _updates_in(schedule: DigestSchedule, start: datetime, end: datetime):
     return shown, total
 
 
-def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update], total, links):
-    """The digest email: its updates' times in the schedule's timezone."""
+def _data(schedule, recipient: Recipient, start: datetime, shown: list[Update], total, links):
+    """What the digest shows: its updates' times in the schedule's timezone."""
     zone = ZoneInfo(schedule.timezone)
     group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
     data = {
@@ -141,7 +180,7 @@ def _render(schedule, recipient: Recipient, start: datetime, shown: list[Update]
         ],
         **links,
     }
-    return render_email(DIGEST_TEMPLATE, data)
+    return data
 
 
 def _earlier_unfinished(job: NotificationJob) -> bool:

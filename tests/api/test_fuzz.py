@@ -136,6 +136,7 @@ def fuzz_app(sqlite_url, stub_broker):
         user_write_rate_per_minute=1_000_000,
         # The webhook verifies (and refuses) what it is sent, rather than answering 503.
         sendgrid_webhook_public_key=SendGridSigner().public_key,
+        twilio_auth_token="fuzz-twilio-token",
     )
     documented = current.app
     current.app = create_app(settings, broker=stub_broker)

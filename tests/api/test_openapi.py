@@ -50,6 +50,7 @@ PUBLIC_ROUTES = {
     "/api/health/ready",
     "/metrics",
     "/api/webhooks/sendgrid",
+    "/api/webhooks/twilio",
     "/api/unsubscribe/{token}",
     "/api/unsubscribe/{token}/undo",
 }

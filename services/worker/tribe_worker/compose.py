@@ -183,7 +183,11 @@ def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJ
         reason = None
         if job.kind in TO_RECIPIENTS and _muted(read.recipients, job, read.now):
             reason = "muted"
-        elif job.kind in TO_RECIPIENTS and (job.recipient_id, job.group_id) in left:
+        elif (
+            job.kind in TO_RECIPIENTS
+            and job.delivery_method == DeliveryMethod.EMAIL
+            and (job.recipient_id, job.group_id) in left
+        ):
             reason = UNSUBSCRIBED
         else:
             why = suppressed.get(_address(job, read.recipients))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
+import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,11 +22,40 @@ from tribe_api.schemas.fields import (
     ContentTypeName,
     HeaderText,
     Instant,
+    MethodName,
     RequestModel,
     not_null,
 )
 
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+
+def _e164(value: str | None) -> str | None:
+    """A phone number ``phonenumbers`` reads as possible for its country code (a known code,
+    a length that country's numbers have), in E.164. Not ``is_valid_number``: the ranges
+    reserved for drama and documentation (+44 7700 900xxx, +1 555 01xx) are not "valid", and
+    Twilio's 21211 fails a job to a number no one holds anyway."""
+    if value is None:
+        return None
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not an E.164 phone number") from None
+    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ" or not (
+        phonenumbers.is_possible_number(number)
+    ):
+        raise ValueError("is not a possible phone number for its country code")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: A phone number in E.164 (``+`` country code and number, no spaces).
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="E.164"), AfterValidator(_e164)]
+#: The channels a recipient hears from one group on, each its own job.
+Channels = Annotated[
+    list[MethodName],
+    Field(min_length=1, max_length=3, description="email, sms, whatsapp: one job each"),
+    AfterValidator(lambda channels: list(dict.fromkeys(channels))),
+]
 
 
 class GroupCreate(RequestModel):
@@ -52,10 +84,21 @@ class GroupList(BaseModel):
 class RecipientFields(RequestModel):
     name: HeaderText = Field(min_length=1, max_length=200, **NON_BLANK)
     email: Address | None = None
-    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
+    phone: Phone | None = None
     relationship: HeaderText | None = Field(default=None, max_length=100)
     group_ids: list[UUID] = Field(default_factory=list, max_length=100)
     muted_until: Instant | None = None
+    channels: Channels | None = Field(
+        default=None,
+        description="The channels of every group in group_ids (default: email); a phone "
+        "channel needs a phone (else 422)",
+    )
+    group_channels: dict[UUID, Channels] | None = Field(
+        default=None,
+        max_length=100,
+        description="Channels per group (overrides channels for that group); each group must "
+        "be one of the recipient's",
+    )
 
 
 class RecipientCreate(RecipientFields):
@@ -96,6 +139,9 @@ class RecipientOut(BaseModel):
     )
     unsubscribed_group_ids: list[UUID] = Field(
         default_factory=list, description="Groups whose emails the recipient unsubscribed from"
+    )
+    group_channels: dict[UUID, list[str]] = Field(
+        default_factory=dict, description="The channels the recipient hears from each group on"
     )
 
 

@@ -159,6 +159,8 @@ def test_an_update_goes_to_each_chosen_channel_as_a_job_of_its_own(
     assert jobs["Nana", "email"].status == JobStatus.SENT
     assert jobs["Nana", "sms"].status == JobStatus.SENT
     assert jobs["Nana", "sms"].segments == 1
+    sms_job = f"/api/jobs/{jobs['Nana', 'sms'].id}"
+    assert twilio_api.simulate_get(sms_job, headers=tokens.alice).json["job"]["segments"] == 1
     assert jobs["Grandpa", "whatsapp"].status == JobStatus.FAILED
     assert "approved template" in jobs["Grandpa", "whatsapp"].failure_reason
     assert [r.recipients for r in sendgrid.requests] == [["nana@example.com"]]

@@ -57,8 +57,10 @@ POSITIVE_EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 #: a notification's recipient without the address its method needs, not in the group, or an
 #: update not posted there; a recipient's change that leaves no email address nor phone; a
 #: schedule's change of frequency or delivery_day that does not fit the one kept; an ad-hoc email
-#: a user sends to an address none of their recipients has.
+#: a user sends to an address none of their recipients has; a recipient whose phone number its
+#: country cannot have (phonenumbers' rules, not a pattern), or who is to get texts without one.
 STATEFUL_422 = (
+    "POST /api/recipients",
     "POST /api/notifications",
     "POST /api/notifications/send-email",
     "POST /api/notifications/send-bulk-email",

@@ -212,3 +212,16 @@ def test_a_body_that_is_not_a_form_is_a_415(twilio_api):
     )
 
     assert assert_json_error(response, 415)["code"] == "unsupported_media_type"
+
+
+def test_a_stopped_number_is_listed_and_lifted_like_an_address(twilio_api, tokens):
+    assert post(twilio_api, inbound("STOP", "SM" + "e" * 32)).status_code == 200
+
+    listed = twilio_api.simulate_get(
+        "/api/suppressions", query_string="email=%2B447700900123", headers=tokens.service
+    )
+    lifted = twilio_api.simulate_delete("/api/suppressions/%2B447700900123", headers=tokens.service)
+
+    assert [s["email"] for s in listed.json["suppressions"]] == [PHONE]
+    assert lifted.status_code == 200, lifted.text
+    assert Suppression.select().count() == 0

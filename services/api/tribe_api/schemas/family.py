@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,26 +29,10 @@ from tribe_api.schemas.fields import (
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 
-def _e164(value: str | None) -> str | None:
-    """A phone number ``phonenumbers`` reads as possible for its country code (a known code,
-    a length that country's numbers have), in E.164. Not ``is_valid_number``: the ranges
-    reserved for drama and documentation (+44 7700 900xxx, +1 555 01xx) are not "valid", and
-    Twilio's 21211 fails a job to a number no one holds anyway."""
-    if value is None:
-        return None
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        raise ValueError("is not an E.164 phone number") from None
-    if phonenumbers.region_code_for_country_code(number.country_code) == "ZZ" or not (
-        phonenumbers.is_possible_number(number)
-    ):
-        raise ValueError("is not a possible phone number for its country code")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 #: A phone number in E.164 (``+`` country code and number, no spaces).
-Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="E.164"), AfterValidator(_e164)]
+#: (Whether its country has such numbers is checked with the stored rules, 422: see
+#: :func:`tribe_api.family.e164`.)
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="E.164")]
 #: The channels a recipient hears from one group on, each its own job.
 Channels = Annotated[
     list[MethodName],

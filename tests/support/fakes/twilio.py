@@ -139,6 +139,10 @@ class FakeTwilio:
             }
         received.status = reply.status
         payload = json.dumps(body).encode()
+        # Recorded before the answer: a client that has its answer finds its request here.
+        with self._changed:
+            self.requests.append(received)
+            self._changed.notify_all()
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", "application/json")
@@ -149,9 +153,6 @@ class FakeTwilio:
             handler.wfile.write(payload)
         except OSError:
             pass  # the client gave up (a timeout)
-        with self._changed:
-            self.requests.append(received)
-            self._changed.notify_all()
 
     def _resource(self, sid: str, form: dict[str, str]) -> dict:
         body = form.get("Body", "")

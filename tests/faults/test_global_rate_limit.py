@@ -12,7 +12,6 @@ from tests.support.limiter_log import LimiterLog, limiter_key
 from tests.support.waiting import settle
 from tribe_shared.contract import JobStatus
 
-
 #: How much later than the limiter's grant a call may reach the fake (see the test).
 JITTER_SECONDS = 0.25
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import falcon
 
-from tribe_shared.emails.digest import render_digest, updates_in, window_start
+from tribe_shared.emails.digest import digest_data, render_digest, updates_in, window_start
 from tribe_shared.emails.render import (
     RENDERED_TYPES,
     RenderedEmail,
@@ -91,9 +91,8 @@ def preview_digest(schedule: DigestSchedule, links: EmailLinks, now: datetime) -
     if reason is not None:
         return {**preview, "reason": reason}
     locale = recipient.locale
-    email = render_digest(
-        schedule, recipient, start, shown, total, links.of(recipient.id, schedule.group_id, now)
-    )
+    footer = links.of(recipient.id, schedule.group_id, now)
+    email = render_digest(digest_data(schedule, recipient, start, shown, total, footer), recipient)
     return {**preview, "would_send": True, "email": present(email, locale)}
 
 

@@ -35,7 +35,7 @@ from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_
 from tribe_shared.settings import Settings
 from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
-from tribe_worker.circuit import email_circuit
+from tribe_worker.circuit import email_circuit, sms_circuit
 from tribe_worker.compose import Composer
 from tribe_worker.deferrals import outage_delay, use_deferrals
 from tribe_worker.delivery import Delivery
@@ -49,10 +49,13 @@ from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
+from tribe_worker.sms.twilio import TwilioProvider
 from tribe_worker.summaries import summarizer_from
 
 log = logging.getLogger(__name__)
 
+#: Where Twilio posts a message's status callbacks (under ``API_PUBLIC_URL``).
+TWILIO_WEBHOOK_PATH = "/api/webhooks/twilio"
 #: Where the development provider writes emails.
 DEFAULT_OUTBOX = Path("var/outbox")
 #: Periodiq drops tick messages older than this many seconds.
@@ -143,6 +146,22 @@ def failover_provider(settings: Settings, primary: EmailProvider) -> EmailProvid
     return smtp_provider(settings)
 
 
+def sms_provider(settings: Settings) -> SmsProvider:
+    """Twilio when an account is configured, else the provider that fails every text clearly."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        return DisabledSmsProvider()
+    callback = settings.api_public_url and f"{settings.api_public_url}{TWILIO_WEBHOOK_PATH}"
+    return TwilioProvider(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        sms_from=settings.twilio_sms_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        whatsapp_from=settings.twilio_whatsapp_from,
+        base_url=settings.twilio_api_base_url,
+        status_callback=callback,
+    )
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -188,10 +207,11 @@ def build_worker(
         email=provider,
         failover=failover or failover_provider(settings, provider),
         summarizer=summarizer_from(settings),
-        sms=sms or DisabledSmsProvider(),
+        sms=sms or sms_provider(settings),
         sender=Sender(settings.email_from, settings.email_from_name),
         public_base_url=settings.public_base_url,
         links=_unsubscribe_links(settings),
+        whatsapp_templates=_whatsapp_templates(settings),
     )
     delivery = Delivery(
         composer=composer,
@@ -201,6 +221,7 @@ def build_worker(
         # Well inside the lease: the reaper must not take back a job still being recorded.
         record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
         fast_lane_waiting=fast_lane.waiting,
+        sms_gates=_sms_gates(settings, redis_client, sleep),
     )
     context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
     return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
@@ -234,6 +255,36 @@ def _unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
         return None
     tokens = UnsubscribeTokens(settings.unsubscribe_secret)
     return UnsubscribeLinks(tokens, settings.api_public_url, settings.unsubscribe_mailto)
+
+
+def _whatsapp_templates(settings: Settings) -> dict[str, str]:
+    configured = {
+        "update": settings.twilio_whatsapp_update_template,
+        "digest": settings.twilio_whatsapp_digest_template,
+    }
+    return {kind: sid for kind, sid in configured.items() if sid}
+
+
+def _sms_gates(settings: Settings, client, sleep) -> Gates | OpenGates:
+    """Twilio's own rate limit (``SMS_RATE_LIMIT_PER_SECOND``) and circuit breaker, shared
+    through Redis like the email provider's and apart from them."""
+    if client is None:
+        return OpenGates(settings.circuit_reset_seconds)
+    namespace = settings.redis_namespace
+    limiter = RateLimiter(
+        client,
+        key=f"{namespace}:ratelimit:sms",
+        rate_per_second=settings.sms_rate_limit_per_second,
+        sleep=sleep,
+    )
+    circuit = sms_circuit(
+        client,
+        namespace,
+        failure_threshold=settings.circuit_failure_threshold,
+        reset_seconds=settings.circuit_reset_seconds,
+        on_transition=count_transition,
+    )
+    return Gates(client, limiter, circuit)
 
 
 def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:

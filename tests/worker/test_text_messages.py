@@ -12,7 +12,7 @@ from tests.support.jobs import logs_of, reload
 from tests.support.waiting import drain
 from tribe_shared.contract import Actor, DeliveryMethod, DeliveryStatus, JobStatus
 from tribe_shared.models import EmailEvent, Suppression, utcnow
-from tribe_worker.sms.texts import OPT_OUT
+from tribe_shared.texts import OPT_OUT
 
 PHONE = "+447700900123"
 TEMPLATE = "HX" + "b" * 32

@@ -4,7 +4,7 @@ A provider sends one text message (or, on WhatsApp, one approved template) to on
 number and returns the provider's message id, or raises
 :class:`~tribe_worker.emails.providers.DeliveryError` saying whether the failure may pass.
 Twilio is :mod:`tribe_worker.sms.twilio`; what the messages say, and how many segments they
-take, is :mod:`tribe_worker.sms.texts`.
+take, is :mod:`tribe_shared.texts`.
 """
 
 from __future__ import annotations

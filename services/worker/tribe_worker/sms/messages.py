@@ -3,7 +3,7 @@ whether WhatsApp will take it.
 
 - The address is the recipient's phone (E.164, checked by the API) as Twilio sees it:
   ``+1555…`` for SMS, ``whatsapp:+1555…`` for WhatsApp; suppressions (a STOP) are keyed by it.
-- The text is :mod:`tribe_worker.sms.texts`'s, within three segments; how many it takes is
+- The text is :mod:`tribe_shared.texts`'s, within three segments; how many it takes is
   recorded on the job (``segments``) with the job ``sent``.
 - WhatsApp takes a free-form message only within 24 hours of the recipient's last message to
   us (Twilio's inbound webhook records it, an ``inbound`` event). Outside that window only an
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tribe_shared import texts
 from tribe_shared.contract import DeliveryMethod
 from tribe_shared.models import EmailEvent, NotificationJob, Recipient
-from tribe_worker.sms import WhatsAppTemplate, texts
+from tribe_worker.sms import WhatsAppTemplate
 
 #: How long after a recipient's last message WhatsApp takes a free-form message from us.
 WHATSAPP_SESSION = timedelta(hours=24)

@@ -1,10 +1,10 @@
-"""What text messages say and how many SMS segments they take (``tribe_worker.sms.texts``)."""
+"""What text messages say and how many SMS segments they take (``tribe_shared.texts``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tribe_worker.sms.texts import (
+from tribe_shared.texts import (
     MAX_SEGMENTS,
     OPT_OUT,
     Segments,

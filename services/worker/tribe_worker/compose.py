@@ -19,7 +19,7 @@ step out:
 Suppressed addresses (``email_suppressions``: a hard bounce, a complaint, an unsubscribe from
 everything) are left out before any provider call, one identical email of a bulk batch as much
 as a notification: their jobs are skipped, ``suppressed: <why>``. Update and digest emails carry
-their recipient's unsubscribe link (:mod:`tribe_worker.emails.unsubscribe_links`) and come from
+their recipient's unsubscribe link (:mod:`tribe_shared.emails.unsubscribe_links`) and come from
 the group's family when it has a name ("The Smiths on Tribe").
 """
 
@@ -35,14 +35,12 @@ from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
-from tribe_shared.emails.render import language_of
-from tribe_shared.emails.unsubscribe_links import MUTE_URL
+from tribe_shared.emails.render import RenderError, language_of, render_email
+from tribe_shared.emails.unsubscribe_links import MUTE_URL, UnsubscribeLinks
 from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
 from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
-from tribe_worker.emails.render import RenderError, render_email
-from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
 from tribe_worker.sms import messages as text_messages
 from tribe_worker.summaries import Summarizer

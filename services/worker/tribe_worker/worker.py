@@ -29,6 +29,7 @@ from tribe_shared.contract import (
     scheduler_runs_key,
     worker_heartbeats_key,
 )
+from tribe_shared.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_list_key
@@ -42,7 +43,6 @@ from tribe_worker.delivery import Delivery
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.emails.smtp import SmtpProvider
-from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.fast_lane import FastLaneWatch
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition

@@ -183,25 +183,7 @@ def build_worker(
     broker = broker or build_broker(settings)
     if redis_client is None and isinstance(broker, RedisBroker):
         redis_client = broker.client
-    use_deferrals(
-        broker,
-        max_retries=settings.max_retries,
-        outage_delay_ms=outage_delay(settings.outbox_poll_seconds),
-    )
-    broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
-    broker.add_middleware(CurrentMessage())
-    broker.add_middleware(DatabaseConnections())
-    fast_lane = FastLaneWatch()
-    broker.add_middleware(fast_lane)
-    if tracing.enabled():
-        broker.add_middleware(Tracing())
-    if redis_client is not None:
-        key = worker_heartbeats_key(settings.redis_namespace)
-        broker.add_middleware(
-            WorkerHeartbeat(redis_client, key=key, clock=lambda: clock().timestamp())
-        )
-        runs = scheduler_runs_key(settings.redis_namespace)
-        broker.add_middleware(PeriodicRuns(redis_client, key=runs))
+    fast_lane = _add_middleware(broker, settings, redis_client, clock)
     provider = provider or email_provider(settings)
     composer = Composer(
         email=provider,
@@ -225,6 +207,34 @@ def build_worker(
     )
     context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
     return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
+
+
+def _add_middleware(
+    broker: dramatiq.Broker, settings: Settings, redis_client, clock
+) -> FastLaneWatch:
+    """Our middleware on ``broker``: deferrals (with Dramatiq's retries), periodiq's, the
+    current message, a database connection per message, the fast lane's watch, tracing if on,
+    and with Redis the worker's heartbeat and the periodic tasks' last runs."""
+    use_deferrals(
+        broker,
+        max_retries=settings.max_retries,
+        outage_delay_ms=outage_delay(settings.outbox_poll_seconds),
+    )
+    broker.add_middleware(PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY))
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(DatabaseConnections())
+    fast_lane = FastLaneWatch()
+    broker.add_middleware(fast_lane)
+    if tracing.enabled():
+        broker.add_middleware(Tracing())
+    if redis_client is not None:
+        key = worker_heartbeats_key(settings.redis_namespace)
+        broker.add_middleware(
+            WorkerHeartbeat(redis_client, key=key, clock=lambda: clock().timestamp())
+        )
+        runs = scheduler_runs_key(settings.redis_namespace)
+        broker.add_middleware(PeriodicRuns(redis_client, key=runs))
+    return fast_lane
 
 
 def bind_actors(broker: dramatiq.Broker, context: actors.Context) -> dict[str, dramatiq.Actor]:

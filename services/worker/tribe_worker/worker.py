@@ -22,6 +22,7 @@ from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware, cron
 
 from tribe_shared import tracing
+from tribe_shared.circuit import email_circuit_key, sms_circuit_key
 from tribe_shared.contract import (
     URGENT_SUFFIX,
     Actor,
@@ -36,7 +37,7 @@ from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_
 from tribe_shared.settings import Settings
 from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
-from tribe_worker.circuit import email_circuit, sms_circuit
+from tribe_worker.circuit import CircuitBreaker
 from tribe_worker.compose import Composer
 from tribe_worker.deferrals import outage_delay, use_deferrals
 from tribe_worker.delivery import Delivery
@@ -278,41 +279,38 @@ def _whatsapp_templates(settings: Settings) -> dict[str, str]:
 def _sms_gates(settings: Settings, client, sleep) -> Gates | OpenGates:
     """Twilio's own rate limit (``SMS_RATE_LIMIT_PER_SECOND``) and circuit breaker, shared
     through Redis like the email provider's and apart from them."""
-    if client is None:
-        return OpenGates(settings.circuit_reset_seconds)
-    namespace = settings.redis_namespace
-    limiter = RateLimiter(
-        client,
-        key=f"{namespace}:ratelimit:sms",
-        rate_per_second=settings.sms_rate_limit_per_second,
-        sleep=sleep,
+    return _lane_gates(
+        settings, client, sleep, "sms", settings.sms_rate_limit_per_second, sms_circuit_key
     )
-    circuit = sms_circuit(
-        client,
-        namespace,
-        failure_threshold=settings.circuit_failure_threshold,
-        reset_seconds=settings.circuit_reset_seconds,
-        on_transition=count_transition,
-    )
-    return Gates(client, limiter, circuit)
 
 
 def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
     """The email provider's rate limit and circuit breaker, shared through Redis; without it
-    (development, one process) nothing to share and nothing held back."""
+    (development, one process) nothing to share and nothing held back. Fast-lane messages
+    waiting on the broker have the limit's next slots (issue #19)."""
+    urgent = waiting_list_key(settings.redis_namespace, Queue.URGENT)
+    return _lane_gates(
+        settings,
+        client,
+        sleep,
+        "email",
+        settings.email_rate_limit_per_second,
+        email_circuit_key,
+        fast_lane_queue=urgent,
+    )
+
+
+def _lane_gates(
+    settings: Settings, client, sleep, lane: str, rate: float, circuit_key, **limiter_options
+) -> Gates | OpenGates:
     if client is None:
         return OpenGates(settings.circuit_reset_seconds)
     namespace = settings.redis_namespace
-    limiter = RateLimiter(
+    key = f"{namespace}:ratelimit:{lane}"
+    limiter = RateLimiter(client, key=key, rate_per_second=rate, sleep=sleep, **limiter_options)
+    circuit = CircuitBreaker(
         client,
-        key=f"{namespace}:ratelimit:email",
-        rate_per_second=settings.email_rate_limit_per_second,
-        sleep=sleep,
-        fast_lane_queue=waiting_list_key(namespace, Queue.URGENT),
-    )
-    circuit = email_circuit(
-        client,
-        namespace,
+        key=circuit_key(namespace),
         failure_threshold=settings.circuit_failure_threshold,
         reset_seconds=settings.circuit_reset_seconds,
         on_transition=count_transition,

@@ -22,6 +22,11 @@ from falcon import testing
 
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, FakeSendGrid
+from tests.support.fakes.twilio import ACCOUNT_SID as TWILIO_ACCOUNT_SID
+from tests.support.fakes.twilio import AUTH_TOKEN as TWILIO_AUTH_TOKEN
+from tests.support.fakes.twilio import SMS_FROM as TWILIO_SMS_FROM
+from tests.support.fakes.twilio import WHATSAPP_FROM as TWILIO_WHATSAPP_FROM
+from tests.support.fakes.twilio import FakeTwilio
 from tribe_api.app import create_app
 from tribe_api.auth import mint_service_role_key, mint_token
 from tribe_shared import db as shared_db
@@ -161,6 +166,45 @@ def sendgrid() -> Iterator[FakeSendGrid]:
     fake = FakeSendGrid().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio_app(settings, stub_broker, twilio):
+    """Every actor declared on the stub broker, texting through the fake Twilio (and emailing
+    through the fake SendGrid); status callbacks to ``https://tribe.test``."""
+    twilio_settings = replace(
+        settings,
+        twilio_account_sid=TWILIO_ACCOUNT_SID,
+        twilio_auth_token=TWILIO_AUTH_TOKEN,
+        twilio_sms_from=TWILIO_SMS_FROM,
+        twilio_whatsapp_from=TWILIO_WHATSAPP_FROM,
+        twilio_api_base_url=twilio.url,
+        api_public_url="https://tribe.test",
+    )
+    provider = SendGridProvider(settings.sendgrid_api_key, settings.sendgrid_api_host, timeout=2)
+    return build_worker(twilio_settings, broker=stub_broker, provider=provider)
+
+
+@pytest.fixture
+def twilio_worker(twilio_app) -> Iterator[dramatiq.Worker]:
+    worker = dramatiq.Worker(twilio_app.broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def twilio_api(twilio_app) -> testing.TestClient:
+    """The API (Twilio's webhook verified with the fake's token, at ``https://tribe.test``)
+    on the stub broker the Twilio-sending actors are declared on."""
+    return testing.TestClient(create_app(twilio_app.context.settings, broker=twilio_app.broker))
 
 
 @pytest.fixture

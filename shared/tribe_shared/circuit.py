@@ -52,3 +52,9 @@ def email_circuit_key(namespace: str) -> str:
     """The Redis hash of the email provider's breaker: ``state``, ``failures``,
     ``opened_at``, ``reopens_at`` and ``probe_until`` (readers may ``HGETALL`` it)."""
     return f"{namespace}:circuit:email"
+
+
+def sms_circuit_key(namespace: str) -> str:
+    """The Redis hash of the SMS/WhatsApp provider's (Twilio's) breaker, kept like the email
+    provider's: Twilio being down never pauses email, nor SendGrid being down text messages."""
+    return f"{namespace}:circuit:sms"

@@ -110,6 +110,9 @@ class GroupMembership(BaseModel):
     group = ForeignKeyField(Group, backref="memberships", on_delete="CASCADE")
     recipient = ForeignKeyField(Recipient, backref="memberships", on_delete="CASCADE")
     created_at = UTCDateTimeField(default=utcnow)
+    #: The channels (:class:`~tribe_shared.contract.DeliveryMethod`) the recipient hears from
+    #: the group on, each its own job (migration 0012); None: email alone.
+    channels = JSONField(null=True)
 
     class Meta:
         table_name = "group_memberships"
@@ -219,6 +222,9 @@ class NotificationJob(BaseModel):
     request_id = CharField(max_length=128, null=True)
     #: When retention blanked the job's address and personal content; None until then.
     scrubbed_at = UTCDateTimeField(null=True)
+    #: SMS segments a text message took (GSM-7: 160/153 characters, UCS-2: 70/67); migration
+    #: 0012. None: not a text message, or not sent yet.
+    segments = SmallIntegerField(null=True)
 
     class Meta:
         table_name = "notification_jobs"
@@ -263,7 +269,6 @@ for _columns, _unique in (
         ),
         False,
     ),
-    ((NotificationJob.digest_schedule, NotificationJob.digest_period), True),
 ):
     NotificationJob.add_index(
         NotificationJob.index(
@@ -273,6 +278,18 @@ for _columns, _unique in (
             where=_columns[0].is_null(False),
         )
     )
+
+# One digest per schedule, run and channel (migration 0012).
+NotificationJob.add_index(
+    NotificationJob.index(
+        NotificationJob.digest_schedule,
+        NotificationJob.digest_period,
+        NotificationJob.delivery_method,
+        unique=True,
+        name="notification_jobs_digest_run_channel",
+        where=NotificationJob.digest_schedule.is_null(False),
+    )
+)
 
 # Jobs by the rare delivery methods (SMS, WhatsApp): email jobs, nearly all, never enter it.
 NotificationJob.add_index(
@@ -386,16 +403,29 @@ EmailEvent.add_index(
 )
 
 
+# A number's inbound messages, latest first (migration 0012): WhatsApp's 24-hour session.
+EmailEvent.add_index(
+    EmailEvent.index(
+        EmailEvent.email,
+        EmailEvent.occurred_at,
+        name="email_events_inbound_email_occurred_at",
+        where=EmailEvent.event == "inbound",
+    )
+)
+
+
 class Suppression(Model):
     """An address's standing with the provider: suppressed (``suppressed_at`` set, no more
-    email to it) or watched (blocks counted, ``soft_bounces``, until a delivery clears them)."""
+    messages to it) or watched. The address is an email address, or a phone number as Twilio
+    sees it (``+15551234567`` for SMS, ``whatsapp:+15551234567``), suppressed by a STOP
+    (migration 0012). Blocks are counted (``soft_bounces``) until a delivery clears them."""
 
     #: Lower case: addresses are compared that way.
     email = CharField(max_length=320, primary_key=True)
     reason = CharField(max_length=20, null=True)
     #: The provider's words, or what the recipient did.
     detail = TextField(null=True)
-    #: Where it came from: ``sendgrid:<event>`` or ``unsubscribe``.
+    #: Where it came from: ``sendgrid:<event>``, ``unsubscribe`` or ``twilio:<keyword>``.
     source = CharField(max_length=40, null=True)
     soft_bounces = IntegerField(default=0)
     suppressed_at = UTCDateTimeField(null=True)

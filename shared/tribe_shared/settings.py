@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ PLACEHOLDER_SECRET_MARKERS = (
 
 DEFAULT_DATABASE_URL = "sqlite:///var/tribe.db"
 DEFAULT_SENDGRID_API_HOST = "https://api.sendgrid.com"
+DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+DEFAULT_SMS_RATE_LIMIT_PER_SECOND = 10.0
 DEFAULT_EMAIL_FROM = "no-reply@tribe.local"
 DEFAULT_EMAIL_RATE_LIMIT_PER_SECOND = 50.0
 DEFAULT_MAX_RETRIES = 3
@@ -167,6 +170,24 @@ class Settings:
     console_session_minutes: int = DEFAULT_CONSOLE_SESSION_MINUTES
     #: The Grafana dashboard the console's overview links to; None: no link.
     grafana_url: str | None = None
+    # --- Twilio: SMS and WhatsApp (issue #18) --------------------------------------------------
+    #: Twilio's account and its auth token (also what signs Twilio's webhooks); None: SMS and
+    #: WhatsApp jobs fail with "not configured".
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    #: The number SMS come from (E.164), or a messaging service (``MG…``) that picks one.
+    twilio_sms_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    #: The WhatsApp sender (``whatsapp:+1…``); None: WhatsApp jobs fail with "not configured".
+    twilio_whatsapp_from: str | None = None
+    #: Base URL of Twilio's REST API (tests point it at a local fake).
+    twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
+    #: Messages per second across all workers (Twilio queues past its own rate per sender).
+    sms_rate_limit_per_second: float = DEFAULT_SMS_RATE_LIMIT_PER_SECOND
+    #: Approved WhatsApp templates (Content SIDs, ``HX…``) for updates and digests outside the
+    #: 24-hour window; None: such jobs fail saying a template is needed.
+    twilio_whatsapp_update_template: str | None = None
+    twilio_whatsapp_digest_template: str | None = None
 
     # --- Content (issue #18 items 2, 5): the SMTP provider and failover, the AI summary ---
     #: ``sendgrid`` or ``smtp``: who sends emails (without a SendGrid key in development: files).
@@ -221,6 +242,7 @@ class Settings:
             **_browsers_and_users(env),
             **_operations(env),
             **_content(env, production),
+            **_twilio(env),
         )
 
 
@@ -338,6 +360,55 @@ def _sender(value: str) -> tuple[str | None, str]:
     if not local or "." not in domain or any(c in address for c in " <>\"'"):
         raise problem
     return (name.strip() or None), address
+
+
+def _twilio(env: _Env) -> dict:
+    """Twilio, for SMS and WhatsApp: optional (jobs on those channels fail clearly without it),
+    but an account needs its token and a sender, and a sender must look like one."""
+    sid, token = env.get("TWILIO_ACCOUNT_SID"), env.get("TWILIO_AUTH_TOKEN")
+    if (sid is None) != (token is None):
+        missing = "TWILIO_AUTH_TOKEN" if token is None else "TWILIO_ACCOUNT_SID"
+        raise ConfigError(f"Twilio needs both its account and its token - {missing} is not set")
+    sms_from = env.get("TWILIO_SMS_FROM")
+    service = env.get("TWILIO_MESSAGING_SERVICE_SID")
+    whatsapp_from = env.get("TWILIO_WHATSAPP_FROM")
+    if sms_from is not None and not re.fullmatch(r"\+[1-9]\d{6,14}", sms_from):
+        raise ConfigError(
+            f"TWILIO_SMS_FROM must be an E.164 number (+15551234567), not {sms_from!r}"
+        )
+    if service is not None and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+        raise ConfigError(
+            f"TWILIO_MESSAGING_SERVICE_SID must be MG and 32 hex digits, not {service!r}"
+        )
+    if whatsapp_from is not None and not re.fullmatch(r"whatsapp:\+[1-9]\d{6,14}", whatsapp_from):
+        raise ConfigError(
+            f"TWILIO_WHATSAPP_FROM must be whatsapp:<E.164 number>, not {whatsapp_from!r}"
+        )
+    if sid is not None and sms_from is None and service is None and whatsapp_from is None:
+        raise ConfigError(
+            "Twilio needs a sender - set TWILIO_SMS_FROM, TWILIO_MESSAGING_SERVICE_SID "
+            "or TWILIO_WHATSAPP_FROM"
+        )
+    templates = {}
+    for kind in ("update", "digest"):
+        name = f"TWILIO_WHATSAPP_{kind.upper()}_TEMPLATE"
+        value = env.get(name)
+        if value is not None and not re.fullmatch(r"HX[0-9a-fA-F]{32}", value):
+            raise ConfigError(f"{name} must be a Content SID (HX and 32 hex digits), not {value!r}")
+        templates[f"twilio_whatsapp_{kind}_template"] = value
+    base_url = env.get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API_BASE_URL).rstrip("/")
+    _check_url("TWILIO_API_BASE_URL", base_url, ("http", "https"))
+    rate = env.number("SMS_RATE_LIMIT_PER_SECOND", DEFAULT_SMS_RATE_LIMIT_PER_SECOND, float, 0.001)
+    return {
+        "twilio_account_sid": sid,
+        "twilio_auth_token": token,
+        "twilio_sms_from": sms_from,
+        "twilio_messaging_service_sid": service,
+        "twilio_whatsapp_from": whatsapp_from,
+        "twilio_api_base_url": base_url,
+        "sms_rate_limit_per_second": rate,
+        **templates,
+    }
 
 
 def _unsubscribing(env: _Env, app_env: str) -> dict:

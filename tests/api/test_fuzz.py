@@ -57,9 +57,12 @@ POSITIVE_EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 #: a notification's recipient without the address its method needs, not in the group, or an
 #: update not posted there; a recipient's change that leaves no email address nor phone; a
 #: schedule's change of frequency or delivery_day that does not fit the one kept; an ad-hoc email
-#: a user sends to an address none of their recipients has; and on every accepting POST, an
-#: ``Idempotency-Key`` an earlier example already used with another body.
+#: a user sends to an address none of their recipients has; a recipient whose phone number its
+#: country cannot have (phonenumbers' rules, not a pattern), or who is to get texts without one;
+#: and on every accepting POST, an ``Idempotency-Key`` an earlier example already used with
+#: another body.
 STATEFUL_422 = (
+    "POST /api/recipients",
     "POST /api/notifications",
     "POST /api/notifications/send-email",
     "POST /api/notifications/send-bulk-email",
@@ -139,6 +142,7 @@ def fuzz_app(sqlite_url, stub_broker):
         user_write_rate_per_minute=1_000_000,
         # The webhook verifies (and refuses) what it is sent, rather than answering 503.
         sendgrid_webhook_public_key=SendGridSigner().public_key,
+        twilio_auth_token="fuzz-twilio-token",
     )
     documented = current.app
     current.app = create_app(settings, broker=stub_broker)

@@ -13,7 +13,7 @@ from tests.support.workers import heartbeat, scheduler_ran
 from tribe_api.app import create_app
 from tribe_shared.contract import Actor, Queue
 from tribe_shared.redis_broker import QUEUES
-from tribe_worker.circuit import email_circuit
+from tribe_worker.circuit import email_circuit, sms_circuit
 
 HEALTH_URL = "/api/health/redis"
 DEPTHS = {"waiting", "active", "delayed", "failed"}
@@ -37,12 +37,8 @@ def test_a_healthy_redis_reports_latency_a_closed_circuit_and_empty_queues(
     assert body["configured"] is True
     assert body["connected"] is True
     assert isinstance(body["latency_ms"], int | float) and body["latency_ms"] >= 0
-    assert body["circuit_breaker"] == {
-        "state": "closed",
-        "consecutive_failures": 0,
-        "opened_at": None,
-        "reopens_at": None,
-    }
+    closed = {"state": "closed", "consecutive_failures": 0, "opened_at": None, "reopens_at": None}
+    assert body["circuit_breaker"] == body["sms_circuit_breaker"] == closed
     metrics = body["queue_metrics"]
     assert {k: metrics[k] for k in DEPTHS} == dict.fromkeys(DEPTHS, 0)
     assert set(metrics["queues"]) == set(QUEUES)
@@ -110,6 +106,17 @@ def test_a_circuit_held_by_the_provider_shows_as_open(redis_api, redis_client, r
 
     assert body["circuit_breaker"]["state"] == "open"
     assert any("circuit" in warning for warning in body["warnings"])
+
+
+@pytest.mark.redis
+def test_twilio_s_circuit_shows_apart_from_the_email_one(redis_api, redis_client, redis_settings):
+    sms_circuit(redis_client, redis_settings.redis_namespace).hold(60)
+
+    body = health(redis_api)
+
+    assert body["sms_circuit_breaker"]["state"] == "open"
+    assert body["circuit_breaker"]["state"] == "closed"
+    assert "The SMS circuit breaker is open: texts are paused" in body["warnings"]
 
 
 def test_an_unreachable_redis_is_reported_not_raised(settings):

@@ -52,6 +52,7 @@ PUBLIC_ROUTES = {
     "/api/health/ready",
     "/metrics",
     "/api/webhooks/sendgrid",
+    "/api/webhooks/twilio",
     "/api/unsubscribe/{token}",
     "/api/unsubscribe/{token}/undo",
 }

@@ -104,6 +104,12 @@ def test_a_digest_preview_is_the_digest_the_worker_then_sends_and_moves_nothing(
     assert email["subject"] == "Your daily digest from Grandparents: 2 updates"
     assert email["text"].index("Sleepy") < email["text"].index("Park day")
     assert "Park day" in email["html"]
+    # ... and the text message an SMS channel would get, within its segments
+    sms = preview["sms"]
+    assert sms["text"].startswith("Your daily digest from Grandparents")
+    assert sms["text"].index("Sleepy: Nap at noon") < sms["text"].index("Park day")
+    assert sms["text"].endswith("Reply STOP to stop these texts.")
+    assert (sms["encoding"], sms["segments"]) == ("UCS-2", 2)  # "•" is outside GSM-7
     # And nothing was sent, no job made, and the schedule did not move
     assert sendgrid.requests == []
     assert NotificationJob.select().count() == 0

@@ -66,9 +66,10 @@ def test_the_optional_references_of_a_job_are_indexed_only_where_set(db_url):
         "update_id",
         "recipient_id_created_at_id_owner_id",
         "group_id_created_at_id_owner_id",
-        "digest_schedule_id_digest_period",
+        "digest_run_channel",
     ):
         reference = columns.split("_id")[0] + "_id"
+        reference = "digest_schedule_id" if columns == "digest_run_channel" else reference
         where = re.search(r"\)\s*WHERE\s+(.*)$", jobs[f"notification_jobs_{columns}"], re.I | re.S)
         assert where and re.fullmatch(
             rf'\(*"?{reference}"?\s+IS\s+NOT\s+NULL\)*', where.group(1).strip(), re.I

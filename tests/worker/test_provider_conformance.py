@@ -17,6 +17,7 @@ from email.parser import BytesParser
 
 import pytest
 
+from tests.support.fakes import twilio as fake_twilio
 from tests.support.fakes.redis_server import free_port
 from tests.support.fakes.sendgrid import API_KEY, Reply
 from tests.support.fakes.smtp import smtp_relay  # noqa: F401 - a fixture
@@ -26,6 +27,7 @@ from tribe_worker.emails.providers import DeliveryError, FileEmailProvider
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.emails.smtp import SmtpProvider
 from tribe_worker.sms import DisabledSmsProvider
+from tribe_worker.sms.twilio import TwilioProvider
 
 #: Builds a provider (or reads what it did) from the test's fixtures.
 Build = Callable[[pytest.FixtureRequest], object]
@@ -173,6 +175,36 @@ DISABLED_SMS = Provider(
 )
 
 
+def _twilio(reply: fake_twilio.Reply | None = None, *, base_url: str | None = None) -> Build:
+    """A Twilio provider on the fake, which answers ``reply`` to everything."""
+
+    def build(request: pytest.FixtureRequest) -> TwilioProvider:
+        fake = request.getfixturevalue("twilio")
+        if reply is not None:
+            fake.default = reply
+        return TwilioProvider(
+            fake_twilio.ACCOUNT_SID,
+            fake_twilio.AUTH_TOKEN,
+            sms_from=fake_twilio.SMS_FROM,
+            whatsapp_from=fake_twilio.WHATSAPP_FROM,
+            base_url=base_url or fake.url,
+            timeout=2,
+        )
+
+    return build
+
+
+TWILIO = Provider(
+    working=_twilio(),
+    failures=(
+        Failure("invalid number", _twilio(fake_twilio.error(400, 21211)), False),
+        Failure("throttled", _twilio(fake_twilio.error(429, 20429)), True),
+        Failure("server error", _twilio(fake_twilio.error(500, 20500)), True),
+        Failure("unreachable", _twilio(base_url=f"http://127.0.0.1:{free_port()}"), True),
+    ),
+)
+
+
 #: Every email provider: one entry each.
 EMAIL_PROVIDERS = [
     pytest.param(SENDGRID, id="sendgrid"),
@@ -182,6 +214,7 @@ EMAIL_PROVIDERS = [
 #: Every SMS provider: one entry each.
 SMS_PROVIDERS = [
     pytest.param(DISABLED_SMS, id="disabled"),
+    pytest.param(TWILIO, id="twilio"),
 ]
 
 

@@ -57,9 +57,15 @@ from tribe_api.resources.previews import DigestPreviewResource, TemplatePreviewR
 from tribe_api.resources.probes import LiveResource, ReadyResource
 from tribe_api.resources.suppressions import SuppressionResource, SuppressionsResource
 from tribe_api.resources.unsubscribe import UnsubscribeResource, UnsubscribeUndoResource
-from tribe_api.resources.webhooks import EmailEventMetrics, SendGridWebhookResource
+from tribe_api.resources.webhooks import (
+    EmailEventMetrics,
+    SendGridWebhookResource,
+    SmsEventMetrics,
+    TwilioWebhookResource,
+)
 from tribe_api.spec import PUBLIC_PATHS, spec
 from tribe_api.throttle import EmailQuota, WriteThrottle
+from tribe_api.twilio_events import TwilioSignature
 from tribe_api.updates import UpdatePoster
 from tribe_api.users import RecordCallers
 from tribe_api.webhook_signature import EventWebhookVerifier, load_public_key
@@ -154,6 +160,7 @@ def create_app(
     )
     add_console(app, console, _route)
     _add_preview_routes(app, settings, clock)
+    _add_twilio_routes(app, settings, SmsEventMetrics(metrics_resource.registry), clock)
     _route(app, DOCS_PATH, DocsPageResource())
     _route(app, DOCS_PATH + "/{name}", DocsAssetResource())
     spec.register(app)
@@ -197,6 +204,14 @@ def _add_preview_routes(app: falcon.App, settings: Settings, clock) -> None:
         "/api/digest-schedules/{schedule_id:uuid}/preview",
         DigestPreviewResource(links, clock),
     )
+
+
+def _add_twilio_routes(app: falcon.App, settings: Settings, metrics, clock) -> None:
+    """Twilio's webhook (issue #18): status callbacks and inbound STOP/START, verified with
+    ``TWILIO_AUTH_TOKEN`` over the URL under ``API_PUBLIC_URL``; without a token, 503."""
+    token = settings.twilio_auth_token
+    signature = TwilioSignature(token, settings.api_public_url) if token else None
+    _route(app, "/api/webhooks/twilio", TwilioWebhookResource(signature, metrics, clock))
 
 
 def _route(app: falcon.App, path: str, resource) -> None:

@@ -11,12 +11,14 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import falcon
+import phonenumbers
 from peewee import JOIN, fn
 
 from tribe_api.access import not_found, owned, owning_user, visible
 from tribe_api.auth import Principal
 from tribe_api.errors import Kind, ValidationFailed, unprocessable
 from tribe_api.jobs import cancel_waiting
+from tribe_shared.contract import DeliveryMethod
 from tribe_shared.db import database
 from tribe_shared.models import (
     Group,
@@ -148,14 +150,92 @@ def _check_groups(principal: Principal, group_ids: list[uuid.UUID]) -> None:
             raise not_found(f"group_ids[{index}]", group_id)
 
 
-def _set_groups(recipient: Recipient, group_ids: list[uuid.UUID], now: datetime) -> None:
+def _set_groups(
+    recipient: Recipient, group_ids: list[uuid.UUID], now: datetime, channels: dict
+) -> None:
+    """Replace the memberships; each group's channels as ``channels`` says, else as they were
+    (None: email)."""
+    kept = dict(
+        GroupMembership.select(GroupMembership.group, GroupMembership.channels)
+        .where(GroupMembership.recipient == recipient.id)
+        .tuples()
+    )
     GroupMembership.delete().where(GroupMembership.recipient == recipient.id).execute()
     rows = [
-        {"id": uuid.uuid4(), "group": g, "recipient": recipient.id, "created_at": now}
+        {
+            "id": uuid.uuid4(),
+            "group": g,
+            "recipient": recipient.id,
+            "created_at": now,
+            "channels": channels.get(g, kept.get(g)),
+        }
         for g in dict.fromkeys(group_ids)
     ]
     if rows:
         GroupMembership.insert_many(rows).execute()
+
+
+# --- channels (issue #18) --------------------------------------------------------------------
+
+
+def e164(value: str | None) -> str | None:
+    """A phone number ``phonenumbers`` reads as possible for its country code (a known code,
+    a length that country's numbers have), in E.164; else a 422 naming ``phone``.
+
+    Not ``is_valid_number``: the ranges reserved for drama and documentation (+44 7700 900xxx,
+    +1 555 01xx) are not "valid", and Twilio's 21211 fails a job to a number no one holds."""
+    if value is None:
+        return None
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise unprocessable("phone", "Not an E.164 phone number") from None
+    known = phonenumbers.region_code_for_country_code(number.country_code) != "ZZ"
+    if not known or not phonenumbers.is_possible_number(number):
+        raise unprocessable("phone", "Not a possible phone number for its country code")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: The channels that need the recipient's phone number.
+PHONE_CHANNELS = (DeliveryMethod.SMS, DeliveryMethod.WHATSAPP)
+
+
+def channels_of(recipients: Iterable[Recipient]) -> dict[uuid.UUID, dict]:
+    """Each recipient's channels, by group (email alone where none were chosen)."""
+    ids = [r.id for r in recipients]
+    chosen: dict[uuid.UUID, dict] = {i: {} for i in ids}
+    if ids:
+        query = GroupMembership.select(
+            GroupMembership.recipient, GroupMembership.group, GroupMembership.channels
+        ).where(GroupMembership.recipient.in_(ids))
+        for recipient_id, group_id, channels in query.tuples():
+            chosen[recipient_id][str(group_id)] = channels or [DeliveryMethod.EMAIL.value]
+    return chosen
+
+
+def _chosen_channels(fields: dict, group_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The channels ``fields`` choose, by group: ``group_channels`` for its groups (each one of
+    ``group_ids``, else 422), ``channels`` for the other groups of ``group_ids``."""
+    default = fields.pop("channels", None)
+    per_group = fields.pop("group_channels", None) or {}
+    for group_id in per_group:
+        if group_id not in group_ids:
+            raise unprocessable(
+                "group_channels", f"{group_id} is not one of the recipient's groups"
+            )
+    chosen = dict.fromkeys(group_ids, default) if default is not None else {}
+    chosen.update(per_group)
+    return chosen
+
+
+def _require_addresses(channels: Iterable[list[str] | None], email, phone, field: str) -> None:
+    """A 422 (naming ``field``) when a chosen channel has no address to go to."""
+    wanted = {c for chosen in channels if chosen for c in chosen}
+    if not phone and wanted & set(PHONE_CHANNELS):
+        names = " and ".join(sorted(wanted & set(PHONE_CHANNELS)))
+        raise unprocessable(field, f"The recipient has no phone number for {names}")
+    if not email and DeliveryMethod.EMAIL in wanted:
+        raise unprocessable(field, "The recipient has no email address for email")
 
 
 def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Recipient]:
@@ -175,12 +255,16 @@ def list_recipients(principal: Principal, group_id: uuid.UUID | None) -> list[Re
 def create_recipient(principal: Principal, fields: dict, now: datetime) -> Recipient:
     if not fields.get("email") and not fields.get("phone"):
         raise unreachable(falcon.HTTP_400)
+    fields["phone"] = e164(fields.get("phone"))
     owner = owning_user(principal, "recipient")
     group_ids = fields.pop("group_ids", [])
+    field = "group_channels" if fields.get("group_channels") else "channels"
+    chosen = _chosen_channels(fields, group_ids)
     _check_groups(principal, group_ids)
+    _require_addresses(chosen.values(), fields.get("email"), fields.get("phone"), field)
     with database.atomic():
         recipient = Recipient.create(id=uuid.uuid4(), owner=owner, created_at=now, **fields)
-        _set_groups(recipient, group_ids, now)
+        _set_groups(recipient, group_ids, now, chosen)
     return recipient
 
 
@@ -189,17 +273,31 @@ def update_recipient(recipient: Recipient, principal: Principal, changes: dict, 
     group_ids = changes.pop("group_ids", None)
     if group_ids is not None:
         _check_groups(principal, group_ids)
+    if changes.get("phone") is not None:
+        changes["phone"] = e164(changes["phone"])
+    current = {uuid.UUID(g): c for g, c in channels_of([recipient])[recipient.id].items()}
+    groups = list(current) if group_ids is None else group_ids
+    field = "group_channels" if changes.get("group_channels") else "channels"
+    chosen = _chosen_channels(changes, groups)
     merged = {
         "email": changes.get("email", recipient.email),
         "phone": changes.get("phone", recipient.phone),
     }
     if not merged["email"] and not merged["phone"]:
         raise unreachable(falcon.HTTP_422)
+    after = {g: chosen.get(g, current.get(g)) for g in groups}
+    lost = "phone" if "phone" in changes else "email" if "email" in changes else field
+    _require_addresses(after.values(), merged["email"], merged["phone"], lost)
     with database.atomic():
         if changes:
             Recipient.update(**changes).where(Recipient.id == recipient.id).execute()
         if group_ids is not None:
-            _set_groups(recipient, group_ids, now)
+            _set_groups(recipient, group_ids, now, chosen)
+        else:
+            for group_id, channels in chosen.items():
+                GroupMembership.update(channels=channels).where(
+                    GroupMembership.recipient == recipient.id, GroupMembership.group == group_id
+                ).execute()
     return Recipient.get_by_id(recipient.id)
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 
 import falcon
 
-from tribe_shared.emails.digest import render_digest, updates_in, window_start
+from tribe_shared import texts
+from tribe_shared.emails.digest import digest_data, render_digest, updates_in, window_start
 from tribe_shared.emails.render import (
     RENDERED_TYPES,
     RenderedEmail,
@@ -91,10 +92,15 @@ def preview_digest(schedule: DigestSchedule, links: EmailLinks, now: datetime) -
     if reason is not None:
         return {**preview, "reason": reason}
     locale = recipient.locale
-    email = render_digest(
-        schedule, recipient, start, shown, total, links.of(recipient.id, schedule.group_id, now)
+    footer = links.of(recipient.id, schedule.group_id, now)
+    data = digest_data(schedule, recipient, start, shown, total, footer)
+    email = render_digest(data, recipient)
+    text = texts.digest_text(
+        data["heading"], data["group_name"], data["updates"], data["more"], channel="sms"
     )
-    return {**preview, "would_send": True, "email": present(email, locale)}
+    segments = texts.count_segments(text)
+    sms = {"text": text, "encoding": segments.encoding, "segments": segments.count}
+    return {**preview, "would_send": True, "email": present(email, locale), "sms": sms}
 
 
 def _why_not(schedule, recipient: Recipient, shown: list, now: datetime) -> str | None:

@@ -19,7 +19,7 @@ from peewee import Case, fn
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tribe_shared.circuit import CircuitStatus, email_circuit_key
+from tribe_shared.circuit import CLOSED, CircuitStatus, email_circuit_key, sms_circuit_key
 from tribe_shared.contract import (
     PERIODIC_ACTORS,
     JobStatus,
@@ -173,12 +173,14 @@ def read_job_health(now: datetime) -> JobCounts:
 
 @dataclass
 class BrokerState:
-    """Queue depths, the email circuit and live workers, from one Redis pipeline."""
+    """Queue depths, the email and SMS circuits and live workers, from one Redis pipeline."""
 
     #: ``{queue: {"waiting", "active", "delayed", "failed"}}`` (failed: dead-lettered)
     queues: QueueDepths
     circuit: CircuitStatus
     workers_alive: int
+    #: Twilio's breaker (SMS and WhatsApp), apart from the email one.
+    sms_circuit: CircuitStatus = CLOSED
     #: ``{periodic task: unix time of its last successful run}``; a task never run is absent.
     last_runs: dict[str, float] = field(default_factory=dict)
 
@@ -205,12 +207,17 @@ def read_broker_state(
     pipe.zcount(beats, now - HEARTBEAT_FRESH_SECONDS, "+inf")
     pipe.hgetall(email_circuit_key(namespace))
     pipe.hgetall(scheduler_runs_key(namespace))
+    pipe.hgetall(sms_circuit_key(namespace))
     values = pipe.execute()
-    _, alive, circuit_hash, runs = values[DEPTH_REPLIES:]
-    status = CircuitStatus.from_hash({k.decode(): v.decode() for k, v in circuit_hash.items()})
+    _, alive, circuit_hash, runs, sms_hash = values[DEPTH_REPLIES:]
     return BrokerState(
         queues=depths_of(values),
-        circuit=status,
+        circuit=_status(circuit_hash),
+        sms_circuit=_status(sms_hash),
         workers_alive=int(alive),
         last_runs={task.decode(): float(at) for task, at in runs.items()},
     )
+
+
+def _status(circuit_hash: dict[bytes, bytes]) -> CircuitStatus:
+    return CircuitStatus.from_hash({k.decode(): v.decode() for k, v in circuit_hash.items()})

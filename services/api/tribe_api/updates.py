@@ -1,6 +1,8 @@
 """Posting an update: the update and, in the same transaction, its fan-out — one notification
 job per recipient of the group who should hear of it now (not muted, no active digest schedule
-for the group, an email address); the others get it in their next digest. The jobs are handed
+for the group) and per channel they chose for the group (email unless they chose others, each
+with its address; email not to one who unsubscribed from the group's emails); the others get it
+in their next digest. The jobs are handed
 to the broker after the commit.
 
 A group may have thousands of recipients: they are read in one query, their jobs written in a
@@ -32,7 +34,15 @@ from tribe_shared.sql.fan_out import group_members
 from tribe_shared.sql.insert import insert_jobs_like
 
 #: The columns of an update's notification jobs that differ from job to job, in order.
-PER_RECIPIENT = ("id", "owner", "recipient", "to_email", "status", "queued_at")
+PER_RECIPIENT = (
+    "id",
+    "owner",
+    "recipient",
+    "to_email",
+    "status",
+    "queued_at",
+    "delivery_method",
+)
 
 
 @dataclass(frozen=True)
@@ -67,18 +77,25 @@ class UpdatePoster:
             created_at=now,
         )
         in_digest = muted = unreachable = unsubscribed = 0
-        notified = []
+        notified = []  # (member, channel): one job each
         for member in group_members(group.id, now):
-            if member.unsubscribed:
+            channels = member.channels or [DeliveryMethod.EMAIL]
+            if member.unsubscribed and channels == [DeliveryMethod.EMAIL]:
                 unsubscribed += 1
-            elif member.in_digest:
+                continue
+            if member.in_digest:
                 in_digest += 1
-            elif member.muted:
+                continue
+            if member.muted:
                 muted += 1
-            elif not member.email:
-                unreachable += 1
-            else:
-                notified.append(member)
+                continue
+            for channel in channels:
+                if channel == DeliveryMethod.EMAIL and member.unsubscribed:
+                    unsubscribed += 1
+                elif not (member.email if channel == DeliveryMethod.EMAIL else member.phone):
+                    unreachable += 1
+                else:
+                    notified.append((member, channel))
         jobs = [
             JobRef(job_id, JobKind.NOTIFICATION, Urgency.NORMAL, now, update_id=update.id)
             for job_id in new_ids(len(notified))
@@ -93,11 +110,12 @@ class UpdatePoster:
                     NotificationJob.id.db_value(job.id),
                     member.owner,
                     member.recipient,
-                    member.email,
+                    member.email if channel == DeliveryMethod.EMAIL else None,
                     job.status,
                     NotificationJob.queued_at.db_value(job.queued_at),
+                    str(channel),
                 )
-                for job, member in zip(jobs, notified, strict=True)
+                for job, (member, channel) in zip(jobs, notified, strict=True)
             ]
             insert_jobs_like(template, PER_RECIPIENT, rows)
         self._outbox.send(staged)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tribe_shared.circuit import CircuitState, CircuitStatus, email_circuit_key
+from tribe_shared.circuit import CircuitState, CircuitStatus, email_circuit_key, sms_circuit_key
 
 
 @dataclass(frozen=True)
@@ -209,3 +209,8 @@ class NoCircuit:
 def email_circuit(client: redis.Redis, namespace: str, **options) -> CircuitBreaker:
     """The breaker of the email provider, under the deployment's Redis namespace."""
     return CircuitBreaker(client, key=email_circuit_key(namespace), **options)
+
+
+def sms_circuit(client: redis.Redis, namespace: str, **options) -> CircuitBreaker:
+    """The breaker of the SMS/WhatsApp provider (Twilio), apart from the email provider's."""
+    return CircuitBreaker(client, key=sms_circuit_key(namespace), **options)

@@ -19,7 +19,7 @@ step out:
 Suppressed addresses (``email_suppressions``: a hard bounce, a complaint, an unsubscribe from
 everything) are left out before any provider call, one identical email of a bulk batch as much
 as a notification: their jobs are skipped, ``suppressed: <why>``. Update and digest emails carry
-their recipient's unsubscribe link (:mod:`tribe_worker.emails.unsubscribe_links`) and come from
+their recipient's unsubscribe link (:mod:`tribe_shared.emails.unsubscribe_links`) and come from
 the group's family when it has a name ("The Smiths on Tribe").
 """
 
@@ -29,21 +29,20 @@ import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from tribe_shared.contract import NOTIFICATION_TEMPLATE, DeliveryMethod, JobKind
 from tribe_shared.db import DATABASE_DOWN_ERRORS
-from tribe_shared.emails.render import language_of
-from tribe_shared.emails.unsubscribe_links import MUTE_URL
+from tribe_shared.emails.render import RenderError, language_of, render_email
+from tribe_shared.emails.unsubscribe_links import MUTE_URL, UnsubscribeLinks
 from tribe_shared.models import Group, GroupUnsubscribe, Recipient, Suppression
 from tribe_shared.sql.delivery import ClaimedJob
 from tribe_worker.digest_build import DigestSkip, DigestWait, compose_digest
 from tribe_worker.emails.providers import Addressee, EmailProvider, Sender
-from tribe_worker.emails.render import RenderError, render_email
-from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.sms import SmsProvider
+from tribe_worker.sms import messages as text_messages
 from tribe_worker.summaries import Summarizer
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,10 @@ class Send:
     jobs: list[ClaimedJob]
     provider: str
     call: Callable[[], str]
-    #: Through the email provider's gates (rate limit, circuit breaker).
+    #: Through the provider's gates (rate limit, circuit breaker).
     gated: bool = True
+    #: Whose gates: the email provider's (``email``) or the SMS/WhatsApp provider's (``sms``).
+    lane: str = "email"
     #: Statements recorded together with the jobs ``sent``.
     on_sent: tuple = ()
     #: The same email through another provider (failover while the circuit is open); None:
@@ -119,6 +120,9 @@ class Composer:
     links: UnsubscribeLinks | None = None
     failover: EmailProvider | None = None
     summarizer: Summarizer | None = None
+    #: WhatsApp templates (Content SIDs) for updates and digests outside the 24-hour window:
+    #: keys ``update``, ``digest`` (:mod:`tribe_worker.sms.messages`).
+    whatsapp_templates: dict[str, str] = field(default_factory=dict)
 
     def mute_url(self, recipient_id: UUID | None) -> str | None:
         """The link that mutes ``recipient_id`` in the Tribe app, if the app's URL is known."""
@@ -189,7 +193,11 @@ def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJ
         reason = None
         if job.kind in TO_RECIPIENTS and _muted(read.recipients, job, read.now):
             reason = "muted"
-        elif job.kind in TO_RECIPIENTS and (job.recipient_id, job.group_id) in left:
+        elif (
+            job.kind in TO_RECIPIENTS
+            and job.delivery_method == DeliveryMethod.EMAIL
+            and (job.recipient_id, job.group_id) in left
+        ):
             reason = UNSUBSCRIBED
         else:
             why = suppressed.get(_address(job, read.recipients))
@@ -200,9 +208,10 @@ def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJ
 
 
 def _address(job: ClaimedJob, recipients: dict[UUID, Recipient]) -> str | None:
-    """Where an email of the job would go, in lower case (None: no email, or no address)."""
+    """Where the job's message would go, as suppressions are keyed: an email address in lower
+    case, a phone number as Twilio sees it (``+1555…``, ``whatsapp:+1555…``); None: none."""
     if job.delivery_method != DeliveryMethod.EMAIL:
-        return None
+        return text_messages.address(job, recipients.get(job.recipient_id))
     recipient = recipients.get(job.recipient_id)
     address = job.to_email if job.kind == JobKind.EMAIL else None
     if job.kind != JobKind.EMAIL:
@@ -299,29 +308,27 @@ def _notification(job: ClaimedJob, recipient: Recipient | None, composer: Compos
         except RenderError as exc:
             return Fail([job], str(exc), composer.email.name)
         return _send_email([job], composer, email, sender, [addressee])
-    phone = recipient.phone if recipient else None
-    if not phone:
-        return Fail([job], "The recipient has no phone number", composer.sms.name)
-    text = content.get("text") or " - ".join(
-        str(part) for part in (content.get("title"), content.get("body")) if part
-    )
-    method, sms = job.delivery_method, composer.sms
-    return Send([job], sms.name, lambda: sms.send(method, phone, text), gated=False)
+    return text_messages.notification(job, recipient, composer, read)
 
 
 def _digest(job: ClaimedJob, recipient: Recipient | None, composer: Composer, read) -> Step:
     address = recipient.email if recipient and recipient.email else ""
     addressee, sender, links = _to_recipient(job, address, composer, read)
     try:
-        digest = compose_digest(job, recipient, links, composer.summarizer)
+        digest = compose_digest(
+            job, recipient, links, composer.summarizer, channel=job.delivery_method
+        )
     except RenderError as exc:
         return Fail([job], str(exc), composer.email.name)
     if isinstance(digest, DigestWait):
         return Wait([job], EARLIER_DIGEST_GATE, spread_ms(EARLIER_DIGEST_WAIT_SECONDS))
     if isinstance(digest, DigestSkip):
         return Skip([job], digest.reason, () if digest.advance is None else (digest.advance,))
+    if job.delivery_method != DeliveryMethod.EMAIL:
+        return text_messages.digest(job, digest, composer, read)
     to = [Addressee(digest.address, job.id, addressee.headers)]
-    return _send_email([job], composer, digest.email, sender, to, on_sent=(digest.advance,))
+    on_sent = (digest.advance, digest.started)
+    return _send_email([job], composer, digest.email, sender, to, on_sent=on_sent)
 
 
 def _send_email(jobs, composer: Composer, email, sender: Sender, to, on_sent=()) -> Send:

@@ -61,6 +61,9 @@ MAX_YIELD_MS = 250
 #: The gates, as metrics and logs name them.
 RATE_LIMIT_GATE = "rate_limit"
 CIRCUIT_GATE = "circuit"
+#: The lane of a :class:`~tribe_worker.compose.Send` to the SMS/WhatsApp provider.
+SMS_LANE = "sms"
+_OPEN = OpenGates()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,14 @@ class Delivery:
     #: :class:`tribe_worker.fast_lane.FastLaneWatch`): a normal job waiting at the rate limit
     #: gives its thread up.
     fast_lane_waiting: Callable[[], bool] = lambda: False
+    #: The SMS/WhatsApp provider's own gates (its rate limit, its breaker); None: open.
+    sms_gates: Gates | OpenGates | None = None
+
+    def gates_of(self, step: Send) -> Gates | OpenGates:
+        """The gates of the provider ``step`` calls."""
+        if step.lane == SMS_LANE:
+            return self.sms_gates or _OPEN
+        return self.gates
 
 
 @dataclass
@@ -141,8 +152,10 @@ def _carry_out(step, delivery: Delivery, events: JobEvents, outcome: _Outcome) -
 def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) -> None:
     """Pass the gates (if the step is gated), call the provider and record what it said."""
     clean = True
+    gates = delivery.gates_of(step)
     if step.gated:
-        wait_ms, clean, gate = _pass_gates(delivery, step, events.attempt.fast_lane)
+        fast_lane = events.attempt.fast_lane
+        wait_ms, clean, gate = _pass_gates(gates, step, fast_lane, delivery.fast_lane_waiting)
         failover = delivery.composer.failover
         if wait_ms and gate == CIRCUIT_GATE and failover is not None and step.via is not None:
             step = _failed_over(step, failover)
@@ -151,7 +164,7 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
             events.deferred(step.jobs, gate, wait_ms)
             outcome.defer(gate, wait_ms)
             return
-    circuit = delivery.gates.circuit
+    circuit = gates.circuit
     started = time.perf_counter()
     try:
         attributes = {"tribe.provider": step.provider, "tribe.jobs": len(step.jobs)}
@@ -161,7 +174,7 @@ def _send(step: Send, delivery: Delivery, events: JobEvents, outcome: _Outcome) 
         seconds = time.perf_counter() - started
         if exc.refused:
             events.called(step.provider, "refused", seconds)
-            outcome.defer(CIRCUIT_GATE, _pause(step, delivery, exc, seconds, events))
+            outcome.defer(CIRCUIT_GATE, _pause(step, delivery, gates, exc, seconds, events))
             return
         events.called(step.provider, "transient" if exc.transient else "permanent", seconds)
         if step.gated:
@@ -205,7 +218,9 @@ def _ids(jobs) -> str:
     return ", ".join(str(job.id) for job in jobs)
 
 
-def _pass_gates(delivery: Delivery, step: Send, fast_lane: bool) -> tuple[int, bool, str]:
+def _pass_gates(
+    gates: Gates | OpenGates, step: Send, fast_lane: bool, give_up: Callable[[], bool]
+) -> tuple[int, bool, str]:
     """(0, clean, "") when this call may go ahead now, else (milliseconds to defer it by,
     False, the gate that held it).
 
@@ -214,10 +229,10 @@ def _pass_gates(delivery: Delivery, step: Send, fast_lane: bool) -> tuple[int, b
     """
     if fast_lane:
         waiter = str(step.jobs[0].id)
-        wait_ms, permission = delivery.gates.enter(MAX_FAST_LANE_WAIT_MS, waiter=waiter)
+        wait_ms, permission = gates.enter(MAX_FAST_LANE_WAIT_MS, waiter=waiter)
     else:
-        wait_ms, permission = delivery.gates.enter(
-            MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS, give_up=delivery.fast_lane_waiting
+        wait_ms, permission = gates.enter(
+            MAX_LIMITER_WAIT_MS, max_yield_ms=MAX_YIELD_MS, give_up=give_up
         )
     if wait_ms:
         return wait_ms, False, RATE_LIMIT_GATE
@@ -235,11 +250,11 @@ def _observe(circuit, exc: DeliveryError, clean: bool) -> None:
         circuit.record_success()  # the provider answered: it is up, the email was bad
 
 
-def _pause(step: Send, delivery: Delivery, exc: DeliveryError, seconds: float, events) -> int:
+def _pause(step: Send, delivery: Delivery, gates, exc: DeliveryError, seconds, events) -> int:
     """The provider refused our credentials: stop every worker's sending (the circuit opens for
     its reset interval, then lets one probe through) and put the jobs back without spending a
     retry, logging the attempt. Returns the milliseconds to defer their message by."""
-    circuit = delivery.gates.circuit
+    circuit = gates.circuit
     circuit.trip()
     recording.paused(
         step.jobs, step.provider, exc.reason, int(seconds * 1000), delivery.clock(),

@@ -8,6 +8,10 @@ digest that fails leaves its updates to the next. Digests of one schedule are bu
 the other: a digest whose schedule has an earlier one still to finish (held back by a provider
 outage, say) waits for it, instead of reading the same ``last_digest_sent`` and sending the same
 updates again.
+
+A recipient on several channels gets one digest job per channel for each run, all of the same
+window: the first one sent moves ``last_digest_sent`` to the window's end, so the others start
+where the first one started (recorded on it as ``window_start``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from datetime import datetime
 
 from peewee import Query
 
-from tribe_shared.contract import JobStatus
-from tribe_shared.emails.digest import render_digest, updates_in
+from tribe_shared.contract import DeliveryMethod, JobStatus
+from tribe_shared.emails.digest import digest_data, render_digest, updates_in
 from tribe_shared.emails.digest import window_start as digest_window_start
 from tribe_shared.emails.render import RenderedEmail
 from tribe_shared.models import DigestSchedule, Group, GroupMembership, NotificationJob, Recipient
@@ -30,11 +34,16 @@ UNFINISHED = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.PROCESSING)
 
 @dataclass(frozen=True)
 class DigestEmail:
-    """A digest ready to send to ``address``; ``advance`` records it as sent on the schedule."""
+    """A digest ready to send to ``address`` (an email address, or a phone number for the
+    text channels, whose ``email`` is None: they write ``data`` as text); ``advance`` records
+    it as sent on the schedule."""
 
-    email: RenderedEmail
+    email: RenderedEmail | None
     address: str
     advance: Query
+    data: dict
+    #: Records on the job where its window started (for its siblings on other channels).
+    started: Query
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,13 @@ def compose_digest(
     recipient: Recipient | None,
     links: dict | None = None,
     summarizer: Summarizer | None = None,
+    *,
+    channel: str = DeliveryMethod.EMAIL,
 ) -> DigestEmail | DigestSkip | DigestWait:
-    """Collect the updates of the job's window and render them (with ``links``: the mute and
-    unsubscribe URLs its footer shows, and an AI summary at the top when the group asked for
-    one: :mod:`tribe_worker.summaries`), say why there is nothing, or that an earlier digest of
-    the schedule must finish first."""
+    """Collect the updates of the job's window and render them for ``channel`` (with
+    ``links``: the mute and unsubscribe URLs its footer shows, and an AI summary at the top
+    when the group asked for one: :mod:`tribe_worker.summaries`), say why there is nothing, or
+    that an earlier digest of the schedule must finish first."""
     schedule = DigestSchedule.get_or_none(DigestSchedule.id == job.digest_schedule_id)
     if schedule is None:
         return DigestSkip("The digest schedule was deleted")
@@ -75,7 +86,9 @@ def compose_digest(
     window_end = datetime.fromisoformat(job.content["window_end"])
     window_start = digest_window_start(schedule)
     if window_end <= window_start:
-        return DigestSkip("A later digest already covered this period")
+        window_start = _sibling_start(job)
+        if window_start is None or window_end <= window_start:
+            return DigestSkip("A later digest already covered this period")
     advance = (
         DigestSchedule.update(last_digest_sent=window_end)
         .where(DigestSchedule.id == schedule.id)
@@ -87,12 +100,36 @@ def compose_digest(
     shown, total = updates_in(schedule, window_start, window_end)
     if not shown:
         return DigestSkip("No updates since the last digest", advance)
-    if not recipient.email:
-        return DigestSkip("The recipient has no email address")
-    opted_in = Group.select(Group.ai_summary).where(Group.id == schedule.group_id).scalar()
-    summary = summary_of(job, shown, recipient.locale, summarizer) if opted_in else None
-    email = render_digest(schedule, recipient, window_start, shown, total, links or {}, summary)
-    return DigestEmail(email, recipient.email, advance)
+    address = recipient.email if channel == DeliveryMethod.EMAIL else recipient.phone
+    if not address:
+        what = "email address" if channel == DeliveryMethod.EMAIL else "phone number"
+        return DigestSkip(f"The recipient has no {what}")
+    summary, content = None, job.content
+    if Group.select(Group.ai_summary).where(Group.id == schedule.group_id).scalar():
+        summary, content = summary_of(job, shown, recipient.locale, summarizer)
+    started = NotificationJob.update(
+        content={**content, "window_start": window_start.isoformat()}
+    ).where(NotificationJob.id == job.id)
+    data = digest_data(schedule, recipient, window_start, shown, total, links or {}, summary)
+    if channel != DeliveryMethod.EMAIL:
+        return DigestEmail(None, address, advance, data, started)
+    return DigestEmail(render_digest(data, recipient), address, advance, data, started)
+
+
+def _sibling_start(job: NotificationJob) -> datetime | None:
+    """Where a digest of the same run on another channel, already sent, started its window."""
+    sent = (
+        NotificationJob.select(NotificationJob.content)
+        .where(
+            NotificationJob.digest_schedule == job.digest_schedule_id,
+            NotificationJob.digest_period == job.digest_period,
+            NotificationJob.delivery_method != job.delivery_method,
+            NotificationJob.status == JobStatus.SENT,
+        )
+        .tuples()
+    )
+    starts = [c.get("window_start") for (c,) in sent if isinstance(c, dict)]
+    return min((datetime.fromisoformat(s) for s in starts if s), default=None)
 
 
 def _earlier_unfinished(job: NotificationJob) -> bool:

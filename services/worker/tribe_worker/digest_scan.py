@@ -1,4 +1,5 @@
-"""The due-digest scan: every due schedule becomes one digest job and moves to its next run.
+"""The due-digest scan: every due schedule becomes one digest job per channel the recipient
+chose for the group (email alone unless they chose others) and moves to its next run.
 
 The scheduler runs it every minute. A schedule is due when it is active and its
 ``next_digest_scheduled`` has passed; in one transaction the scan writes a digest job for that
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tribe_shared.contract import JobKind, JobStatus, NotificationType, Urgency
+from tribe_shared.contract import DeliveryMethod, JobKind, JobStatus, NotificationType, Urgency
 from tribe_shared.db import locking_transaction
 from tribe_shared.models import DigestSchedule, NotificationJob, new_ids
 from tribe_shared.outbox import JobRef, Outbox
@@ -37,7 +38,15 @@ BATCH_SIZE = 1000
 WINDOW_SETTLE = timedelta(minutes=1)
 #: The columns of a digest job that differ from run to run, in the order of a run's values;
 #: every other column is the same for the whole batch.
-RUN_FIELDS = ("id", "digest_schedule", "owner", "recipient", "group", "digest_period")
+RUN_FIELDS = (
+    "id",
+    "digest_schedule",
+    "owner",
+    "recipient",
+    "group",
+    "digest_period",
+    "delivery_method",
+)
 
 
 def schedule_due_digests(
@@ -101,7 +110,7 @@ def _plan(due: list[DueSchedule], now: datetime):
     once per shape and batch, and most schedules share a few popular shapes.
     """
     job_ids, runs, moves, broken = [], [], [], []
-    new = iter(new_ids(len(due)))
+    new = iter(new_ids(sum(len(run.channels or (DeliveryMethod.EMAIL,)) for run in due)))
     next_runs: dict[tuple, datetime | Exception] = {}
     for run in due:
         shape = (run.frequency, run.delivery_time, run.delivery_day, run.timezone)
@@ -113,10 +122,12 @@ def _plan(due: list[DueSchedule], now: datetime):
             log.error("digest schedule %s deactivated, it cannot run: %s", run.id, next_run)
             broken.append(run.id)
             continue
-        job_id = next(new)
-        job_ids.append(job_id)
-        row_id = NotificationJob.id.db_value(job_id)
-        runs.append((row_id, run.id, run.owner, run.recipient, run.group, run.period))
+        for channel in run.channels or (DeliveryMethod.EMAIL,):  # one job per channel
+            job_id = next(new)
+            job_ids.append(job_id)
+            row_id = NotificationJob.id.db_value(job_id)
+            values = (run.id, run.owner, run.recipient, run.group, run.period, str(channel))
+            runs.append((row_id, *values))
         moves.append((run.id, next_run))
     return job_ids, runs, moves, broken
 

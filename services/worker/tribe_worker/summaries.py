@@ -147,17 +147,17 @@ def summarizer_from(settings: Settings) -> Summarizer | None:
 
 def summary_of(
     job, updates: Sequence[Update], locale: str | None, summarizer: Summarizer | None
-) -> str | None:
-    """The digest job's summary: the one stored by an earlier attempt, else the model's answer,
-    stored at once (with its outcome) so no later attempt asks again. None: the plain digest
-    (no model configured, or it gave none)."""
+) -> tuple[str | None, dict]:
+    """The digest job's summary and its content as stored now: the summary an earlier attempt
+    stored, else the model's answer, stored at once (with its outcome) so no later attempt asks
+    again. None: the plain digest (no model configured, or it gave none)."""
     content = job.content or {}
     if SUMMARY_OUTCOME_KEY in content:
-        return content.get(SUMMARY_KEY)
+        return content.get(SUMMARY_KEY), content
     if summarizer is None:
         summary_calls.labels(outcome="unconfigured").inc()
-        return None
+        return None, content
     text, outcome = summarizer.summarize(updates, language_of(locale))
     stored = {**content, SUMMARY_KEY: text, SUMMARY_OUTCOME_KEY: outcome}
     NotificationJob.update(content=stored).where(NotificationJob.id == job.id).execute()
-    return text
+    return text, stored

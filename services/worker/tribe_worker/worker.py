@@ -22,6 +22,7 @@ from dramatiq.middleware import CurrentMessage
 from periodiq import PeriodiqMiddleware, cron
 
 from tribe_shared import tracing
+from tribe_shared.circuit import email_circuit_key, sms_circuit_key
 from tribe_shared.contract import (
     URGENT_SUFFIX,
     Actor,
@@ -29,30 +30,33 @@ from tribe_shared.contract import (
     scheduler_runs_key,
     worker_heartbeats_key,
 )
+from tribe_shared.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_shared.models import utcnow
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import BROKER_DOWN_ERRORS, build_broker, waiting_list_key
 from tribe_shared.settings import Settings
 from tribe_shared.unsubscribe import UnsubscribeTokens
 from tribe_worker import actors
-from tribe_worker.circuit import email_circuit
+from tribe_worker.circuit import CircuitBreaker
 from tribe_worker.compose import Composer
 from tribe_worker.deferrals import outage_delay, use_deferrals
 from tribe_worker.delivery import Delivery
 from tribe_worker.emails.providers import EmailProvider, FileEmailProvider, Sender
 from tribe_worker.emails.sendgrid import SendGridProvider
 from tribe_worker.emails.smtp import SmtpProvider
-from tribe_worker.emails.unsubscribe_links import UnsubscribeLinks
 from tribe_worker.fast_lane import FastLaneWatch
 from tribe_worker.gates import Gates, OpenGates
 from tribe_worker.metrics import count_transition
 from tribe_worker.middleware import DatabaseConnections, PeriodicRuns, Tracing, WorkerHeartbeat
 from tribe_worker.ratelimit import RateLimiter
 from tribe_worker.sms import DisabledSmsProvider, SmsProvider
+from tribe_worker.sms.twilio import TwilioProvider
 from tribe_worker.summaries import summarizer_from
 
 log = logging.getLogger(__name__)
 
+#: Where Twilio posts a message's status callbacks (under ``API_PUBLIC_URL``).
+TWILIO_WEBHOOK_PATH = "/api/webhooks/twilio"
 #: Where the development provider writes emails.
 DEFAULT_OUTBOX = Path("var/outbox")
 #: Periodiq drops tick messages older than this many seconds.
@@ -144,6 +148,22 @@ def failover_provider(settings: Settings, primary: EmailProvider) -> EmailProvid
     return smtp_provider(settings)
 
 
+def sms_provider(settings: Settings) -> SmsProvider:
+    """Twilio when an account is configured, else the provider that fails every text clearly."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        return DisabledSmsProvider()
+    callback = settings.api_public_url and f"{settings.api_public_url}{TWILIO_WEBHOOK_PATH}"
+    return TwilioProvider(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        sms_from=settings.twilio_sms_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        whatsapp_from=settings.twilio_whatsapp_from,
+        base_url=settings.twilio_api_base_url,
+        status_callback=callback,
+    )
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -165,6 +185,38 @@ def build_worker(
     broker = broker or build_broker(settings)
     if redis_client is None and isinstance(broker, RedisBroker):
         redis_client = broker.client
+    fast_lane = _add_middleware(broker, settings, redis_client, clock)
+    provider = provider or email_provider(settings)
+    composer = Composer(
+        email=provider,
+        failover=failover or failover_provider(settings, provider),
+        summarizer=summarizer_from(settings),
+        sms=sms or sms_provider(settings),
+        sender=Sender(settings.email_from, settings.email_from_name),
+        public_base_url=settings.public_base_url,
+        links=_unsubscribe_links(settings),
+        whatsapp_templates=_whatsapp_templates(settings),
+    )
+    delivery = Delivery(
+        composer=composer,
+        gates=_gates(settings, redis_client, sleep),
+        clock=clock,
+        backoff_ms=settings.retry_backoff_ms,
+        # Well inside the lease: the reaper must not take back a job still being recorded.
+        record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
+        fast_lane_waiting=fast_lane.waiting,
+        sms_gates=_sms_gates(settings, redis_client, sleep),
+    )
+    context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
+    return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
+
+
+def _add_middleware(
+    broker: dramatiq.Broker, settings: Settings, redis_client, clock
+) -> FastLaneWatch:
+    """Our middleware on ``broker``: deferrals (with Dramatiq's retries), periodiq's, the
+    current message, a database connection per message, the fast lane's watch, tracing if on,
+    and with Redis the worker's heartbeat and the periodic tasks' last runs."""
     use_deferrals(
         broker,
         max_retries=settings.max_retries,
@@ -184,27 +236,7 @@ def build_worker(
         )
         runs = scheduler_runs_key(settings.redis_namespace)
         broker.add_middleware(PeriodicRuns(redis_client, key=runs))
-    provider = provider or email_provider(settings)
-    composer = Composer(
-        email=provider,
-        failover=failover or failover_provider(settings, provider),
-        summarizer=summarizer_from(settings),
-        sms=sms or DisabledSmsProvider(),
-        sender=Sender(settings.email_from, settings.email_from_name),
-        public_base_url=settings.public_base_url,
-        links=_unsubscribe_links(settings),
-    )
-    delivery = Delivery(
-        composer=composer,
-        gates=_gates(settings, redis_client, sleep),
-        clock=clock,
-        backoff_ms=settings.retry_backoff_ms,
-        # Well inside the lease: the reaper must not take back a job still being recorded.
-        record_patience=min(settings.job_lease_seconds / 2, MAX_RECORD_PATIENCE),
-        fast_lane_waiting=fast_lane.waiting,
-    )
-    context = actors.Context(broker, Outbox(broker), delivery, settings, clock)
-    return Worker(broker=broker, actors=bind_actors(broker, context), context=context)
+    return fast_lane
 
 
 def bind_actors(broker: dramatiq.Broker, context: actors.Context) -> dict[str, dramatiq.Actor]:
@@ -237,22 +269,49 @@ def _unsubscribe_links(settings: Settings) -> UnsubscribeLinks | None:
     return UnsubscribeLinks(tokens, settings.api_public_url, settings.unsubscribe_mailto)
 
 
+def _whatsapp_templates(settings: Settings) -> dict[str, str]:
+    configured = {
+        "update": settings.twilio_whatsapp_update_template,
+        "digest": settings.twilio_whatsapp_digest_template,
+    }
+    return {kind: sid for kind, sid in configured.items() if sid}
+
+
+def _sms_gates(settings: Settings, client, sleep) -> Gates | OpenGates:
+    """Twilio's own rate limit (``SMS_RATE_LIMIT_PER_SECOND``) and circuit breaker, shared
+    through Redis like the email provider's and apart from them."""
+    return _lane_gates(
+        settings, client, sleep, "sms", settings.sms_rate_limit_per_second, sms_circuit_key
+    )
+
+
 def _gates(settings: Settings, client, sleep) -> Gates | OpenGates:
     """The email provider's rate limit and circuit breaker, shared through Redis; without it
-    (development, one process) nothing to share and nothing held back."""
+    (development, one process) nothing to share and nothing held back. Fast-lane messages
+    waiting on the broker have the limit's next slots (issue #19)."""
+    urgent = waiting_list_key(settings.redis_namespace, Queue.URGENT)
+    return _lane_gates(
+        settings,
+        client,
+        sleep,
+        "email",
+        settings.email_rate_limit_per_second,
+        email_circuit_key,
+        fast_lane_queue=urgent,
+    )
+
+
+def _lane_gates(
+    settings: Settings, client, sleep, lane: str, rate: float, circuit_key, **limiter_options
+) -> Gates | OpenGates:
     if client is None:
         return OpenGates(settings.circuit_reset_seconds)
     namespace = settings.redis_namespace
-    limiter = RateLimiter(
+    key = f"{namespace}:ratelimit:{lane}"
+    limiter = RateLimiter(client, key=key, rate_per_second=rate, sleep=sleep, **limiter_options)
+    circuit = CircuitBreaker(
         client,
-        key=f"{namespace}:ratelimit:email",
-        rate_per_second=settings.email_rate_limit_per_second,
-        sleep=sleep,
-        fast_lane_queue=waiting_list_key(namespace, Queue.URGENT),
-    )
-    circuit = email_circuit(
-        client,
-        namespace,
+        key=circuit_key(namespace),
         failure_threshold=settings.circuit_failure_threshold,
         reset_seconds=settings.circuit_reset_seconds,
         on_transition=count_transition,

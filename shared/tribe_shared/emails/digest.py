@@ -42,7 +42,16 @@ def updates_in(
     return shown, total
 
 
-def render_digest(
+#: A digest's heading by its schedule's frequency (the English the text messages use; the email
+#: templates write their own, in each language).
+HEADINGS = {
+    "daily": "Your daily digest",
+    "weekly": "Your weekly digest",
+    "monthly": "Your monthly digest",
+}
+
+
+def digest_data(
     schedule: DigestSchedule,
     recipient: Recipient,
     start: datetime,
@@ -50,15 +59,17 @@ def render_digest(
     total: int,
     links: dict,
     summary: str | None = None,
-) -> RenderedEmail:
-    """The digest email of ``shown`` (of ``total``) since ``start``, in the recipient's language:
-    dates and times written for their locale in the schedule's timezone, ``summary`` (when
-    there is one) at its top, ``links`` in its footer."""
+) -> dict:
+    """What the digest of ``shown`` (of ``total``) since ``start`` shows, in the recipient's
+    language: dates and times written for their locale in the schedule's timezone, ``summary``
+    (when there is one) at its top, ``links`` in its footer. The email renders it
+    (:func:`render_digest`), a text message writes it short."""
     zone = ZoneInfo(schedule.timezone)
     locale = babel_locale(recipient.locale)
     group_name = Group.select(Group.name).where(Group.id == schedule.group_id).scalar()
-    data = {
+    return {
         "frequency": schedule.frequency,
+        "heading": HEADINGS.get(schedule.frequency, "Your digest"),
         "group_name": group_name,
         "recipient_name": recipient.name,
         "since": format_date(start.astimezone(zone).date(), "full", locale=locale),
@@ -77,6 +88,10 @@ def render_digest(
         ],
         **links,
     }
+
+
+def render_digest(data: dict, recipient: Recipient) -> RenderedEmail:
+    """The digest email of :func:`digest_data`, in the recipient's language."""
     return render_email(DIGEST_TEMPLATE, data, locale=recipient.locale)
 
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from tribe_shared.db import database, is_postgres
 from tribe_shared.models import (
     DigestSchedule,
+    GroupMembership,
 )
 from tribe_shared.sql.run import (
     column,
@@ -33,6 +34,9 @@ class DueSchedule(NamedTuple):
     delivery_day: int | None
     timezone: str
     period: object
+    #: The channels the recipient chose for the group (None: email alone), as the database
+    #: gave them (JSON text on SQLite).
+    channels: object = None
 
 
 _S = DigestSchedule
@@ -46,6 +50,10 @@ _DUE = (
     _S.delivery_day,
     _S.timezone,
     _S.next_digest_scheduled,
+    # One digest job per chosen channel (issue #18).
+    GroupMembership.select(GroupMembership.channels)
+    .where((GroupMembership.recipient == _S.recipient) & (GroupMembership.group == _S.group))
+    .limit(1),
 )
 
 
@@ -61,7 +69,8 @@ def lock_due_schedules(now: datetime, limit: int) -> list[DueSchedule]:
     )
     if is_postgres():
         query = query.for_update(skip_locked=True)
-    return [DueSchedule(*row) for row in database.execute_sql(*query.sql()).fetchall()]
+    rows = database.execute_sql(*query.sql()).fetchall()
+    return [DueSchedule(*row[:-1], GroupMembership.channels.python_value(row[-1])) for row in rows]
 
 
 def move_schedules(next_runs: Sequence[tuple[str, datetime]], now: datetime) -> None:

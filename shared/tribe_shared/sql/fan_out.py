@@ -28,8 +28,11 @@ class Member(NamedTuple):
     email: str | None
     in_digest: bool
     muted: bool
-    #: Unsubscribed from the group's emails (an unsubscribe link): no job at all.
+    #: Unsubscribed from the group's emails (an unsubscribe link): no email job.
     unsubscribed: bool
+    #: The phone number, and the channels chosen for the group (None: email alone).
+    phone: str | None = None
+    channels: object = None
 
 
 def group_members(group_id: UUID, now: datetime) -> list[Member]:
@@ -51,10 +54,15 @@ def group_members(group_id: UUID, now: datetime) -> list[Member]:
             DigestSchedule.id.is_null(False),
             Recipient.muted_until.is_null(False) & (Recipient.muted_until > now),
             GroupUnsubscribe.id.is_null(False),
+            Recipient.phone,
+            GroupMembership.channels,
         )
         .join(Recipient, on=(GroupMembership.recipient == Recipient.id))
         .join(DigestSchedule, JOIN.LEFT_OUTER, on=schedule)
         .join(GroupUnsubscribe, JOIN.LEFT_OUTER, on=unsubscribed)
         .where(GroupMembership.group == group_id)
     )
-    return [Member(*row) for row in database.execute(query)]
+    return [
+        Member(*row[:7], GroupMembership.channels.python_value(row[7]))
+        for row in database.execute(query)
+    ]

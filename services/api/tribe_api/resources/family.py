@@ -48,6 +48,7 @@ def present_recipients(recipients: list[Recipient]) -> list[dict]:
     groups = family.group_ids_of(recipients)
     left = family.unsubscribed_group_ids_of(recipients)
     suppressed = family.suppressions_of(recipients)
+    channels = family.channels_of(recipients)
     return [
         {
             "id": r.id,
@@ -61,6 +62,7 @@ def present_recipients(recipients: list[Recipient]) -> list[dict]:
             "created_at": r.created_at,
             "email_suppressed": suppressed.get((r.email or "").strip().lower()),
             "unsubscribed_group_ids": left[r.id],
+            "group_channels": channels[r.id],
         }
         for r in recipients
     ]

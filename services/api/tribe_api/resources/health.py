@@ -109,6 +109,8 @@ class HealthChecks:
         warnings = []
         if state.circuit.state == CircuitState.OPEN:
             warnings.append("The email circuit breaker is open: sending is paused")
+        if state.sms_circuit.state == CircuitState.OPEN:
+            warnings.append("The SMS circuit breaker is open: texts are paused")
         if total(state.queues)["waiting"] > WAITING_WARNING:
             warnings.append(f"More than {WAITING_WARNING} messages are waiting")
         if state.workers_alive == 0:
@@ -196,18 +198,20 @@ class RedisHealthResource:
         resp=Response(HTTP_200=RedisHealthDetail, HTTP_413=Error), tags=["health"], security={}
     )
     def on_get(self, req, resp):
-        """The broker's Redis: reachability, the email circuit breaker, queue depths, and the
-        warnings of ``/api/health`` (the jobs table's included)."""
+        """The broker's Redis: reachability, the email and SMS circuit breakers, queue depths,
+        and the warnings of ``/api/health`` (the jobs table's included)."""
         body = self._checks.redis()
         state, warnings = self._checks.broker(body)
         if state is not None:
             body["circuit_breaker"] = state.circuit.as_dict()
+            body["sms_circuit_breaker"] = state.sms_circuit.as_dict()
             body["queue_metrics"] = {**total(state.queues), "queues": state.queues}
             body["workers_alive"] = state.workers_alive
         else:
             # Without Redis (development) no breaker is shared, and the stand-in never opens.
             closed = CLOSED.as_dict()
             body["circuit_breaker"] = {"state": "unknown"} if body["configured"] else closed
+            body["sms_circuit_breaker"] = body["circuit_breaker"]
             body["queue_metrics"] = None
         body["warnings"] = warnings + self._checks.jobs()
         resp.media = body

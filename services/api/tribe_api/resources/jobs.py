@@ -53,6 +53,7 @@ def present_job(job: NotificationJob, now: datetime) -> dict:
         "delivery_outcome_at": job.delivery_outcome_at,
         "delivery_reason": job.delivery_reason,
         "request_id": job.request_id,
+        "segments": job.segments,
     }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +23,7 @@ from tribe_api.schemas.fields import (
     HeaderText,
     Instant,
     LocaleName,
+    MethodName,
     RequestModel,
     not_null,
 )
@@ -32,6 +35,16 @@ AI_SUMMARY = (
     "Open the group's digests with a short AI-written summary of their updates (when the "
     "worker has a model; only the updates' titles and text are sent to it)"
 )
+#: A phone number in E.164 (``+`` country code and number, no spaces).
+#: (Whether its country has such numbers is checked with the stored rules, 422: see
+#: :func:`tribe_api.family.e164`.)
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="E.164")]
+#: The channels a recipient hears from one group on, each its own job.
+Channels = Annotated[
+    list[MethodName],
+    Field(min_length=1, max_length=3, description="email, sms, whatsapp: one job each"),
+    AfterValidator(lambda channels: list(dict.fromkeys(channels))),
+]
 
 
 class GroupCreate(RequestModel):
@@ -68,11 +81,22 @@ class GroupList(BaseModel):
 class RecipientFields(RequestModel):
     name: HeaderText = Field(min_length=1, max_length=200, **NON_BLANK)
     email: Address | None = None
-    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
+    phone: Phone | None = None
     relationship: HeaderText | None = Field(default=None, max_length=100)
     group_ids: list[UUID] = Field(default_factory=list, max_length=100)
     muted_until: Instant | None = None
     locale: LocaleName | None = None
+    channels: Channels | None = Field(
+        default=None,
+        description="The channels of every group in group_ids (default: email); a phone "
+        "channel needs a phone (else 422)",
+    )
+    group_channels: dict[UUID, Channels] | None = Field(
+        default=None,
+        max_length=100,
+        description="Channels per group (overrides channels for that group); each group must "
+        "be one of the recipient's",
+    )
 
 
 class RecipientCreate(RecipientFields):
@@ -114,6 +138,9 @@ class RecipientOut(BaseModel):
     )
     unsubscribed_group_ids: list[UUID] = Field(
         default_factory=list, description="Groups whose emails the recipient unsubscribed from"
+    )
+    group_channels: dict[UUID, list[str]] = Field(
+        default_factory=dict, description="The channels the recipient hears from each group on"
     )
 
 

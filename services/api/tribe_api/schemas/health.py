@@ -43,6 +43,8 @@ class CircuitBreakerState(BaseModel):
 
 class RedisHealthDetail(RedisHealth):
     circuit_breaker: CircuitBreakerState
+    #: Twilio's (SMS and WhatsApp), apart from the email provider's.
+    sms_circuit_breaker: CircuitBreakerState
     queue_metrics: QueueMetrics | None
     #: Worker processes with a heartbeat in the last 60 s (None when Redis was not read).
     workers_alive: int | None = None

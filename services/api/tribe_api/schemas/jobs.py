@@ -164,6 +164,9 @@ class Job(BaseModel):
     delivery_reason: str | None = Field(default=None, description="The provider's words")
     #: The ``X-Request-ID`` of the request that created the job.
     request_id: str | None = None
+    segments: int | None = Field(
+        default=None, description="SMS segments a sent text took (GSM-7 or UCS-2)"
+    )
 
 
 class JobAccepted(BaseModel):

@@ -29,6 +29,14 @@ class TemplatePreviewOut(RenderedOut):
     type: str
 
 
+class TextOut(BaseModel):
+    """A text message as it would be sent by SMS: its text and the segments it takes."""
+
+    text: str
+    encoding: str = Field(description="GSM-7, or UCS-2 when any character is outside it")
+    segments: int
+
+
 class DigestPreviewOut(BaseModel):
     """What the schedule's next digest would hold if it were built now. Nothing is sent or
     moved; ``would_send`` false says why there would be no email (``reason``)."""
@@ -45,3 +53,6 @@ class DigestPreviewOut(BaseModel):
         "(a preview never asks the model)"
     )
     email: RenderedOut | None = None
+    sms: TextOut | None = Field(
+        default=None, description="The same digest as a text message (an SMS channel's job)"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tribe_shared.contract import EMAIL_TYPES
-from tribe_worker.emails.render import RenderError, render_email
+from tribe_shared.emails.render import RenderError, render_email
 
 #: For each type, template data and the field of it that the body shows.
 SAMPLES = {

@@ -124,6 +124,7 @@ Tribe Jobs is running in DEVELOPMENT mode on {base}
   broker:   {settings.redis_url or "in memory (no REDIS_URL)"}
   emails:   {"SendGrid" if settings.sendgrid_api_key else "written to var/outbox/*.eml"}
   API docs: {base}/api/docs
+  console:  {base}/admin (sign in with the token below; http://127.0.0.1 takes its Secure cookie)
 
 Development token (the service role, 12 hours):
   export TOKEN={token}

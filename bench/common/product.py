@@ -36,7 +36,7 @@ NAMES = {
     "tribe_shared.schedule": ("next_run_after", "parse_delivery_time"),
     "tribe_shared.settings": ("Settings", "load_or_exit"),
     "tribe_api.app": ("create_app",),
-    "tribe_api.auth": ("mint_token",),
+    "tribe_api.auth": ("mint_service_role_key", "mint_token"),
     "tribe_api.runtime": ("build_app",),
     "tribe_worker.worker": ("build_worker",),
     "tribe_worker.retention": ("apply_retention",),

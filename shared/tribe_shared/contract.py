@@ -182,6 +182,7 @@ class Actor(StrEnum):
     REAP_STUCK_JOBS = "reap_stuck_jobs"
     SCHEDULE_DUE_DIGESTS = "schedule_due_digests"
     APPLY_RETENTION = "apply_retention"
+    RUN_BULK_ACTION = "run_bulk_action"
 
 
 #: The scheduler's tasks: periodic actors, each ticked every minute. Each records its last

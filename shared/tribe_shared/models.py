@@ -331,6 +331,18 @@ for _columns in (
             where=NotificationJob.delivery_outcome.is_null(False),
         )
     )
+# The console's and the list's filters by originating request and by address, in creation order
+# (migration 0011); jobs without one stay out.
+for _column in (NotificationJob.request_id, NotificationJob.to_email):
+    NotificationJob.add_index(
+        NotificationJob.index(
+            _column,
+            NotificationJob.created_at,
+            NotificationJob.id,
+            name=f"notification_jobs_{_column.column_name}_created_at",
+            where=_column.is_null(False),
+        )
+    )
 # The finished jobs retention has yet to scrub, oldest first (migration 0010): a scrubbed job
 # leaves it, so each batch starts where the last one ended.
 NotificationJob.add_index(
@@ -447,6 +459,43 @@ class GroupUnsubscribe(BaseModel):
         indexes = ((("recipient", "group"), True),)
 
 
+class BulkAction(BaseModel):
+    """A retry or cancel of every job a filter matches (``POST /api/jobs/retry`` / ``cancel``,
+    the console's bulk buttons), done by the worker in bounded batches: who asked, what for,
+    and how far it has got."""
+
+    action = CharField(max_length=10)
+    #: The filter, as :func:`tribe_shared.job_filters.to_json` stores it.
+    filters = JSONField(default=dict)
+    #: Who asked: the operator's name and key, or the caller's user id.
+    requested_by = CharField(max_length=200)
+    #: ``running`` until every batch is done, then ``done`` (or ``failed``, with ``error``).
+    status = CharField(max_length=10, default="running")
+    #: Jobs the filter matched when the action was asked for; ``acted``: retried or cancelled.
+    matched = IntegerField(default=0)
+    acted = IntegerField(default=0)
+    error = TextField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    finished_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "bulk_actions"
+        indexes = ((("created_at",), False),)
+
+
+class BulkActionJob(BaseModel):
+    """One job a bulk action retried or cancelled: the record of what was done to it."""
+
+    action = ForeignKeyField(BulkAction, backref="jobs", on_delete="CASCADE", index=False)
+    #: A plain column: the record outlives the job (retention deletes old jobs).
+    job_id = UUIDField()
+    acted_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bulk_action_jobs"
+        indexes = ((("action", "job_id"), True),)
+
+
 class IdempotencyKey(BaseModel):
     """The first answer to a request sent with an ``Idempotency-Key`` header, kept for 24 hours.
 
@@ -486,6 +535,8 @@ ALL_MODELS = (
     Suppression,
     GroupUnsubscribe,
     IdempotencyKey,
+    BulkAction,
+    BulkActionJob,
 )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -115,6 +116,54 @@ def forget_dead_letter(broker: dramatiq.Broker | None, dead_letter: str | None) 
     pipe.zrem(xq, redis_id)
     pipe.hdel(f"{xq}.msgs", redis_id)
     pipe.execute()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A dead-lettered message, as :func:`read_dead_letters` finds it."""
+
+    #: ``<queue>:<redis message id>``, as a failed job's ``dead_letter`` names it.
+    location: str
+    queue: str
+    #: Unix time it was dead-lettered.
+    failed_at: float
+    actor_name: str
+    job_ids: tuple[UUID, ...]
+    retries: int
+
+
+def read_dead_letters(client: redis.Redis, namespace: str, limit: int = 50) -> list[DeadLetter]:
+    """The newest ``limit`` dead letters of each queue (``N:q.XQ`` scored by the time each
+    failed, ``N:q.XQ.msgs`` their messages), newest first; one pipeline per read."""
+    pipe = client.pipeline(transaction=False)
+    for queue in QUEUES:
+        pipe.zrevrange(f"{namespace}:{xq_name(queue)}", 0, limit - 1, withscores=True)
+    ranked = pipe.execute()
+    pipe = client.pipeline(transaction=False)
+    for queue, entries in zip(QUEUES, ranked, strict=True):
+        if entries:
+            pipe.hmget(f"{namespace}:{xq_name(queue)}.msgs", [redis_id for redis_id, _ in entries])
+    bodies = iter(pipe.execute())
+    letters = []
+    for queue, entries in zip(QUEUES, ranked, strict=True):
+        if not entries:
+            continue
+        for (redis_id, score), body in zip(entries, next(bodies), strict=True):
+            if body is None:
+                continue
+            message = dramatiq.Message.decode(body)
+            arg = message.args[0] if message.args else []
+            letters.append(
+                DeadLetter(
+                    location=f"{queue}:{redis_id.decode()}",
+                    queue=queue,
+                    failed_at=score / 1000,  # the broker scores them in milliseconds
+                    actor_name=message.actor_name,
+                    job_ids=tuple(_job_ids(arg) if isinstance(arg, str | list) else ()),
+                    retries=message.options.get("retries", 0),
+                )
+            )
+    return sorted(letters, key=lambda letter: letter.failed_at, reverse=True)[:limit]
 
 
 # --- recovering: the dead workers' messages, the messages still to come ---------------------

@@ -21,6 +21,9 @@ from urllib.parse import urlparse
 ENVIRONMENTS = ("development", "test", "production")
 
 #: Signs development tokens; never accepted in production (JWT_SECRET is required there).
+#: An operator's console session lasts this long (minutes): short, as a copied cookie is
+#: good until then.
+DEFAULT_CONSOLE_SESSION_MINUTES = 30
 DEV_JWT_SECRET = "tribe-development-secret-do-not-use-in-production"
 
 #: HS256 wants a key at least as long as its hash (RFC 7518 3.2).
@@ -163,6 +166,10 @@ class Settings:
     database_pooler: str = "none"
     #: Where traces go (OTLP over HTTP); None: tracing off, at no cost.
     otel_exporter_otlp_endpoint: str | None = None
+    #: How long an operator's console session lasts before signing in again.
+    console_session_minutes: int = DEFAULT_CONSOLE_SESSION_MINUTES
+    #: The Grafana dashboard the console's overview links to; None: no link.
+    grafana_url: str | None = None
     # --- Twilio: SMS and WhatsApp (issue #18) --------------------------------------------------
     #: Twilio's account and its auth token (also what signs Twilio's webhooks); None: SMS and
     #: WhatsApp jobs fail with "not configured".
@@ -518,6 +525,9 @@ def _operations(env: _Env) -> dict:
         raise ConfigError(
             f"DATABASE_POOLER must be one of {', '.join(POOLER_MODES)}, not {pooler!r}"
         )
+    grafana_url = env.get("GRAFANA_URL")
+    if grafana_url is not None:
+        _check_url("GRAFANA_URL", grafana_url, ("http", "https"))
     otel_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if otel_endpoint is not None:
         _check_url("OTEL_EXPORTER_OTLP_ENDPOINT", otel_endpoint, ("http", "https"))
@@ -528,6 +538,10 @@ def _operations(env: _Env) -> dict:
         ),
         "database_pooler": pooler,
         "otel_exporter_otlp_endpoint": otel_endpoint,
+        "console_session_minutes": number(
+            "CONSOLE_SESSION_MINUTES", DEFAULT_CONSOLE_SESSION_MINUTES, int, 1, 720
+        ),
+        "grafana_url": grafana_url,
     }
 
 

@@ -4,88 +4,19 @@ bad link; a screenshot of each page goes to ``var/test-output/screenshots/``."""
 
 from __future__ import annotations
 
-import shutil
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, make_server
-
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import skip_unless_ci
+from tests.support.browser import appears, save_screenshot
 from tests.support.family import family
 from tests.support.family_api import digest_schedule
-from tests.support.processes import REPO
-from tribe_api.app import create_app
 from tribe_shared.models import DigestSchedule, GroupUnsubscribe, Suppression, utcnow
 from tribe_shared.settings import DEV_UNSUBSCRIBE_SECRET
 from tribe_shared.unsubscribe import Scope, UnsubscribeTokens
 
-SCREENSHOTS = REPO / "var" / "test-output" / "screenshots"
-CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromedriver")
-#: What a headless chromium needs here (root, no GPU, nothing fetched from outside).
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=800,700",
-)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def served(settings, stub_broker) -> Iterator[str]:
-    """The API on a free local port (HTTP, as a browser reaches it)."""
-    server = make_server(
-        "127.0.0.1", 0, create_app(settings, broker=stub_broker), handler_class=_Quiet
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    binary, driver = CHROMIUM
-    if not (Path(binary).exists() and (Path(driver).exists() or shutil.which("chromedriver"))):
-        skip_unless_ci("Debian's chromium and chromium-driver are not installed (.ci/run does it)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    chrome.set_page_load_timeout(15)
-    yield chrome
-    chrome.quit()
-
-
-def appears(browser, element_id: str):
-    """The element, once the page that holds it has loaded (a click's POST takes a moment)."""
-    return WebDriverWait(browser, 10).until(
-        expected_conditions.presence_of_element_located((By.ID, element_id))
-    )
-
 
 def shot(browser, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    assert browser.save_screenshot(str(SCREENSHOTS / f"unsubscribe-{name}.png"))
+    save_screenshot(browser, f"unsubscribe-{name}")
 
 
 def link(fam) -> str:

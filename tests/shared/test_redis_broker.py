@@ -23,6 +23,7 @@ from tribe_shared.redis_broker import (
     enqueue_many,
     forget_dead_letter,
     jobs_on_broker,
+    read_dead_letters,
     read_depths,
     recover_dead_workers,
     total,
@@ -127,8 +128,13 @@ def test_a_dead_letter_is_found_where_the_broker_keeps_it_and_can_be_dropped(bro
     finally:
         worker.stop()
 
-    # When it is located from the message and forgotten
+    # Then it is read back with the job it carried, where the job's dead_letter says
     location = dead_letter_of(sent.asdict())
+    (letter,) = read_dead_letters(broker.client, broker.namespace)
+    assert (letter.location, letter.actor_name) == (location, "take")
+    assert letter.job_ids == (uuid.UUID(job_id),)
+
+    # When it is located from the message and forgotten
     queue, redis_id = location.rsplit(":", 1)
     assert queue == Queue.EMAILS.value
     assert broker.client.zscore(f"{broker.namespace}:{queue}.XQ", redis_id) is not None
@@ -136,6 +142,7 @@ def test_a_dead_letter_is_found_where_the_broker_keeps_it_and_can_be_dropped(bro
 
     # Then nothing of it is left
     assert depths(broker)[Queue.EMAILS]["failed"] == 0
+    assert read_dead_letters(broker.client, broker.namespace) == []
     assert broker.client.hlen(f"{broker.namespace}:{queue}.XQ.msgs") == 0
 
 

@@ -3,6 +3,7 @@ after CONTENT_RETENTION_DAYS; waiting and running jobs are never touched. SQLite
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -19,7 +20,7 @@ from tribe_shared.contract import (
     NotificationType,
     Queue,
 )
-from tribe_shared.models import DeliveryLog, NotificationJob, utcnow
+from tribe_shared.models import BulkAction, BulkActionJob, DeliveryLog, NotificationJob, utcnow
 from tribe_worker import retention
 from tribe_worker.actors import apply_retention as apply_retention_actor
 from tribe_worker.retention import FINISHED, apply_retention, scrubbed_content
@@ -141,7 +142,7 @@ def test_a_run_stops_starting_batches_when_its_time_is_up(db_url):
     # Given 30 expired jobs and a clock that says the run's time is up after one batch
     for i in range(30):
         finished_job(days_ago=91 + i, logs=0)
-    ticks = iter([0.0, 0.0, 100.0, 100.0, 100.0])
+    ticks = itertools.chain([0.0, 0.0], itertools.repeat(100.0))
 
     result = run(batch_size=10, run_seconds=50, monotonic=lambda: next(ticks))
 
@@ -221,3 +222,26 @@ def test_the_retention_actor_uses_the_configured_days(worker_app):
 
     # Then the job is gone
     assert not exists(job)
+
+
+def test_old_bulk_actions_go_with_their_records_in_batches_and_recent_or_running_ones_stay(db_url):
+    # Given a bulk action past the retention with 25 records, a recent one and an old running one
+    def action(days_ago: float, records: int, status: str = "done") -> BulkAction:
+        asked = BulkAction.create(
+            action="retry", requested_by="test", status=status,
+            created_at=NOW - timedelta(days=days_ago),
+        )  # fmt: skip
+        for _ in range(records):
+            BulkActionJob.create(action=asked.id, job_id=uuid.uuid4(), acted_at=asked.created_at)
+        return asked
+
+    old, recent, running = action(91, 25), action(10, 3), action(91, 2, status="running")
+
+    # When retention runs with batches of 10
+    run(batch_size=10)
+
+    # Then the old one and its records are gone; the others are kept whole
+    remaining = {a.id for a in BulkAction.select()}
+    assert remaining == {recent.id, running.id}
+    assert BulkActionJob.select().where(BulkActionJob.action == old.id).count() == 0
+    assert BulkActionJob.select().count() == 5

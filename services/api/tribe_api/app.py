@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import dramatiq
@@ -17,6 +17,9 @@ import redis
 
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
+from tribe_api.bulk_actions import BulkActions
+from tribe_api.console.pages import Console, add_console
+from tribe_api.console.session import ConsoleSessions
 from tribe_api.idempotency import Idempotency
 from tribe_api.intake import EmailIntake, NotificationIntake
 from tribe_api.metrics import build_metrics
@@ -29,6 +32,11 @@ from tribe_api.middleware import (
     Tracing,
 )
 from tribe_api.previews import EmailLinks
+from tribe_api.resources.bulk_actions import (
+    BulkActionResource,
+    BulkCancelResource,
+    BulkRetryResource,
+)
 from tribe_api.resources.digests import DigestScheduleResource, DigestSchedulesResource
 from tribe_api.resources.docs import DOCS_PATH, DocsAssetResource, DocsPageResource
 from tribe_api.resources.family import (
@@ -137,6 +145,20 @@ def create_app(
     _route(app, "/api/health/ready", ReadyResource())
     _add_routes(app, outbox, clock, _email_quota(settings, redis_client, clock))
     _add_delivery_routes(app, settings, EmailEventMetrics(metrics_resource.registry), clock)
+    sessions = ConsoleSessions(
+        settings.jwt_secret, timedelta(minutes=settings.console_session_minutes)
+    )
+    console = Console(
+        settings,
+        sessions,
+        verifier,
+        checks,
+        BulkActions(outbox, clock),
+        outbox,
+        clock,
+        email_links(settings),
+    )
+    add_console(app, console, _route)
     _add_preview_routes(app, settings, clock)
     _add_twilio_routes(app, settings, SmsEventMetrics(metrics_resource.registry), clock)
     _route(app, DOCS_PATH, DocsPageResource())
@@ -163,14 +185,19 @@ def _add_delivery_routes(app: falcon.App, settings: Settings, metrics, clock) ->
     _route(app, page + "/undo", UnsubscribeUndoResource(tokens, clock))
 
 
-def _add_preview_routes(app: falcon.App, settings: Settings, clock) -> None:
-    """Previews (issue #18): an email type with given data, a schedule's next digest (with the
-    links its email would carry)."""
+def email_links(settings: Settings) -> EmailLinks:
+    """The links an update or digest email carries, as the worker builds them."""
     unsubscribe = None
     if settings.api_public_url is not None:
         tokens = UnsubscribeTokens(settings.unsubscribe_secret)
         unsubscribe = UnsubscribeLinks(tokens, settings.api_public_url, settings.unsubscribe_mailto)
-    links = EmailLinks(settings.public_base_url, unsubscribe)
+    return EmailLinks(settings.public_base_url, unsubscribe)
+
+
+def _add_preview_routes(app: falcon.App, settings: Settings, clock) -> None:
+    """Previews (issue #18): an email type with given data, a schedule's next digest (with the
+    links its email would carry)."""
+    links = email_links(settings)
     _route(app, "/api/templates/{email_type}/preview", TemplatePreviewResource())
     _route(
         app,
@@ -267,6 +294,10 @@ def _add_routes(app: falcon.App, outbox: Outbox, clock, quota: EmailQuota | None
     _route(app, "/api/jobs", JobsResource(clock))
     _route(app, "/api/jobs/{job_id:uuid}", JobResource(clock))
     _route(app, "/api/jobs/{job_id:uuid}/retry", JobRetryResource(outbox, clock))
+    actions = BulkActions(outbox, clock)
+    _route(app, "/api/jobs/retry", BulkRetryResource(actions))
+    _route(app, "/api/jobs/cancel", BulkCancelResource(actions))
+    _route(app, "/api/jobs/actions/{action_id:uuid}", BulkActionResource())
     _route(app, "/api/groups", GroupsResource(clock))
     _route(app, "/api/groups/{group_id:uuid}", GroupResource())
     _route(app, "/api/recipients", RecipientsResource(clock))

@@ -13,22 +13,18 @@ import falcon
 
 from tribe_api.access import owned, visible
 from tribe_api.auth import Principal
+from tribe_shared import job_filters
 from tribe_shared.contract import CLAIMABLE_STATUSES, JobStatus
-from tribe_shared.models import Group, NotificationJob, Recipient
+from tribe_shared.models import Group, NotificationJob, Recipient, Update
 from tribe_shared.outbox import JobRef, Outbox
 from tribe_shared.redis_broker import forget_dead_letter
 
 #: ``pagination.total`` is exact up to this many matching jobs (``total_is_exact`` says which).
 COUNT_CAP = 10_000
-#: The list's equality filters, each a field of the job.
-FILTERS = (
-    "status",
-    "delivery_method",
-    "notification_type",
-    "recipient_id",
-    "group_id",
-    "delivery_outcome",
-)
+#: The list's filters (:mod:`tribe_shared.job_filters`): equality on a field of the job
+#: (``to`` the address, ``request_id`` the originating request), ``created_after`` and
+#: ``created_before`` a range.
+FILTERS = job_filters.FILTER_NAMES
 
 #: What each sort orders by: the field, then ties broken stably (status: newest first, when
 #: descending). Every key reads in the order of an index, with or without the owner before it.
@@ -51,16 +47,16 @@ class Page:
 def list_jobs(principal: Principal, filters: dict, sort: str, descending: bool, limit, offset):
     """A page of the caller's jobs matching ``filters`` (:data:`FILTERS`; None: any).
 
-    A ``recipient_id`` or ``group_id`` that is not the caller's is a 404, as everywhere.
+    A ``recipient_id``, ``group_id`` or ``update_id`` that is not the caller's is a 404, as
+    everywhere.
     """
     if filters.get("recipient_id") is not None:
         owned(Recipient, filters["recipient_id"], principal, "recipient_id")
     if filters.get("group_id") is not None:
         owned(Group, filters["group_id"], principal, "group_id")
-    jobs = visible(NotificationJob, principal)
-    for name in FILTERS:
-        if filters.get(name) is not None:
-            jobs = jobs.where(getattr(NotificationJob, name) == filters[name])
+    if filters.get("update_id") is not None:
+        owned(Update, filters["update_id"], principal, "update_id")
+    jobs = job_filters.matching(visible(NotificationJob, principal), filters)
     page = _page(jobs, sort, descending, limit + 1, offset)
     counted = capped(jobs).count()
     return Page(page[:limit], counted, len(page) > limit)

@@ -16,6 +16,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from tribe_shared import bulk
 from tribe_shared.contract import Actor
 from tribe_shared.outbox import Outbox
 from tribe_shared.redis_broker import dead_letter_of
@@ -137,3 +138,12 @@ def apply_retention(context: Context) -> None:
         content_days=settings.content_retention_days,
         clock=context.clock,
     )
+
+
+# --- asked for: bulk actions ------------------------------------------------------------------
+
+
+def run_bulk_action(context: Context, action_id: str) -> None:
+    """Retry or cancel every job a recorded bulk action's filter matches, in bounded batches
+    (:mod:`tribe_shared.bulk`); run again after a failure, it goes on where it stopped."""
+    bulk.run(UUID(action_id), context.outbox, context.clock)

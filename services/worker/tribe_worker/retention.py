@@ -30,9 +30,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from peewee import fn
+
 from tribe_shared.contract import JobStatus
 from tribe_shared.db import database, is_postgres
-from tribe_shared.models import DeliveryLog, IdempotencyKey, NotificationJob
+from tribe_shared.models import (
+    BulkAction,
+    BulkActionJob,
+    DeliveryLog,
+    IdempotencyKey,
+    NotificationJob,
+)
 from tribe_shared.sql.retention import scrub_jobs
 
 log = logging.getLogger(__name__)
@@ -98,6 +106,7 @@ def apply_retention(
         return total
 
     deleted = batches(lambda: delete_expired_batch(now - timedelta(days=job_days), batch_size))
+    batches(lambda: delete_expired_actions_batch(now - timedelta(days=job_days), batch_size))
     scrubbed = batches(lambda: scrub_batch(now - timedelta(days=content_days), now, batch_size))
     keys = batches(lambda: delete_expired_keys(now, batch_size))
     if deleted or scrubbed or keys:
@@ -152,6 +161,29 @@ def delete_expired_batch(cutoff: datetime, batch_size: int = BATCH_SIZE) -> int:
         for model, reference in JOB_CHILDREN:
             model.delete().where(reference.in_(ids)).execute()
         return job.delete().where(job.id.in_(ids), _finished_before(cutoff)).execute()
+
+
+def delete_expired_actions_batch(cutoff: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete up to ``batch_size`` records of the bulk actions finished and asked for before
+    ``cutoff`` (the jobs they name are gone by then), then those actions once they have none
+    left; return the rows deleted."""
+    expired = BulkAction.select(BulkAction.id).where(
+        BulkAction.created_at < cutoff, BulkAction.status != "running"
+    )
+    with database.atomic():
+        records = [
+            row.id
+            for row in BulkActionJob.select(BulkActionJob.id)
+            .where(BulkActionJob.action.in_(expired))
+            .limit(batch_size)
+        ]
+        deleted = BulkActionJob.delete().where(BulkActionJob.id.in_(records)).execute()
+        if deleted < batch_size:
+            emptied = expired.where(
+                ~fn.EXISTS(BulkActionJob.select().where(BulkActionJob.action == BulkAction.id))
+            )
+            deleted += BulkAction.delete().where(BulkAction.id.in_(emptied)).execute()
+    return deleted
 
 
 def scrub_batch(cutoff: datetime, now: datetime, batch_size: int = BATCH_SIZE) -> int:

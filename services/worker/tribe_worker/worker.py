@@ -101,6 +101,7 @@ ACTORS = (
     (Actor.REAP_STUCK_JOBS, actors.reap_stuck_jobs, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.SCHEDULE_DUE_DIGESTS, actors.schedule_due_digests, Queue.MAINTENANCE, _EVERY_MINUTE),
     (Actor.APPLY_RETENTION, actors.apply_retention, Queue.MAINTENANCE, _EVERY_MINUTE),
+    (Actor.RUN_BULK_ACTION, actors.run_bulk_action, Queue.MAINTENANCE, {}),
 )
 
 

@@ -25,6 +25,7 @@ from tribe_api.system_state import (
     FAILURE_RATE_WINDOW,
     HEARTBEAT_FRESH_SECONDS,
     BrokerState,
+    JobCounts,
     probe_client,
     read_broker_state,
     read_job_health,
@@ -124,11 +125,12 @@ class HealthChecks:
             )
         return state, warnings
 
-    def jobs(self) -> list[str]:
-        """Warnings from the jobs table: the last hour's failure rate, the oldest pending job."""
+    def jobs(self, health: JobCounts | None = None) -> list[str]:
+        """Warnings from the jobs table: the last hour's failure rate, the oldest pending job
+        (``health``: as already read, else read now)."""
         now = self._clock()
         try:
-            health = read_job_health(now)
+            health = health or read_job_health(now)
         except Exception as exc:  # whatever the database raised, the jobs are unreadable
             log.warning("health: jobs unreadable: %s: %s", type(exc).__name__, exc)
             return ["Jobs unreadable (see the API's log)"]

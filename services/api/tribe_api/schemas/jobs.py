@@ -37,6 +37,7 @@ from tribe_api.schemas.fields import (
 from tribe_shared.contract import (
     MAX_PERSONALIZATIONS,
     DeliveryOutcome,
+    JobKind,
 )
 
 OutcomeName = Literal[tuple(o.value for o in DeliveryOutcome)]  # type: ignore[valid-type]
@@ -177,13 +178,32 @@ class JobAccepted(BaseModel):
     job: Job
 
 
-class JobListQuery(RequestModel):
+KindName = Literal[tuple(k.value for k in JobKind)]  # type: ignore[valid-type]
+
+
+class JobFilter(RequestModel):
+    """Which jobs: each field given narrows the match (all of them: every job)."""
+
     status: StatusName | None = None
+    kind: KindName | None = None
     delivery_method: MethodName | None = None
     notification_type: NotificationTypeName | None = None
     recipient_id: UUID | None = None
     group_id: UUID | None = None
+    update_id: UUID | None = Field(default=None, description="The jobs of an update's fan-out")
     delivery_outcome: OutcomeName | None = None
+    request_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The originating request: the X-Request-ID of the request that created "
+        "the jobs (a bulk request's jobs share it)",
+    )
+    to: str | None = Field(default=None, min_length=1, max_length=320, description="The address")
+    created_after: Instant | None = Field(default=None, description="Created at or after")
+    created_before: Instant | None = Field(default=None, description="Created before")
+
+
+class JobListQuery(JobFilter):
     sort: Literal["created_at", "scheduled_for", "processed_at", "status"] = "created_at"
     order: Literal["asc", "desc"] = "desc"
     limit: int = Field(default=50, ge=1, le=100)
@@ -230,3 +250,27 @@ class JobDetail(BaseModel):
     recipient: JobRecipient | None
     delivery_logs: list[DeliveryLog]
     events: list[EmailEventOut] = Field(default_factory=list)
+
+
+class BulkActionRequest(JobFilter):
+    """Retry every failed job the filter matches (its content not yet scrubbed), or cancel
+    every waiting one (``pending``/``queued``); ``dry_run`` only counts them."""
+
+    dry_run: bool = False
+
+
+class BulkActionOut(BaseModel):
+    id: UUID | None = Field(description="None for a dry run")
+    action: Literal["retry", "cancel"]
+    status: Literal["dry_run", "running", "done", "failed"]
+    filters: dict
+    matched: int = Field(description="Jobs the filter matched when asked")
+    acted: int = Field(description="Jobs retried or cancelled so far")
+    requested_by: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+class BulkActionAnswer(BaseModel):
+    action: BulkActionOut

@@ -17,6 +17,7 @@ import argparse
 import base64
 import http.client
 import json
+import os
 import platform
 import random
 import statistics
@@ -149,15 +150,34 @@ def main() -> None:
     fill_seconds = time.perf_counter() - started
     ids = job_ids(store)
     key = ec.generate_private_key(ec.SECP256R1())
+    rng = random.Random(20261206)
+    now = int(time.time())
+    bodies = [make_batch(ids, rng, now) for _ in range(args.batches)]
+    server = Gunicorn(
+        "webhook",
+        "tribe_api.wsgi:app",
+        api_environment(store, key, args.workers),
+        Path(tempfile.mkdtemp(prefix="bench-webhook-")),
+    )
+    server.wait_ready()
+    try:
+        post_batches(server.port, key, bodies[:2], [], [])  # warm up: connections, statements
+        shares = [bodies[2 + n :: args.clients] for n in range(args.clients)]
+        latencies, errors, wall = post_concurrently(server.port, key, shares)
+    finally:
+        server.stop()
+    events = sum(len(s) for s in shares) * BATCH
+    publish(args, fill_seconds, events, wall, latencies, errors)
+
+
+def api_environment(store: BenchStore, key, workers: int) -> dict[str, str]:
+    """The API's production environment on the bench's database, verifying with ``key``."""
     public = base64.b64encode(
         key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     ).decode()
-    rng = random.Random(20261206)
-    now = int(time.time())
-    bodies = [make_batch(ids, rng, now) for _ in range(args.batches)]
-    env = {
+    return {
         **product.DELIVERY_VARIABLES,
         "SENDGRID_WEBHOOK_PUBLIC_KEY": public,
         "APP_ENV": "production",
@@ -166,31 +186,30 @@ def main() -> None:
         "REDIS_NAMESPACE": "bench-webhook",
         "JWT_SECRET": "bench-secret-" + "x" * 32,
         "SENDGRID_API_KEY": "bench-unused",
-        "WEB_CONCURRENCY": str(args.workers),
+        "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": "2",
         "PATH": "/usr/bin:/bin",
     }
-    logdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    server = Gunicorn("webhook", "tribe_api.wsgi:app", env, logdir)
-    server.wait_ready()
-    try:
-        post_batches(server.port, key, bodies[:2], [], [])  # warm up: connections, statements
-        latencies: list[float] = []
-        errors: list[str] = []
-        shares = [bodies[2 + n :: args.clients] for n in range(args.clients)]
-        threads = [
-            threading.Thread(target=post_batches, args=(server.port, key, s, latencies, errors))
-            for s in shares
-        ]
-        wall = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - wall
-    finally:
-        server.stop()
-    events = sum(len(s) for s in shares) * BATCH
+
+
+def post_concurrently(port: int, key, shares: list[list]) -> tuple[list[float], list[str], float]:
+    """Each share posted by a client thread of its own; (latencies in ms, errors, wall s)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=post_batches, args=(port, key, share, latencies, errors))
+        for share in shares
+    ]
+    wall = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors, time.perf_counter() - wall
+
+
+def publish(args, fill_seconds: float, events: int, wall: float, latencies, errors) -> None:
+    """The run's figures: the raw result file and the readable one."""
     latencies.sort()
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
     report = {
@@ -206,7 +225,7 @@ def main() -> None:
         "batch_ms_max": round(latencies[-1], 1),
         "errors": errors[:5],
         "target": {"events_per_second": TARGET_EVENTS_PER_SECOND, "p99_ms": TARGET_P99_MS},
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "mix": MIX,
     }
     files = ResultFiles(RESULTS_DIR, "webhook_events", utc_stamp())

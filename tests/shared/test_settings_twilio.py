@@ -12,7 +12,7 @@ SID = "AC" + "0" * 32
 def twilio_env(**changes) -> dict:
     env = {
         "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": "token",
+        "TWILIO_AUTH_TOKEN": "twilio-secret",
         "TWILIO_SMS_FROM": "+15005550006",
     }
     env.update(changes)
@@ -40,7 +40,7 @@ def test_a_configured_account_is_read_with_its_senders_and_base_url():
     assert settings.twilio_api_base_url == "http://127.0.0.1:9999"
     assert settings.sms_rate_limit_per_second == 2.5
     assert settings.twilio_whatsapp_digest_template == "HX" + "a" * 32
-    assert "token" not in repr(settings)
+    assert "twilio-secret" not in repr(settings)
 
 
 @pytest.mark.parametrize(

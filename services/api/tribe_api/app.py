@@ -18,7 +18,8 @@ import redis
 from tribe_api import errors
 from tribe_api.auth import AuthMiddleware, TokenVerifier
 from tribe_api.bulk_actions import BulkActions
-from tribe_api.console.pages import Console, add_console
+from tribe_api.console.common import Console
+from tribe_api.console.routes import add_console
 from tribe_api.console.session import ConsoleSessions
 from tribe_api.idempotency import Idempotency
 from tribe_api.intake import EmailIntake, NotificationIntake

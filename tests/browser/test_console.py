@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -77,12 +77,13 @@ def text_becomes(browser, element_id: str, expected: str, *, reload_page: bool =
         found = driver.find_elements(By.ID, element_id)
         return bool(found) and found[0].text.strip() == expected
 
-    # A page that refreshes itself may replace the element between finding and reading it.
+    # A page that refreshes itself may replace the element between finding and reading it, or
+    # be between documents when the driver asks (any driver error then: look again).
     WebDriverWait(
         browser,
         WAIT_SECONDS,
         poll_frequency=0.3,
-        ignored_exceptions=(StaleElementReferenceException,),
+        ignored_exceptions=(WebDriverException,),
     ).until(shows)
 
 

@@ -36,7 +36,14 @@ import uuid
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
-REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+}
 
 
 class Counters:
@@ -208,7 +215,7 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(fake: FakeSendGrid, port: int) -> None:
+async def serve(fake, port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: HttpProtocol(fake), "127.0.0.1", port, backlog=1024, reuse_address=True
@@ -232,14 +239,14 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run():
         if args.parent_pid:
-            asyncio.get_running_loop().create_task(_watch_parent(args.parent_pid))
+            asyncio.get_running_loop().create_task(watch_parent(args.parent_pid))
         await serve(fake, args.port)
 
     asyncio.run(run())
     return 0
 
 
-async def _watch_parent(pid: int) -> None:
+async def watch_parent(pid: int) -> None:
     """Never outlive the bench (e.g. if it was SIGKILLed)."""
     while True:
         await asyncio.sleep(1.0)

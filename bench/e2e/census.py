@@ -33,13 +33,21 @@ def measure(rig: Rig) -> dict:
     store.reset()
     rig.fake.configure(0)
     ids, _ = accept_with_workers_stopped(rig, individual_emails(args.census_emails, "cen"))
+    census = logged_run(rig, ids, log_path, "census")
+    return {"emails": census["jobs"], **census, "statements_per_email": census["per_job"]}
+
+
+def logged_run(rig: Rig, ids: list[str], log_path: Path, phase: str) -> dict:
+    """Start the workers on the ``ids`` waiting on the queue with every statement logged, until
+    each is done; the statements they sent, counted (per job, by kind)."""
+    store = rig.store
     offset = log_path.stat().st_size
     with statements_logged(rig):
-        workers = rig.workers("workers_census")
+        workers = rig.workers(f"workers_{phase}")
         drain(rig, workers, EMAILS_QUEUE, len(ids))
         workers.stop()
         store.wait_no_backends()
-    check(rig, ids, "census")
+    check(rig, ids, phase)
     with log_path.open("rb") as log:
         log.seek(offset)
         text = log.read().decode(errors="replace")
@@ -47,11 +55,11 @@ def measure(rig: Rig) -> dict:
     n = len(ids)
     by_count = sorted(counts.items(), key=lambda kv: -kv[1])
     return {
-        "emails": n,
+        "jobs": n,
         "log": str(log_path),
         "backends": backends,
         "statements": sum(counts.values()),
-        "statements_per_email": round(sum(counts.values()) / n, 2),
+        "per_job": round(sum(counts.values()) / n, 2),
         "by_kind": dict(by_count),
         "by_kind_per_email": {k: round(v / n, 3) for k, v in by_count},
     }

@@ -23,7 +23,7 @@ from common.results import (
 from common.safety import run_guarded, single_run_lock
 
 import e2e
-from e2e import bulk, census, individual, noop, slow
+from e2e import bulk, census, individual, noop, slow, sms
 from e2e.api import BULK_MAX
 from e2e.census import PG_LOG_GLOB
 from e2e.report import render_markdown, verdict
@@ -32,7 +32,7 @@ from e2e.store import Store
 
 NAME = "e2e_email"
 #: Versions recorded with the figures.
-PACKAGES = (*STACK_PACKAGES, "sendgrid", "python-http-client", "jinja2", "pydantic")
+PACKAGES = (*STACK_PACKAGES, "sendgrid", "python-http-client", "twilio", "jinja2", "pydantic")
 #: The batch sizes: option -> (default, largest, help).
 COUNTS = {
     "--noop-messages": (20_000, 200_000, "baseline messages"),
@@ -40,7 +40,11 @@ COUNTS = {
     "--census-emails": (500, 5_000, "0 skips the census"),
     "--slow-emails": (100, BULK_MAX, "emails per slow round"),
     "--bulk-emails": (10_000, 100_000, "identical emails (phase 5)"),
+    "--sms": (3_000, 50_000, "SMS notifications (phase 6)"),
+    "--sms-census": (500, 5_000, "SMS of phase 6's statement census; 0 skips it"),
 }
+#: The phases, in the order they run.
+PHASES = ("noop", "individual", "census", "slow", "bulk", "sms")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,10 +67,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="py-spy binary: profile the workers of phase 2 (only threads holding the GIL)",
     )
     p.add_argument("--quick", action="store_true", help="smaller batches, one slow round")
+    p.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"the phases to run, comma-separated, e.g. sms (default {','.join(PHASES)})",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.noop_messages, args.emails, args.census_emails = 5_000, 1_000, 200
         args.slow_rounds, args.bulk_emails = 1, 3_000
+        args.sms, args.sms_census = 1_000, 200
+    args.phases = [name.strip() for name in args.phases.split(",") if name.strip()]
+    unknown = sorted(set(args.phases) - set(PHASES))
+    if unknown or not args.phases:
+        p.error(f"--phases takes some of {', '.join(PHASES)}, not {', '.join(unknown) or 'none'}")
+    args.phases = [name for name in PHASES if name in args.phases]
     check_store_options(p, args)
     _check_sizes(p, args)
     return args
@@ -78,7 +93,7 @@ def _check_sizes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for option, (_, most, _) in COUNTS.items():
         if not 0 <= getattr(args, option[2:].replace("-", "_")) <= most:
             p.error(f"{option} must be 0..{most}")
-    if args.emails < 1 or args.slow_emails < 1 or args.bulk_emails < 1 or args.noop_messages < 1:
+    if min(args.emails, args.slow_emails, args.bulk_emails, args.noop_messages, args.sms) < 1:
         p.error("every batch needs at least one message")
     if not 1 <= args.slow_rounds <= 10 or not 5 <= args.timeout <= 600:
         p.error("--slow-rounds must be 1..10 and --timeout 5..600")
@@ -102,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(
             f"{info['nproc']} CPUs, Python {info['python']}, load {info['loadavg_at_start']}, "
-            f"fake SendGrid on {rig.fake.url}"
+            f"fake SendGrid on {rig.fake.url}, fake Twilio on {rig.twilio.url}"
         )
         report = build_report(rig, argv, started, files, info, run_phases(rig))
         files.publish(report, render_markdown(report))
@@ -118,26 +133,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_phases(rig: Rig) -> dict:
-    """The five phases in order, each printing its headline figure."""
+    """The phases chosen (``--phases``, all by default) in order, each printing its headline."""
     args = rig.args
-    phases = {"noop": noop.measure(rig)}
-    print(f"  1. no-op baseline: {phases['noop']['rate_per_s']:,.0f} messages/s")
-    ind = phases["individual"] = individual.measure(rig)
-    print(
-        f"  2. individual: {ind['rate_per_s']:,.0f} emails/s "
-        f"({ind['emails']} in {ind['window_s']:.2f} s; from worker start "
-        f"{ind['from_start_s']:.2f} s); {ind['pg_per_email']['xact_commit']} commits/email"
-    )
-    phases["census"] = census.measure(rig) if args.census_emails else {"skipped": "disabled"}
-    if "skipped" not in phases["census"]:
-        print(f"  3. census: {phases['census']['statements_per_email']} statements/email")
-    with rig.running(args.slow_delay_ms) as running:
-        phases["slow"] = slow.measure(rig, running)
-        phases["bulk"] = bulk.measure(rig, running)
-    print(
-        f"  4. slow: median {phases['slow']['delivered_s_median']:.3f} s; "
-        f"5. bulk: {phases['bulk']['delivered_s']:.2f} s"
-    )
+    chosen = set(args.phases)
+    phases = {}
+    if "noop" in chosen:
+        phases["noop"] = noop.measure(rig)
+        print(f"  1. no-op baseline: {phases['noop']['rate_per_s']:,.0f} messages/s")
+    if "individual" in chosen:
+        ind = phases["individual"] = individual.measure(rig)
+        print(
+            f"  2. individual: {ind['rate_per_s']:,.0f} emails/s "
+            f"({ind['emails']} in {ind['window_s']:.2f} s; from worker start "
+            f"{ind['from_start_s']:.2f} s); {ind['pg_per_email']['xact_commit']} commits/email"
+        )
+    if "census" in chosen:
+        phases["census"] = census.measure(rig) if args.census_emails else {"skipped": "disabled"}
+        if "skipped" not in phases["census"]:
+            print(f"  3. census: {phases['census']['statements_per_email']} statements/email")
+    if chosen & {"slow", "bulk"}:
+        with rig.running(args.slow_delay_ms) as running:
+            if "slow" in chosen:
+                phases["slow"] = slow.measure(rig, running)
+                print(f"  4. slow: median {phases['slow']['delivered_s_median']:.3f} s")
+            if "bulk" in chosen:
+                phases["bulk"] = bulk.measure(rig, running)
+                print(f"  5. bulk: {phases['bulk']['delivered_s']:.2f} s")
+    if "sms" in chosen:
+        text = phases["sms"] = sms.measure(rig)
+        statements = text["census"].get("per_job", "-")
+        print(
+            f"  6. sms: {text['rate_per_s']:,.0f} texts/s ({text['texts']} in "
+            f"{text['window_s']:.2f} s); {text['pg_per_text']['xact_commit']} commits/text, "
+            f"{statements} statements/text"
+        )
     return phases
 
 
@@ -157,7 +186,7 @@ def build_report(
         "phases": phases,
         "verdict": verdict(phases),
     }
-    profile = phases["individual"].get("profile")
+    profile = phases.get("individual", {}).get("profile")
     if rig.profile_raw is not None and profile:
         files.directory.mkdir(parents=True, exist_ok=True)
         raw_path = files.with_suffix(".pyspy.txt")

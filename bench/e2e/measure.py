@@ -89,14 +89,18 @@ def check(rig: Rig, ids: list[str], phase: str) -> dict:
     return outcome
 
 
-def accept_with_workers_stopped(rig: Rig, emails: list[dict]) -> tuple[list[str], float]:
-    """Accept ``emails`` through a fresh API, then stop it (its connections close, so their
-    statistics are flushed): (job ids, seconds). Every job must wait ``queued``."""
+def accept_with_workers_stopped(
+    rig: Rig, emails: list[dict], notifications: bool = False
+) -> tuple[list[str], float]:
+    """Accept ``emails`` (send-bulk-email) or, with ``notifications``, those notifications (one
+    ``POST /api/notifications`` each) through a fresh API, then stop it (its connections close,
+    so their statistics are flushed): (job ids, seconds). Every job must wait ``queued``."""
     store = rig.store
     server = rig.api("api_accept")
     api = Api(server.port, rig.token)
     try:
-        ids, accept_s, statuses = api.accept(emails)
+        submit = api.accept_notifications if notifications else api.accept
+        ids, accept_s, statuses = submit(emails)
     finally:
         api.close()
         server.stop()

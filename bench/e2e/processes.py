@@ -1,4 +1,4 @@
-"""The processes of the run beside the API: the fake SendGrid and the Dramatiq workers."""
+"""The processes of the run beside the API: the fakes (SendGrid, Twilio), the Dramatiq workers."""
 
 from __future__ import annotations
 
@@ -15,20 +15,21 @@ from common.processes import Process, free_port, venv_bin
 
 
 class FakeProvider(Process):
-    """``bench/fake_sendgrid.py`` in its own process, and a client for its control API."""
+    """A bench fake (``bench/fake_sendgrid.py`` by default, or ``bench/fake_twilio.py``) in its
+    own process, and a client for its control API; ``env`` holds its credentials."""
 
-    def __init__(self, api_key: str, logdir: Path):
+    def __init__(self, env: dict, logdir: Path, name: str = "fake_sendgrid"):
         self.port = free_port()
         cmd = [
             sys.executable,
-            str(BENCH_DIR / "fake_sendgrid.py"),
+            str(BENCH_DIR / f"{name}.py"),
             "--port",
             str(self.port),
             "--parent-pid",
             str(os.getpid()),
         ]
-        env = {**os.environ, "FAKE_SENDGRID_API_KEY": api_key, "PYTHONUNBUFFERED": "1"}
-        super().__init__("fake_sendgrid", cmd, env, logdir / "fake_sendgrid.log")
+        env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        super().__init__(name, cmd, env, logdir / f"{name}.log")
 
     @property
     def url(self) -> str:

@@ -1,5 +1,6 @@
-"""What every phase works with: the store, the fake SendGrid, the environment of the processes
-under test, and the processes started so far (all stopped at the end, whatever happens)."""
+"""What every phase works with: the store, the fakes (SendGrid, Twilio), the environment of the
+processes under test, and the processes started so far (all stopped at the end, whatever
+happens)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from e2e.store import Store
 WORKER_QUEUES = ("emails_urgent", "emails", "maintenance")
 #: The API as production serves it, with its broker in the bench's namespace.
 API_APP = "bench_apps:ours()"
+
+#: The number the SMS phase's texts come from (``TWILIO_SMS_FROM``).
+SMS_FROM = "+14155550000"
 
 #: Variables of the caller's environment the processes under test must not inherit: its
 #: metrics directories, and a prefetch setting that would change what is measured.
@@ -54,19 +58,29 @@ class Rig:
         self.profile_raw: Path | None = None
         self.jwt_secret = "bench-" + secrets.token_hex(24)
         self.api_key = "SG.bench-" + secrets.token_hex(12)
+        self.twilio_sid = "AC" + secrets.token_hex(16)
+        self.twilio_token = secrets.token_hex(16)
         self.fake: FakeProvider | None = None
+        #: The fake Twilio of the SMS phase.
+        self.twilio: FakeProvider | None = None
         self.env: dict = {}
         self.token = ""
 
     def setup(self) -> None:
-        """Create the store, start the fake SendGrid, and make the processes' environment."""
+        """Create the store, start the fakes (SendGrid, Twilio), make the processes' environment."""
         # The main app's role, which sends ad-hoc email (a user may email only their recipients)
         self.token = product.mint_token(
             self.jwt_secret, user_id=uuid.uuid4(), role="service_role", ttl=timedelta(hours=2)
         )
         self.store.create()
-        self.fake = self.start(FakeProvider(self.api_key, self.workdir))
+        self.fake = self.start(FakeProvider({"FAKE_SENDGRID_API_KEY": self.api_key}, self.workdir))
+        twilio_account = {
+            "FAKE_TWILIO_ACCOUNT_SID": self.twilio_sid,
+            "FAKE_TWILIO_AUTH_TOKEN": self.twilio_token,
+        }
+        self.twilio = self.start(FakeProvider(twilio_account, self.workdir, "fake_twilio"))
         self.fake.wait_ready()
+        self.twilio.wait_ready()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "WEB_"))},
             "APP_ENV": "production",
@@ -78,6 +92,11 @@ class Rig:
             "SENDGRID_API_KEY": self.api_key,
             "SENDGRID_API_HOST": self.fake.url,
             "EMAIL_RATE_LIMIT_PER_SECOND": "1000000",
+            "TWILIO_ACCOUNT_SID": self.twilio_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_token,
+            "TWILIO_SMS_FROM": SMS_FROM,
+            "TWILIO_API_BASE_URL": self.twilio.url,
+            "SMS_RATE_LIMIT_PER_SECOND": "1000000",
             "USER_WRITE_RATE_PER_MINUTE": "100000000",
             "WEB_CONCURRENCY": str(self.args.api_workers),
             "GUNICORN_THREADS": str(self.args.api_threads),
@@ -122,6 +141,7 @@ class Rig:
             "postgres": self.store.backend_pids(),
             "redis": self.store.redis_pids(),
             "fake_sendgrid": self.fake.pids() if self.fake else [],
+            "fake_twilio": self.twilio.pids() if self.twilio else [],
             "bench": [os.getpid()],
         }
 

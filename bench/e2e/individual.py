@@ -11,7 +11,7 @@ flushed its counters). ``--py-spy`` profiles the workers from their first acknow
 from __future__ import annotations
 
 from e2e.api import individual_emails
-from e2e.measure import EMAILS_QUEUE, accept_with_workers_stopped, check, drain
+from e2e.measure import EMAILS_QUEUE, accept_with_workers_stopped, check, drain, rate_figures
 from e2e.profile import PySpy
 from e2e.rig import Rig
 
@@ -39,18 +39,9 @@ def measure(rig: Rig) -> dict:
     delta = stats_delta(before, store.pg_stats())
     outcome = check(rig, ids, "individual")
     n = len(ids)
-    window = outcome["last_processed_at"] - outcome["first_claimed_at"]
     return {
         "emails": n,
-        "accept_s": round(accept_s, 3),
-        "accept_per_s": round(n / accept_s, 1),
-        "rate_per_s": round(n / window, 1),
-        "window_s": round(window, 3),
-        "from_start_s": round(outcome["last_processed_at"] - workers.started_at, 3),
-        "first_claim_after_start_s": round(outcome["first_claimed_at"] - workers.started_at, 3),
-        "polled": {k: drained[k] for k in ("window_s", "window_messages", "rate_per_s")},
-        "cpu": drained["cpu"],
-        "outcome": outcome,
+        **rate_figures(n, accept_s, outcome, workers.started_at, drained),
         "fake": rig.fake.stats(),
         "pg_delta": delta,
         "pg_per_email": {k: round(v / n, 2) for k, v in delta["database"].items()},

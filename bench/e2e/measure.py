@@ -156,3 +156,20 @@ def deliver(rig: Rig, running: Running, emails: list[dict], what: str) -> Delive
         outcome=check(rig, ids, what),
         fake=rig.fake.stats(),
     )
+
+
+def rate_figures(n: int, accept_s: float, outcome: dict, started_at: float, drained: dict) -> dict:
+    """The figures every delivery phase reports of ``n`` jobs: how fast the API accepted them,
+    how fast the workers finished them (first claim to last job recorded), and the CPU."""
+    window = outcome["last_processed_at"] - outcome["first_claimed_at"]
+    return {
+        "accept_s": round(accept_s, 3),
+        "accept_per_s": round(n / accept_s, 1),
+        "rate_per_s": round(n / window, 1),
+        "window_s": round(window, 3),
+        "from_start_s": round(outcome["last_processed_at"] - started_at, 3),
+        "first_claim_after_start_s": round(outcome["first_claimed_at"] - started_at, 3),
+        "polled": {k: drained[k] for k in ("window_s", "window_messages", "rate_per_s")},
+        "cpu": drained["cpu"],
+        "outcome": outcome,
+    }

@@ -20,7 +20,7 @@ from common.safety import BenchError
 from e2e.api import sms_notifications
 from e2e.census import find_pg_log, logged_run
 from e2e.individual import stats_delta
-from e2e.measure import EMAILS_QUEUE, accept_with_workers_stopped, check, drain
+from e2e.measure import EMAILS_QUEUE, accept_with_workers_stopped, check, drain, rate_figures
 from e2e.rig import Rig
 from e2e.store import Store
 
@@ -41,18 +41,9 @@ def measure(rig: Rig) -> dict:
     outcome = check(rig, ids, "sms")
     twilio = _checked_fakes(rig, len(ids))
     n = len(ids)
-    window = outcome["last_processed_at"] - outcome["first_claimed_at"]
     return {
         "texts": n,
-        "accept_s": round(accept_s, 3),
-        "accept_per_s": round(n / accept_s, 1),
-        "rate_per_s": round(n / window, 1),
-        "window_s": round(window, 3),
-        "from_start_s": round(outcome["last_processed_at"] - workers.started_at, 3),
-        "first_claim_after_start_s": round(outcome["first_claimed_at"] - workers.started_at, 3),
-        "polled": {k: drained[k] for k in ("window_s", "window_messages", "rate_per_s")},
-        "cpu": drained["cpu"],
-        "outcome": outcome,
+        **rate_figures(n, accept_s, outcome, workers.started_at, drained),
         "segments": _segments(store, ids),
         "fake": twilio,
         "pg_delta": delta,

@@ -186,18 +186,14 @@ def _skipped(jobs: Sequence[ClaimedJob], read: _Read) -> dict[str, list[ClaimedJ
     """The jobs with nothing to send, by reason: a muted recipient, one unsubscribed from the
     job's group, a suppressed address."""
     skipped: dict[str, list[ClaimedJob]] = {}
-    to_recipients = [j for j in jobs if j.kind in TO_RECIPIENTS]
-    left = _unsubscribed(to_recipients)
+    # Leaving a group's emails stops its emails only: texts never ask.
+    left = _unsubscribed([j for j in jobs if _to_a_group_by_email(j)])
     suppressed = _suppressed({_address(j, read.recipients) for j in jobs} - {None})
     for job in jobs:
         reason = None
         if job.kind in TO_RECIPIENTS and _muted(read.recipients, job, read.now):
             reason = "muted"
-        elif (
-            job.kind in TO_RECIPIENTS
-            and job.delivery_method == DeliveryMethod.EMAIL
-            and (job.recipient_id, job.group_id) in left
-        ):
+        elif _to_a_group_by_email(job) and (job.recipient_id, job.group_id) in left:
             reason = UNSUBSCRIBED
         else:
             why = suppressed.get(_address(job, read.recipients))
@@ -229,6 +225,10 @@ def _suppressed(addresses: set[str]) -> dict[str, str]:
         Suppression.email.in_(list(addresses)), Suppression.suppressed_at.is_null(False)
     )
     return {email: reason for email, reason in rows.tuples()}
+
+
+def _to_a_group_by_email(job: ClaimedJob) -> bool:
+    return job.kind in TO_RECIPIENTS and job.delivery_method == DeliveryMethod.EMAIL
 
 
 def _unsubscribed(jobs: Sequence[ClaimedJob]) -> set[tuple[UUID, UUID]]:
